@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libmesh: the ClusterDB Mesh C API. One Mesh Interface over the native, istio, linkerd and
+ * custom providers, with the seed's traffic, security, circuit breaking and fault calls. */
+#ifndef MESH_MESH_H
+#define MESH_MESH_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "resource.h"
+#include "virtual_service.h"
+#include "security_policy.h"
+#include "circuit_breaker.h"
+#include "fault_injection.h"
+#include "service.h"
+#include "mesh_config.h"
+#include "observability_config.h"
+#include "kubernetes_config.h"
+#include "document.h"
+#include "provider.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MESH_VERSION "0.1.0"
+
+struct mesh; /* opaque; one per thread, or guarded by the caller */
+
+struct mesh_config {
+    const char *provider;  /* "native" when NULL; "istio", "linkerd" or a registered name */
+    const char *store_dir; /* native: embedded store directory; NULL = $MESH_STORE, else ./.mesh */
+    const char *server;    /* native: meshd URL; NULL = use the embedded store */
+};
+
+/* Opens the provider cfg names (cfg may be NULL for all defaults). On success *out is a new
+ * mesh, freed with mesh_free(). On error *out is NULL; for a message about why, pass a non-NULL
+ * errmsg to mesh_new_verbose(). MESH_E_UNSUPPORTED for a provider this build cannot run. */
+enum mesh_err mesh_new(const struct mesh_config *cfg, struct mesh **out);
+/* Like mesh_new; on error *errmsg (caller frees) says why. */
+enum mesh_err mesh_new_verbose(const struct mesh_config *cfg, struct mesh **out, char **errmsg);
+void mesh_free(struct mesh *mesh);
+
+/* The message of the last failed call on mesh ("" when none). Borrowed until the next call. */
+const char *mesh_last_error(const struct mesh *mesh);
+/* The name of the provider in use ("native"). */
+const char *mesh_provider_name(const struct mesh *mesh);
+
+/* --- Generic resource calls (every kind) --- */
+
+/* Validates then applies res[0..n) in one transaction: all or none. results may be NULL; else it
+ * has n slots. MESH_E_INVALID (nothing written), MESH_E_CONFLICT (a stale resource_version). */
+enum mesh_err mesh_apply(struct mesh *mesh, const struct mesh_resource *const *res, size_t n,
+                         struct mesh_apply_result *results);
+/* ns NULL = "default". *out is a new resource owned by the caller. MESH_E_NOTFOUND. */
+enum mesh_err mesh_get(struct mesh *mesh, enum mesh_kind kind, const char *name, const char *ns,
+                       struct mesh_resource **out);
+/* ns NULL = every namespace. Sorted by namespace, then name. Free with mesh_resource_list_free. */
+enum mesh_err mesh_list(struct mesh *mesh, enum mesh_kind kind, const char *ns,
+                        struct mesh_resource ***out, size_t *n);
+enum mesh_err mesh_delete(struct mesh *mesh, enum mesh_kind kind, const char *name,
+                          const char *ns);
+
+/* --- Traffic management (the seed's TrafficManager) --- */
+enum mesh_err mesh_apply_virtual_service(struct mesh *mesh, const struct mesh_virtual_service *vs);
+enum mesh_err mesh_delete_virtual_service(struct mesh *mesh, const char *name, const char *ns);
+enum mesh_err mesh_get_virtual_service(struct mesh *mesh, const char *name, const char *ns,
+                                       struct mesh_virtual_service **out);
+enum mesh_err mesh_list_virtual_services(struct mesh *mesh, const char *ns,
+                                         struct mesh_virtual_service ***out, size_t *n);
+void mesh_virtual_service_list_free(struct mesh_virtual_service **list, size_t n);
+
+/* --- Security management (the seed's SecurityManager) --- */
+enum mesh_err mesh_apply_security_policy(struct mesh *mesh, const struct mesh_security_policy *sp);
+enum mesh_err mesh_delete_security_policy(struct mesh *mesh, const char *name, const char *ns);
+enum mesh_err mesh_get_security_policy(struct mesh *mesh, const char *name, const char *ns,
+                                       struct mesh_security_policy **out);
+enum mesh_err mesh_list_security_policies(struct mesh *mesh, const char *ns,
+                                          struct mesh_security_policy ***out, size_t *n);
+void mesh_security_policy_list_free(struct mesh_security_policy **list, size_t n);
+
+/* --- Resilience --- */
+/* Stores a CircuitBreaker named after service ("name" or "name.namespace") guarding it. */
+enum mesh_err mesh_configure_circuit_breaker(struct mesh *mesh, const char *service,
+                                             const struct mesh_circuit_breaker_config *cfg);
+/* Stores a FaultInjection named after service ("name" or "name.namespace") for it. */
+enum mesh_err mesh_inject_fault(struct mesh *mesh, const char *service,
+                                const struct mesh_fault *fault);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Checks the Debian libraries the build needs (by pkg-config name, plus pytest) and installs the
+# missing ones with apt-get when run as root on Debian/Ubuntu; otherwise prints the exact line.
+set -eu
+
+debian_package() {
+    case "$1" in
+    yaml-0.1) echo libyaml-dev ;;
+    jansson) echo libjansson-dev ;;
+    sqlite3) echo libsqlite3-dev ;;
+    cmocka) echo libcmocka-dev ;;
+    libcurl) echo libcurl4-openssl-dev ;;
+    openssl) echo libssl-dev ;;
+    libnghttp2) echo libnghttp2-dev ;;
+    *) echo "$1" ;;
+    esac
+}
+
+missing=""
+command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
+for pc in "$@"; do
+    if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists "$pc"; then
+        missing="$missing $(debian_package "$pc")"
+    fi
+done
+/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
+[ -n "$missing" ] || exit 0
+
+missing=$(echo $missing)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing $missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq </dev/null >/dev/null
+    apt-get install -y -qq --no-install-recommends $missing </dev/null >/dev/null
+    echo "deps: installed $missing"
+    exit 0
+fi
+echo "deps: missing Debian packages: $missing" >&2
+echo "deps: install them with:  sudo apt-get install -y $missing" >&2
+exit 1

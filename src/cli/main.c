@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* meshctl entry point: global flags, then dispatch to one command of the table below. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int run_help(struct cli_ctx *ctx, int argc, char **argv);
+
+static const struct cli_command cmd_help = {
+    .name = "help",
+    .summary = "Show help for meshctl or one of its commands",
+    .usage = "Show help for meshctl or one of its commands.\n"
+             "\n"
+             "Usage:\n"
+             "  meshctl help [COMMAND]\n",
+    .run = run_help,
+};
+
+static const struct cli_command *const commands[] = {
+    &cli_cmd_apply, &cli_cmd_get,     &cli_cmd_delete, &cli_cmd_validate,
+    &cli_cmd_diff,  &cli_cmd_version, &cmd_help,
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+static void print_global_help(FILE *out)
+{
+    fputs("meshctl manages ClusterDB Mesh resources: apply, inspect, diff and delete them.\n"
+          "\n"
+          "Usage:\n"
+          "  meshctl [--store DIR] COMMAND [ARGS...]\n"
+          "\n"
+          "Commands:\n",
+          out);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fputs("\n"
+          "Global flags (also accepted after the command):\n"
+          "  --store DIR   embedded store directory (default $MESH_STORE, else ./.mesh)\n"
+          "  -h, --help    show help\n"
+          "  --version     print the meshctl and libmesh versions\n"
+          "\n"
+          "Run 'meshctl help COMMAND' for a command's usage.\n",
+          out);
+}
+
+static int run_help(struct cli_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+        return cli_help(&cmd_help);
+    if (argc > 2)
+        return cli_usage_error(&cmd_help, "help takes at most one COMMAND");
+    if (argc < 2) {
+        print_global_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    const struct cli_command *cmd = find_command(argv[1]);
+    if (!cmd)
+        return cli_usage_error(NULL, "unknown command \"%s\" for \"meshctl\"", argv[1]);
+    return cli_help(cmd);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"store", required_argument, NULL, CLI_OPT_STORE},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, CLI_OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli_ctx ctx = {.store_dir = NULL};
+    int c;
+
+    /* '+' stops at the command name: everything after it belongs to the command. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        switch (c) {
+        case CLI_OPT_STORE:
+            if (!*optarg)
+                return cli_usage_error(NULL, "--store needs a directory");
+            ctx.store_dir = optarg;
+            break;
+        case 'h':
+            print_global_help(stdout);
+            return CLI_EXIT_OK;
+        case CLI_OPT_VERSION:
+            optind = 0;
+            return cli_cmd_version.run(&ctx, 1, (char *[]){"version", NULL});
+        default:
+            return cli_bad_option(NULL, c, argv);
+        }
+    }
+    if (optind >= argc) {
+        print_global_help(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const struct cli_command *cmd = find_command(argv[optind]);
+    if (!cmd)
+        return cli_usage_error(NULL, "unknown command \"%s\" for \"meshctl\"", argv[optind]);
+
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    /* 0, not 1: glibc then re-initialises getopt fully, dropping the '+' mode used above. */
+    optind = 0;
+    int rc = cmd->run(&ctx, sub_argc, sub_argv);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        perror("error: writing output");
+        rc = CLI_EXIT_ERROR;
+    }
+    return rc;
+}
