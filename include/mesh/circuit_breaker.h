@@ -27,6 +27,13 @@ struct mesh_circuit_breaker_config {
     struct mesh_outlier_detection detection;
 };
 
+/* Start a struct mesh_circuit_breaker_config from this, so that max_ejection_percent reads as
+ * unset rather than 0%. */
+#define MESH_CIRCUIT_BREAKER_CONFIG_INIT                                                          \
+    {                                                                                             \
+        .detection = {.max_ejection_percent = MESH_UNSET }                                        \
+    }
+
 struct mesh_circuit_breaker {
     struct mesh_resource res; /* kind MESH_KIND_CIRCUIT_BREAKER */
     char *service;            /* the Service or VirtualService it guards */

@@ -22,6 +22,12 @@ struct mesh_fault {
     struct mesh_http_abort abort;
 };
 
+/* Start a struct mesh_fault from this, so that unset percentages read as unset (100%), not 0%. */
+#define MESH_FAULT_INIT                                                                           \
+    {                                                                                             \
+        .delay_percentage = MESH_UNSET, .abort = {.percentage = MESH_UNSET }                      \
+    }
+
 struct mesh_fault_injection {
     struct mesh_resource res; /* kind MESH_KIND_FAULT_INJECTION */
     char *service;            /* the Service or VirtualService it applies to */

@@ -148,7 +148,7 @@ static const struct kind_columns columns[MESH_KIND_COUNT] = {
     [MESH_KIND_SERVICE] = {{"PROTOCOL", "ENDPOINTS"}, 2, svc_cells},
     [MESH_KIND_MESH_CONFIG] = {{"PROVIDER", "VERSION"}, 2, mc_cells},
     [MESH_KIND_OBSERVABILITY_CONFIG] = {{"PROMETHEUS", "GRAFANA", "JAEGER"}, 3, oc_cells},
-    [MESH_KIND_KUBERNETES_CONFIG] = {{"CONTEXT", "NAMESPACE"}, 2, kc_cells},
+    [MESH_KIND_KUBERNETES_CONFIG] = {{"CONTEXT", "TARGET-NAMESPACE"}, 2, kc_cells},
 };
 
 void cli_columns_table(enum mesh_kind kind, struct mesh_resource *const *res, size_t n,

@@ -6,7 +6,7 @@
 static const struct mesh_field abort_fields[] = {
     {.name = "http_status", .type = MESH_F_UINT,
      .offset = offsetof(struct mesh_http_abort, http_status), .min = 200, .max = 599,
-     .required = true},
+     .required = true, .presence = true},
     {.name = "percentage", .type = MESH_F_PERCENT,
      .offset = offsetof(struct mesh_http_abort, percentage)},
 };

@@ -507,8 +507,12 @@ struct mesh_node *mesh_schema_encode(const struct mesh_schema *s, const void *ob
     struct mesh_node *map = mesh_node_map();
     for (size_t i = 0; i < s->n_fields; i++) {
         struct mesh_node *v = encode_field(&s->fields[i], obj);
-        if (v)
+        if (v) {
             mesh_node_map_set(map, s->fields[i].name, v);
+        } else if (s->fields[i].presence) {
+            mesh_node_free(map);
+            return mesh_node_map(); /* encode_object turns the empty map into "unset" */
+        }
     }
     /* The short form ("127.0.0.1:8080") when only the shorthand field is set. */
     if (s->shorthand >= 0 && map->len == 1 &&

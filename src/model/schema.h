@@ -70,6 +70,7 @@ struct mesh_field {
     const struct mesh_codec *codec;   /* MESH_F_CUSTOM */
     enum mesh_text_check check;       /* MESH_F_STRING, MESH_F_STRINGS */
     bool required;
+    bool presence; /* when this field is unset, the whole object is unset (abort.http_status) */
 };
 
 struct mesh_schema {

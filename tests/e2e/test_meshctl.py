@@ -49,7 +49,7 @@ KIND_COLUMNS = {
     "service": ["PROTOCOL", "ENDPOINTS"],
     "meshconfig": ["PROVIDER", "VERSION"],
     "observabilityconfig": ["PROMETHEUS", "GRAFANA", "JAEGER"],
-    "kubernetesconfig": ["CONTEXT", "NAMESPACE"],
+    "kubernetesconfig": ["CONTEXT", "TARGET-NAMESPACE"],
 }
 
 BAD_WEIGHTS = """\
@@ -371,7 +371,7 @@ def test_get_table_cells_show_the_seed_values(mesh):
                    "GRAFANA": "http://grafana:3000", "JAEGER": "http://jaeger:16686",
                    "GENERATION": "1"}]
     _, kc = parse_table(mesh.ok("get", "kc"))
-    assert kc == [{"NAME": "production", "CONTEXT": "production", "NAMESPACE": "default",
+    assert kc == [{"NAME": "production", "CONTEXT": "production", "TARGET-NAMESPACE": "default",
                    "GENERATION": "1"}]
 
 
