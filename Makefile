@@ -31,19 +31,28 @@ ifeq ($(SAN),1)
   LDFLAGS  += $(SANFLAGS)
 endif
 
-LIB_SRC  := $(sort $(wildcard src/core/*.c src/model/*.c src/store/*.c src/provider/*.c))
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/model/*.c src/store/*.c src/provider/*.c \
+              src/net/*.c src/http/*.c))
+PROXY_SRC := $(sort $(wildcard src/proxy/*.c))
+PROXY_LIB_SRC := $(filter-out src/proxy/main.c,$(PROXY_SRC))
+ECHO_SRC := $(sort $(wildcard src/echo/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 EX_SRC   := $(sort $(wildcard examples/c/*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+PROXY_OBJ := $(PROXY_SRC:%.c=$(BUILD)/obj/%.o)
+PROXY_LIB_OBJ := $(PROXY_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+ECHO_OBJ := $(ECHO_SRC:%.c=$(BUILD)/obj/%.o)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(EX_SRC:examples/c/%.c=$(BUILD)/examples/%)
 
 .PHONY: all deps check unit e2e demo fuzz fuzz-replay format format-check install clean bench
 
-all: deps $(BUILD)/libmesh.a $(BUILD)/libmesh.so $(BUILD)/mesh.pc $(BUILD)/meshctl $(EXAMPLES)
+BINS := $(BUILD)/meshctl $(if $(wildcard src/proxy/main.c),$(BUILD)/meshproxy) $(if $(ECHO_SRC),$(BUILD)/mesh-echo)
+
+all: deps $(BUILD)/libmesh.a $(BUILD)/libmesh.so $(BUILD)/mesh.pc $(BINS) $(EXAMPLES)
 
 deps:
 	@scripts/deps.sh $(PKGS) $(TEST_PKGS)
@@ -66,14 +75,26 @@ $(BUILD)/mesh.pc: mesh.pc.in Makefile
 $(BUILD)/meshctl: $(CLI_OBJ) $(BUILD)/libmesh.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmesh.a $(LDLIBS)
 
+# The proxy's own modules (src/proxy) live in an internal archive linked into meshproxy and the
+# unit tests, not into libmesh.
+$(BUILD)/libmeshproxy.a: $(PROXY_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/meshproxy: $(BUILD)/obj/src/proxy/main.o $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mesh-echo: $(ECHO_OBJ) $(BUILD)/libmesh.a
+	$(CC) $(LDFLAGS) -o $@ $(ECHO_OBJ) $(BUILD)/libmesh.a $(LDLIBS)
+
 $(BUILD)/examples/%: examples/c/%.c $(BUILD)/libmesh.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmesh.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmesh.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
-		$(BUILD)/libmesh.a $(shell pkg-config --libs $(TEST_PKGS)) $(LDLIBS)
+		$(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a $(shell pkg-config --libs $(TEST_PKGS)) $(LDLIBS)
 
 # Every test, then one summary line. SAN=1 runs the same under ASan+UBSan.
 check: all $(UNITS)
@@ -109,11 +130,11 @@ fuzz-replay: deps $(FUZZERS)
 	@scripts/fuzz.sh replay 0 $(FUZZERS)
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
 		$(wildcard include/mesh/*.h src/*/*.h)
 
 format-check:
-	clang-format --dry-run -Werror $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
+	clang-format --dry-run -Werror $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
 		$(wildcard include/mesh/*.h src/*/*.h)
 
 install: all
@@ -129,4 +150,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROXY_OBJ:.o=.d) $(ECHO_OBJ:.o=.d)

@@ -56,8 +56,7 @@ static struct mesh_node *write_and_reread(const struct mesh_node *root, read_fn 
 
 /* YAML keeps every scalar's text, so its round trip is exact; JSON respells YAML-only numbers
  * (0x1F, .5), so it must only be exact from its second print on. */
-static void check_node_round_trip(const struct mesh_node *root, read_fn rd, write_fn wr,
-                                  bool exact)
+static void check_node_round_trip(const struct mesh_node *root, read_fn rd, write_fn wr, bool exact)
 {
     char *first = NULL, *second = NULL;
     struct mesh_node *back = write_and_reread(root, rd, wr, &first);
@@ -102,8 +101,7 @@ static char *print_reparse_print(struct mesh_resource **res, size_t n, enum mesh
     struct mesh_diags diags = {0};
     check(mesh_print_documents((const struct mesh_resource *const *)res, n, format, &first) ==
           MESH_OK);
-    check(mesh_parse_documents(first, strlen(first), "printed", &back, &n_back, &diags) ==
-          MESH_OK);
+    check(mesh_parse_documents(first, strlen(first), "printed", &back, &n_back, &diags) == MESH_OK);
     check(n_back == n);
     check(mesh_print_documents((const struct mesh_resource *const *)back, n_back, format,
                                &second) == MESH_OK);

@@ -12,10 +12,10 @@ extern "C" {
 #endif
 
 struct mesh_outlier_detection {
-    uint32_t consecutive_errors;     /* 0 = unset */
-    uint64_t interval_ms;            /* 0 = unset */
-    uint64_t base_ejection_time_ms;  /* 0 = unset */
-    int max_ejection_percent;        /* 0..100 or MESH_UNSET */
+    uint32_t consecutive_errors;    /* 0 = unset */
+    uint64_t interval_ms;           /* 0 = unset */
+    uint64_t base_ejection_time_ms; /* 0 = unset */
+    int max_ejection_percent;       /* 0..100 or MESH_UNSET */
 };
 
 /* Every limit is positive when set; 0 means unset (no limit). */
@@ -29,9 +29,9 @@ struct mesh_circuit_breaker_config {
 
 /* Start a struct mesh_circuit_breaker_config from this, so that max_ejection_percent reads as
  * unset rather than 0%. */
-#define MESH_CIRCUIT_BREAKER_CONFIG_INIT                                                          \
-    {                                                                                             \
-        .detection = {.max_ejection_percent = MESH_UNSET }                                        \
+#define MESH_CIRCUIT_BREAKER_CONFIG_INIT                                                           \
+    {                                                                                              \
+        .detection = {.max_ejection_percent = MESH_UNSET }                                         \
     }
 
 struct mesh_circuit_breaker {

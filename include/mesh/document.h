@@ -13,7 +13,7 @@ extern "C" {
 
 /* One validation or syntax problem. line/col are 1-based; 0 when unknown (API-built input). */
 struct mesh_diag {
-    char *file;    /* as given to the parser; "<input>" when none */
+    char *file; /* as given to the parser; "<input>" when none */
     unsigned line;
     unsigned col;
     char *path;    /* field path: spec.http_routes[0].destinations[1].weight; may be "" */

@@ -13,19 +13,19 @@ extern "C" {
 
 struct mesh_http_abort {
     uint32_t http_status; /* 200..599; 0 = no abort */
-    double percentage; /* 0..100, or MESH_UNSET (= 100) */
+    double percentage;    /* 0..100, or MESH_UNSET (= 100) */
 };
 
 struct mesh_fault {
-    uint64_t delay_ms;      /* 0 = no delay */
+    uint64_t delay_ms;       /* 0 = no delay */
     double delay_percentage; /* 0..100, or MESH_UNSET (= 100) */
     struct mesh_http_abort abort;
 };
 
 /* Start a struct mesh_fault from this, so that unset percentages read as unset (100%), not 0%. */
-#define MESH_FAULT_INIT                                                                           \
-    {                                                                                             \
-        .delay_percentage = MESH_UNSET, .abort = {.percentage = MESH_UNSET }                      \
+#define MESH_FAULT_INIT                                                                            \
+    {                                                                                              \
+        .delay_percentage = MESH_UNSET, .abort = {.percentage = MESH_UNSET }                       \
     }
 
 struct mesh_fault_injection {

@@ -58,8 +58,7 @@ enum mesh_err mesh_get(struct mesh *mesh, enum mesh_kind kind, const char *name,
 /* ns NULL = every namespace. Sorted by namespace, then name. Free with mesh_resource_list_free. */
 enum mesh_err mesh_list(struct mesh *mesh, enum mesh_kind kind, const char *ns,
                         struct mesh_resource ***out, size_t *n);
-enum mesh_err mesh_delete(struct mesh *mesh, enum mesh_kind kind, const char *name,
-                          const char *ns);
+enum mesh_err mesh_delete(struct mesh *mesh, enum mesh_kind kind, const char *name, const char *ns);
 
 /* --- Traffic management (the seed's TrafficManager) --- */
 enum mesh_err mesh_apply_virtual_service(struct mesh *mesh, const struct mesh_virtual_service *vs);

@@ -10,7 +10,7 @@ extern "C" {
 #endif
 
 struct mesh_observability_config {
-    struct mesh_resource res; /* kind MESH_KIND_OBSERVABILITY_CONFIG */
+    struct mesh_resource res;  /* kind MESH_KIND_OBSERVABILITY_CONFIG */
     char *prometheus_endpoint; /* http(s) URLs; NULL = not configured */
     char *grafana_endpoint;
     char *jaeger_endpoint;

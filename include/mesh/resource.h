@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MESH_API_VERSION "mesh.clusterdb.io/v1"
+#define MESH_API_VERSION       "mesh.clusterdb.io/v1"
 #define MESH_DEFAULT_NAMESPACE "default"
 
 /* Marks an optional number (weight, percentage, replicas) that was not given. */

@@ -22,14 +22,14 @@ struct mesh_mtls {
 };
 
 struct mesh_authorization_rule {
-    struct mesh_string_list from;    /* identities: orders.default.svc, orders.default, spiffe://… */
-    struct mesh_string_list to;      /* services this rule covers */
+    struct mesh_string_list from; /* identities: orders.default.svc, orders.default, spiffe://… */
+    struct mesh_string_list to;   /* services this rule covers */
     struct mesh_string_list methods; /* HTTP methods; empty = any */
     struct mesh_string_list paths;   /* exact, or prefix ending in '*'; empty = any */
 };
 
 struct mesh_security_policy {
-    struct mesh_resource res; /* kind MESH_KIND_SECURITY_POLICY */
+    struct mesh_resource res;         /* kind MESH_KIND_SECURITY_POLICY */
     struct mesh_string_list services; /* what mtls covers; empty = the whole namespace */
     struct mesh_mtls mtls;
     struct mesh_authorization_rule *authorization;

@@ -56,7 +56,7 @@ struct mesh_retry_policy {
 };
 
 struct mesh_http_route {
-    char *name; /* optional; unique within the VirtualService */
+    char *name;                       /* optional; unique within the VirtualService */
     struct mesh_route_match *matches; /* any may match; none = match everything */
     size_t n_matches;
     struct mesh_route_destination *destinations; /* at least one */
@@ -81,8 +81,7 @@ void mesh_virtual_service_free(struct mesh_virtual_service *vs);
 struct mesh_http_route *mesh_virtual_service_add_route(struct mesh_virtual_service *vs,
                                                        const char *route_name);
 /* path: exact, or a glob when it holds a '*'; NULL = any path. */
-struct mesh_route_match *mesh_http_route_add_match(struct mesh_http_route *route,
-                                                   const char *path);
+struct mesh_route_match *mesh_http_route_add_match(struct mesh_http_route *route, const char *path);
 struct mesh_header_match *mesh_route_match_add_header(struct mesh_route_match *match,
                                                       const char *name,
                                                       enum mesh_header_match_kind kind,

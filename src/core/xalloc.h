@@ -10,7 +10,7 @@ void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 /* Grows *items (of *cap elements of size each) to hold at least want elements. */
 void xgrow(void **items, size_t *cap, size_t want, size_t size);
-char *xstrdup(const char *s);       /* NULL stays NULL */
+char *xstrdup(const char *s); /* NULL stays NULL */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -39,8 +39,7 @@ static void check_duplicates(struct mesh_resource **res, const unsigned *lines, 
 }
 
 enum mesh_err mesh_parse_documents(const char *text, size_t len, const char *file,
-                                   struct mesh_resource ***out, size_t *n,
-                                   struct mesh_diags *diags)
+                                   struct mesh_resource ***out, size_t *n, struct mesh_diags *diags)
 {
     struct mesh_node_docs docs = {0};
     struct mesh_resource **res = NULL;
@@ -81,7 +80,8 @@ enum mesh_err mesh_validate_resource(const struct mesh_resource *res, struct mes
 {
     const struct mesh_kind_info *k = res ? mesh_kind_info(res->kind) : NULL;
     if (!k) {
-        mesh_diags_add(diags, "<input>", 0, 0, "kind", "unknown kind %d", res ? (int)res->kind : -1);
+        mesh_diags_add(diags, "<input>", 0, 0, "kind", "unknown kind %d",
+                       res ? (int)res->kind : -1);
         return MESH_E_INVALID;
     }
     /* Code-built resources go through the very decoder files go through: one set of rules. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Durations as people write them ("250ms", "10s", "1m30s", "1.5s") and their shortest exact form. */
+/* Durations as people write them ("250ms", "10s", "1m30s", "1.5s") and their shortest exact form.
+ */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,7 +15,10 @@ struct unit {
 
 /* Longest names first so that "ms" is not read as "m" followed by "s". */
 static const struct unit units[] = {
-    {"ms", 1}, {"h", 3600000ULL}, {"m", 60000ULL}, {"s", 1000ULL},
+    {"ms", 1},
+    {"h", 3600000ULL},
+    {"m", 60000ULL},
+    {"s", 1000ULL},
 };
 
 static const struct unit *unit_at(const char *p, size_t *len)
@@ -37,10 +42,13 @@ static bool bad(const char *text, char *why, size_t len)
     return false;
 }
 
+/* A well-formed duration too large to count ("999999999999h") gives ULLONG_MAX, so that callers
+ * say it is too long rather than that it is malformed. */
 bool mesh_duration_parse(const char *text, unsigned long long *ms, char *why, size_t len)
 {
     const char *p = text;
     unsigned long long total = 0;
+    bool huge = false;
     if (!*p)
         return bad(text, why, len);
     while (*p) {
@@ -49,8 +57,9 @@ bool mesh_duration_parse(const char *text, unsigned long long *ms, char *why, si
             return bad(text, why, len);
         for (; isdigit((unsigned char)*p); p++) {
             if (whole > 1000000000ULL)
-                return bad(text, why, len);
-            whole = whole * 10 + (unsigned long long)(*p - '0');
+                huge = true; /* keep checking the syntax, stop counting */
+            else
+                whole = whole * 10 + (unsigned long long)(*p - '0');
         }
         if (*p == '.') {
             p++;
@@ -68,11 +77,12 @@ bool mesh_duration_parse(const char *text, unsigned long long *ms, char *why, si
         if (!u)
             return bad(text, why, len);
         p += ulen;
-        total += whole * u->ms + (frac * u->ms + scale / 2) / scale;
+        if (!huge)
+            total += whole * u->ms + (frac * u->ms + scale / 2) / scale;
         if (total > 1000000000000000ULL) /* far beyond any bound: stop before overflow */
-            return bad(text, why, len);
+            huge = true;
     }
-    *ms = total;
+    *ms = huge ? ULLONG_MAX : total;
     return true;
 }
 

@@ -9,11 +9,17 @@
 #define KC struct mesh_kubernetes_config
 
 static const struct mesh_field observability_fields[] = {
-    {.name = "prometheus_endpoint", .type = MESH_F_STRING,
-     .offset = offsetof(OC, prometheus_endpoint), .check = MESH_CHECK_URL},
-    {.name = "grafana_endpoint", .type = MESH_F_STRING, .offset = offsetof(OC, grafana_endpoint),
+    {.name = "prometheus_endpoint",
+     .type = MESH_F_STRING,
+     .offset = offsetof(OC, prometheus_endpoint),
      .check = MESH_CHECK_URL},
-    {.name = "jaeger_endpoint", .type = MESH_F_STRING, .offset = offsetof(OC, jaeger_endpoint),
+    {.name = "grafana_endpoint",
+     .type = MESH_F_STRING,
+     .offset = offsetof(OC, grafana_endpoint),
+     .check = MESH_CHECK_URL},
+    {.name = "jaeger_endpoint",
+     .type = MESH_F_STRING,
+     .offset = offsetof(OC, jaeger_endpoint),
      .check = MESH_CHECK_URL},
 };
 
@@ -22,7 +28,9 @@ const struct mesh_schema mesh_observability_config_schema = {
 
 static const struct mesh_field kubernetes_fields[] = {
     {.name = "context", .type = MESH_F_STRING, .offset = offsetof(KC, context)},
-    {.name = "namespace", .type = MESH_F_STRING, .offset = offsetof(KC, target_namespace),
+    {.name = "namespace",
+     .type = MESH_F_STRING,
+     .offset = offsetof(KC, target_namespace),
      .check = MESH_CHECK_DNS_LABEL},
     {.name = "kubeconfig", .type = MESH_F_STRING, .offset = offsetof(KC, kubeconfig)},
 };

@@ -15,14 +15,25 @@
 #define R struct mesh_resource
 
 static const struct mesh_field metadata_fields[] = {
-    {.name = "name", .type = MESH_F_STRING, .offset = offsetof(R, name),
-     .check = MESH_CHECK_DNS_LABEL, .required = true},
-    {.name = "namespace", .type = MESH_F_STRING, .offset = offsetof(R, ns),
+    {.name = "name",
+     .type = MESH_F_STRING,
+     .offset = offsetof(R, name),
+     .check = MESH_CHECK_DNS_LABEL,
+     .required = true},
+    {.name = "namespace",
+     .type = MESH_F_STRING,
+     .offset = offsetof(R, ns),
      .check = MESH_CHECK_DNS_LABEL},
     {.name = "labels", .type = MESH_F_LABELS, .offset = offsetof(R, labels)},
-    {.name = "resource_version", .type = MESH_F_U64, .offset = offsetof(R, resource_version),
-     .min = 0, .max = INT64_MAX},
-    {.name = "generation", .type = MESH_F_U64, .offset = offsetof(R, generation), .min = 0,
+    {.name = "resource_version",
+     .type = MESH_F_U64,
+     .offset = offsetof(R, resource_version),
+     .min = 0,
+     .max = INT64_MAX},
+    {.name = "generation",
+     .type = MESH_F_U64,
+     .offset = offsetof(R, generation),
+     .min = 0,
      .max = INT64_MAX},
 };
 
@@ -101,6 +112,27 @@ static void unknown_key(struct mesh_decoder *d, const struct mesh_node *key,
         mesh_decoder_error(d, key, key->text, "unknown field \"%s\"", key->text);
 }
 
+/* What a node is, for "must be a mapping, got a list" (the envelope's own wording of the
+ * generic decoder's messages). */
+static const char *type_name(const struct mesh_node *n)
+{
+    if (n->type != MESH_NODE_SCALAR)
+        return n->type == MESH_NODE_MAP ? "a mapping" : "a list";
+    switch (n->scalar_kind) {
+    case MESH_SCALAR_STR:
+        return "a string";
+    case MESH_SCALAR_INT:
+        return "an integer";
+    case MESH_SCALAR_FLOAT:
+        return "a number";
+    case MESH_SCALAR_BOOL:
+        return "a boolean";
+    case MESH_SCALAR_NULL:
+        return "null";
+    }
+    return "a value";
+}
+
 static bool decode_api_version(struct mesh_decoder *d, const struct mesh_node *root)
 {
     const struct mesh_node *v = mesh_node_map_get(root, "apiVersion");
@@ -109,9 +141,14 @@ static bool decode_api_version(struct mesh_decoder *d, const struct mesh_node *r
                            MESH_API_VERSION);
         return false;
     }
-    if (v->type != MESH_NODE_SCALAR || strcmp(v->text, MESH_API_VERSION) != 0) {
+    if (v->type != MESH_NODE_SCALAR) {
+        mesh_decoder_error(d, v, "apiVersion", "must be \"%s\", got %s", MESH_API_VERSION,
+                           type_name(v));
+        return false;
+    }
+    if (strcmp(v->text, MESH_API_VERSION) != 0) {
         mesh_decoder_error(d, v, "apiVersion", "unsupported apiVersion \"%s\", must be \"%s\"",
-                           v->type == MESH_NODE_SCALAR ? v->text : "", MESH_API_VERSION);
+                           v->text, MESH_API_VERSION);
         return false;
     }
     return true;
@@ -125,13 +162,17 @@ static const struct mesh_kind_info *decode_kind(struct mesh_decoder *d,
         mesh_decoder_error(d, root, "", "missing required field \"kind\"");
         return NULL;
     }
+    if (v->type != MESH_NODE_SCALAR) {
+        mesh_decoder_error(d, v, "kind", "must be a string, got %s", type_name(v));
+        return NULL;
+    }
     const char *names[MESH_KIND_COUNT];
     for (int i = 0; i < MESH_KIND_COUNT; i++) {
         names[i] = mesh_kind_info((enum mesh_kind)i)->name;
-        if (v->type == MESH_NODE_SCALAR && strcmp(v->text, names[i]) == 0)
+        if (strcmp(v->text, names[i]) == 0)
             return mesh_kind_info((enum mesh_kind)i);
     }
-    const char *text = v->type == MESH_NODE_SCALAR ? v->text : "";
+    const char *text = v->text;
     const char *hint = mesh_did_you_mean(text, names, MESH_KIND_COUNT);
     if (hint)
         mesh_decoder_error(d, v, "kind", "unknown kind \"%s\" (did you mean \"%s\"?)", text, hint);
@@ -151,7 +192,7 @@ static const struct mesh_node *required_map(struct mesh_decoder *d, const struct
     if (!v)
         mesh_decoder_error(d, root, "", "missing required field \"%s\"", key);
     else if (v->type != MESH_NODE_MAP)
-        mesh_decoder_error(d, v, key, "must be a mapping");
+        mesh_decoder_error(d, v, key, "must be a mapping, got %s", type_name(v));
     else
         return v;
     return NULL;
@@ -183,8 +224,7 @@ static struct mesh_resource *decode_envelope(struct mesh_decoder *d, const struc
 
 /* The seed writes its mesh configuration as a bare `mesh:` block; it becomes a MeshConfig named
  * after its provider, so that the seed's Istio and Linkerd blocks can live side by side. */
-static struct mesh_resource *decode_seed_block(struct mesh_decoder *d,
-                                               const struct mesh_node *root)
+static struct mesh_resource *decode_seed_block(struct mesh_decoder *d, const struct mesh_node *root)
 {
     static const char *const keys[] = {"mesh"};
     for (size_t i = 0; i < root->len; i++)
@@ -209,8 +249,9 @@ enum mesh_err mesh_model_from_node(const struct mesh_node *root, const char *fil
     struct mesh_resource *res = NULL;
     *out = NULL;
     if (!root || root->type != MESH_NODE_MAP) {
-        mesh_decoder_error(&d, root, "", "a document must be a mapping with apiVersion, kind, "
-                                         "metadata and spec");
+        mesh_decoder_error(&d, root, "",
+                           "a document must be a mapping with apiVersion, kind, "
+                           "metadata and spec");
         return MESH_E_INVALID;
     }
     if (!mesh_node_map_get(root, "apiVersion") && mesh_node_map_get(root, "mesh"))
@@ -244,8 +285,7 @@ enum mesh_err mesh_model_from_json(const char *body, struct mesh_resource **out,
     *out = NULL;
     enum mesh_err err = mesh_json_read(body, strlen(body), "<stored>", &docs, &diags);
     if (err == MESH_OK && docs.len != 1) {
-        mesh_diags_add(&diags, "<stored>", 0, 0, "", "expected one document, found %zu",
-                       docs.len);
+        mesh_diags_add(&diags, "<stored>", 0, 0, "", "expected one document, found %zu", docs.len);
         err = MESH_E_INVALID;
     }
     if (err == MESH_OK)

@@ -19,6 +19,7 @@ struct json_reader {
     const char *end;
     unsigned line, col; /* of *p; col counts UTF-8 characters like Jansson and libyaml */
     size_t nodes;
+    size_t docs_cap; /* of the documents read so far */
     const char *file;
     struct mesh_diags *diags;
 };
@@ -150,7 +151,7 @@ static void read_escape(struct json_reader *r, struct mesh_strbuf *sb)
         mesh_strbuf_append(sb, &to[at - from], 1);
 }
 
-/* r->p is at the opening quote; *out is the unescaped text. */
+/* r->p is at the opening quote; returns the unescaped text (malloc'ed). */
 static char *read_string(struct json_reader *r)
 {
     struct mesh_strbuf sb;
@@ -171,11 +172,37 @@ static char *read_string(struct json_reader *r)
     return mesh_strbuf_take(&sb);
 }
 
-static enum mesh_err read_number(struct json_reader *r, struct mesh_node **out)
+/* A string scalar positioned at its opening quote. */
+static struct mesh_node *read_string_node(struct json_reader *r)
+{
+    struct mesh_node *n = new_scalar(r, MESH_SCALAR_STR, "");
+    free(n->text);
+    n->text = read_string(r);
+    return n;
+}
+
+static size_t span_of(const char *s, size_t len, const char *set)
 {
     size_t n = 0;
-    while (r->p + n < r->end && strchr("+-0123456789.eE", r->p[n]) && r->p[n])
+    while (n < len && s[n] && strchr(set, s[n]))
         n++;
+    return n;
+}
+
+static enum mesh_err read_number(struct json_reader *r, struct mesh_node **out)
+{
+    /* Exactly the JSON number grammar: Jansson ends a top-level number where it does ("1e5e" is
+     * the number 1e5, then a bad token), so this scanner must not read further. */
+    size_t n = 0, avail = (size_t)(r->end - r->p);
+    n += n < avail && r->p[n] == '-';
+    n += span_of(r->p + n, avail - n, "0123456789");
+    if (n < avail && r->p[n] == '.')
+        n += 1 + span_of(r->p + n + 1, avail - n - 1, "0123456789");
+    if (n < avail && (r->p[n] == 'e' || r->p[n] == 'E')) {
+        n++;
+        n += n < avail && (r->p[n] == '+' || r->p[n] == '-');
+        n += span_of(r->p + n, avail - n, "0123456789");
+    }
     if (n == 0)
         return fail_at(r, r->line, r->col, "expected a JSON value");
     char *text = xstrndup(r->p, n);
@@ -191,7 +218,8 @@ static enum mesh_err read_literal(struct json_reader *r, struct mesh_node **out)
     static const struct {
         const char *word;
         enum mesh_scalar_kind kind;
-    } words[] = {{"true", MESH_SCALAR_BOOL}, {"false", MESH_SCALAR_BOOL}, {"null", MESH_SCALAR_NULL}};
+    } words[] = {
+        {"true", MESH_SCALAR_BOOL}, {"false", MESH_SCALAR_BOOL}, {"null", MESH_SCALAR_NULL}};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         size_t n = strlen(words[i].word);
         if ((size_t)(r->end - r->p) >= n && memcmp(r->p, words[i].word, n) == 0) {
@@ -225,9 +253,7 @@ static enum mesh_err read_items(struct json_reader *r, unsigned depth, struct me
         if (coll->type == MESH_NODE_MAP) {
             if ((err = count_node(r)) != MESH_OK)
                 goto out;
-            key = new_scalar(r, MESH_SCALAR_STR, "");
-            free(key->text);
-            key->text = read_string(r);
+            key = read_string_node(r);
             if ((err = expect(r, ':')) != MESH_OK)
                 goto out;
             skip_ws(r);
@@ -250,8 +276,7 @@ out:
     return err;
 }
 
-static enum mesh_err read_collection(struct json_reader *r, unsigned depth,
-                                     struct mesh_node **out)
+static enum mesh_err read_collection(struct json_reader *r, unsigned depth, struct mesh_node **out)
 {
     struct mesh_node *coll = NULL;
     enum mesh_err err = check_depth(r, depth + 1);
@@ -285,13 +310,9 @@ static enum mesh_err read_value(struct json_reader *r, unsigned depth, struct me
     case '{':
     case '[':
         return read_collection(r, depth, out);
-    case '"': {
-        struct mesh_node *n = new_scalar(r, MESH_SCALAR_STR, "");
-        free(n->text);
-        n->text = read_string(r);
-        *out = n;
+    case '"':
+        *out = read_string_node(r);
         return MESH_OK;
-    }
     default:
         return read_literal(r, out);
     }
@@ -308,24 +329,28 @@ static enum mesh_err fail_jansson(struct json_reader *r, const json_error_t *je)
     } else if (je->column > 1) {
         col += (unsigned)je->column - 1;
     }
+    /* Jansson's word for this one names its own flag; say it as the YAML reader does. */
+    if (strncmp(je->text, "\\u0000 is not allowed", strlen("\\u0000 is not allowed")) == 0)
+        return fail_at(r, line, col, "strings must not contain NUL characters (\\u0000)");
     return fail_at(r, line, col, "%s", je->text);
 }
 
-static void docs_append(struct mesh_node_docs *docs, struct mesh_node *root)
+static void docs_append(struct json_reader *r, struct mesh_node_docs *docs, struct mesh_node *root)
 {
-    docs->items = xrealloc(docs->items, (docs->len + 1) * sizeof(*docs->items));
+    xgrow((void **)&docs->items, &r->docs_cap, docs->len + 1, sizeof(*docs->items));
     docs->items[docs->len++] = (struct mesh_node_doc){root, root->line};
 }
 
 /* A top-level array is a list of documents; any other value is one document. */
-static void add_documents(struct mesh_node_docs *docs, struct mesh_node *value)
+static void add_documents(struct json_reader *r, struct mesh_node_docs *docs,
+                          struct mesh_node *value)
 {
     if (value->type != MESH_NODE_SEQ) {
-        docs_append(docs, value);
+        docs_append(r, docs, value);
         return;
     }
     for (size_t i = 0; i < value->len; i++)
-        docs_append(docs, value->items[i]);
+        docs_append(r, docs, value->items[i]);
     value->len = 0;
     mesh_node_free(value);
 }
@@ -344,10 +369,22 @@ static enum mesh_err read_top_level(struct json_reader *r, struct mesh_node_docs
         err = read_value(r, 0, &value);
         if (err != MESH_OK)
             return err;
-        add_documents(docs, value);
+        add_documents(r, docs, value);
         value = NULL;
     }
     return MESH_OK;
+}
+
+/* Hands every document of from over to the end of to; from is left empty. */
+static void docs_move(struct mesh_node_docs *to, struct mesh_node_docs *from)
+{
+    if (from->len > 0) {
+        to->items = xrealloc(to->items, (to->len + from->len) * sizeof(*to->items));
+        memcpy(to->items + to->len, from->items, from->len * sizeof(*from->items));
+        to->len += from->len;
+    }
+    free(from->items);
+    *from = (struct mesh_node_docs){0};
 }
 
 enum mesh_err mesh_json_read(const char *text, size_t len, const char *file,
@@ -359,10 +396,7 @@ enum mesh_err mesh_json_read(const char *text, size_t len, const char *file,
     enum mesh_err err = read_top_level(&r, &got);
     if (err != MESH_OK)
         goto out;
-    for (size_t i = 0; i < got.len; i++)
-        docs_append(docs, got.items[i].root);
-    free(got.items);
-    got = (struct mesh_node_docs){0};
+    docs_move(docs, &got);
 out:
     mesh_node_docs_free(&got);
     return err;

@@ -8,9 +8,9 @@
 
 struct mesh_kind_info {
     enum mesh_kind kind;
-    const char *name;   /* "VirtualService" */
-    const char *plural; /* "virtualservices" */
-    const char *alias;  /* "vs" */
+    const char *name;               /* "VirtualService" */
+    const char *plural;             /* "virtualservices" */
+    const char *alias;              /* "vs" */
     const struct mesh_schema *spec; /* offsets are within the kind's struct; size = its size */
 };
 

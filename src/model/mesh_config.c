@@ -5,7 +5,7 @@
 #include "kinds.h"
 #include "mesh/mesh_config.h"
 
-#define MC struct mesh_mesh_config
+#define MC                struct mesh_mesh_config
 #define SUB(block, field) (offsetof(MC, block.field) - offsetof(MC, block))
 
 static const struct mesh_field mtls_fields[] = {
@@ -22,21 +22,29 @@ static const struct mesh_schema telemetry_schema = {0, MESH_FIELDS(telemetry_fie
 
 static const struct mesh_field ingress_fields[] = {
     {.name = "enabled", .type = MESH_F_TRISTATE, .offset = SUB(ingress, enabled)},
-    {.name = "gateway_class", .type = MESH_F_STRING, .offset = SUB(ingress, gateway_class),
+    {.name = "gateway_class",
+     .type = MESH_F_STRING,
+     .offset = SUB(ingress, gateway_class),
      .check = MESH_CHECK_DNS_LABEL},
 };
 static const struct mesh_schema ingress_schema = {0, MESH_FIELDS(ingress_fields), -1, NULL};
 
 static const struct mesh_field resources_fields[] = {
-    {.name = "cpu", .type = MESH_F_STRING, .offset = SUB(proxy.resources, cpu),
+    {.name = "cpu",
+     .type = MESH_F_STRING,
+     .offset = SUB(proxy.resources, cpu),
      .check = MESH_CHECK_QUANTITY},
-    {.name = "memory", .type = MESH_F_STRING, .offset = SUB(proxy.resources, memory),
+    {.name = "memory",
+     .type = MESH_F_STRING,
+     .offset = SUB(proxy.resources, memory),
      .check = MESH_CHECK_QUANTITY},
 };
 static const struct mesh_schema resources_schema = {0, MESH_FIELDS(resources_fields), -1, NULL};
 
 static const struct mesh_field proxy_fields[] = {
-    {.name = "resources", .type = MESH_F_OBJECT, .offset = SUB(proxy, resources),
+    {.name = "resources",
+     .type = MESH_F_OBJECT,
+     .offset = SUB(proxy, resources),
      .schema = &resources_schema},
 };
 static const struct mesh_schema proxy_schema = {0, MESH_FIELDS(proxy_fields), -1, NULL};
@@ -48,19 +56,24 @@ static const struct mesh_schema dashboard_schema = {0, MESH_FIELDS(dashboard_fie
 
 static const struct mesh_field ha_fields[] = {
     {.name = "enabled", .type = MESH_F_TRISTATE, .offset = SUB(ha, enabled)},
-    {.name = "replicas", .type = MESH_F_INT_OPT, .offset = SUB(ha, replicas), .min = 1,
-     .max = 15},
+    {.name = "replicas", .type = MESH_F_INT_OPT, .offset = SUB(ha, replicas), .min = 1, .max = 15},
 };
 static const struct mesh_schema ha_schema = {0, MESH_FIELDS(ha_fields), -1, NULL};
 
-#define BLOCK(field, sch)                                                                         \
-    {.name = #field, .type = MESH_F_OBJECT, .offset = offsetof(MC, field), .schema = &(sch)}
+#define BLOCK(field, sch)                                                                          \
+    {                                                                                              \
+        .name = #field, .type = MESH_F_OBJECT, .offset = offsetof(MC, field), .schema = &(sch)     \
+    }
 
 static const struct mesh_field mesh_config_fields[] = {
-    {.name = "provider", .type = MESH_F_STRING, .offset = offsetof(MC, provider),
+    {.name = "provider",
+     .type = MESH_F_STRING,
+     .offset = offsetof(MC, provider),
      .check = MESH_CHECK_DNS_LABEL},
     {.name = "version", .type = MESH_F_STRING, .offset = offsetof(MC, version)},
-    {.name = "server", .type = MESH_F_STRING, .offset = offsetof(MC, server),
+    {.name = "server",
+     .type = MESH_F_STRING,
+     .offset = offsetof(MC, server),
      .check = MESH_CHECK_URL},
     BLOCK(mtls, mtls_schema),
     BLOCK(telemetry, telemetry_schema),
@@ -70,8 +83,8 @@ static const struct mesh_field mesh_config_fields[] = {
     BLOCK(ha, ha_schema),
 };
 
-const struct mesh_schema mesh_mesh_config_schema = {sizeof(MC), MESH_FIELDS(mesh_config_fields),
-                                                    -1, NULL};
+const struct mesh_schema mesh_mesh_config_schema = {sizeof(MC), MESH_FIELDS(mesh_config_fields), -1,
+                                                    NULL};
 
 struct mesh_mesh_config *mesh_mesh_config_new(const char *name, const char *ns)
 {

@@ -56,7 +56,8 @@ struct mesh_node *mesh_node_bool(bool v);
 struct mesh_node *mesh_node_seq(void);
 struct mesh_node *mesh_node_map(void);
 void mesh_node_seq_append(struct mesh_node *seq, struct mesh_node *item); /* takes item */
-void mesh_node_map_set(struct mesh_node *map, const char *key, struct mesh_node *value); /* takes value; appends */
+void mesh_node_map_set(struct mesh_node *map, const char *key,
+                       struct mesh_node *value); /* takes value; appends */
 void mesh_node_free(struct mesh_node *node);
 
 /* Lookups: NULL when absent or when node is not a map. Borrowed. */

@@ -13,8 +13,7 @@
 #include "core/xalloc.h"
 #include "mesh/resource.h"
 
-
-#define FIELD(base, f, type) ((type *)((char *)(base) + (f)->offset))
+#define FIELD(base, f, type)  ((type *)((char *)(base) + (f)->offset))
 #define CFIELD(base, f, type) ((const type *)((const char *)(base) + (f)->offset))
 
 void mesh_decoder_error(struct mesh_decoder *d, const struct mesh_node *node, const char *path,
@@ -25,8 +24,7 @@ void mesh_decoder_error(struct mesh_decoder *d, const struct mesh_node *node, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    mesh_diags_add(d->diags, d->file, node ? node->line : 0, node ? node->col : 0, path, "%s",
-                   msg);
+    mesh_diags_add(d->diags, d->file, node ? node->line : 0, node ? node->col : 0, path, "%s", msg);
     d->errors++;
 }
 
@@ -47,11 +45,16 @@ static const char *node_type_name(const struct mesh_node *n)
     if (n->type == MESH_NODE_SEQ)
         return "a list";
     switch (n->scalar_kind) {
-    case MESH_SCALAR_STR: return "a string";
-    case MESH_SCALAR_INT: return "an integer";
-    case MESH_SCALAR_FLOAT: return "a number";
-    case MESH_SCALAR_BOOL: return "a boolean";
-    case MESH_SCALAR_NULL: return "null";
+    case MESH_SCALAR_STR:
+        return "a string";
+    case MESH_SCALAR_INT:
+        return "an integer";
+    case MESH_SCALAR_FLOAT:
+        return "a number";
+    case MESH_SCALAR_BOOL:
+        return "a boolean";
+    case MESH_SCALAR_NULL:
+        return "null";
     }
     return "a value";
 }
@@ -99,6 +102,23 @@ static void decode_strings(struct mesh_decoder *d, const struct mesh_node *n, co
     }
 }
 
+/* The value of an integer scalar as YAML 1.2 core reads it: decimal with optional sign ("0503" is
+ * 503, where strtoll's base 0 would read octal 323), "0o17" octal, "0x1F" hex. false when it
+ * does not fit a long long. */
+static bool parse_core_int(const char *text, long long *v)
+{
+    const char *digits = text;
+    int base = 10;
+    if (text[0] == '0' && (text[1] == 'o' || text[1] == 'x')) {
+        base = text[1] == 'o' ? 8 : 16;
+        digits = text + 2;
+    }
+    errno = 0;
+    char *end = NULL;
+    *v = strtoll(digits, &end, base);
+    return errno == 0 && end != digits && *end == '\0';
+}
+
 static bool decode_integer(struct mesh_decoder *d, const struct mesh_node *n, const char *path,
                            const struct mesh_field *f, long long *out)
 {
@@ -106,15 +126,14 @@ static bool decode_integer(struct mesh_decoder *d, const struct mesh_node *n, co
         mesh_decoder_error(d, n, path, "must be an integer, got %s", node_type_name(n));
         return false;
     }
-    errno = 0;
-    char *end = NULL;
-    long long v = strtoll(n->text, &end, 0);
-    if (errno || !end || *end) {
+    long long v = 0;
+    if (!parse_core_int(n->text, &v)) {
         mesh_decoder_error(d, n, path, "integer %s is out of range", n->text);
         return false;
     }
     if (v < f->min || v > f->max) {
-        if (f->min == 1 && f->max >= INT32_MAX)
+        /* "positive" only for a value below 1: 3000000000 is positive, just too large */
+        if (v < f->min && f->min == 1 && f->max >= INT32_MAX)
             mesh_decoder_error(d, n, path, "must be positive, got %lld", v);
         else
             mesh_decoder_error(d, n, path, "must be between %lld and %lld, got %lld", f->min,
@@ -134,7 +153,18 @@ static void decode_percent(struct mesh_decoder *d, const struct mesh_node *n, co
                            node_type_name(n));
         return;
     }
-    double v = strtod(n->text, NULL);
+    double v = NAN;
+    long long i = 0;
+    if (n->scalar_kind == MESH_SCALAR_INT) {
+        if (parse_core_int(n->text, &i))
+            v = (double)i;
+    } else {
+        /* .nan and .inf are YAML floats that strtod does not read (it would give 0): refused */
+        char *end = NULL;
+        v = strtod(n->text, &end);
+        if (end == n->text || *end)
+            v = NAN;
+    }
     if (!(v >= 0.0 && v <= 100.0)) {
         mesh_decoder_error(d, n, path, "percentage must be between 0 and 100, got %s", n->text);
         return;
@@ -209,8 +239,10 @@ static void decode_enum(struct mesh_decoder *d, const struct mesh_node *n, const
     }
     const char *hint = mesh_did_you_mean(n->text, names + 1, count - 1);
     if (hint)
-        mesh_decoder_error(d, n, path, "unknown value \"%s\" (did you mean \"%s\"?), must be one "
-                           "of %s", n->text, hint, list);
+        mesh_decoder_error(d, n, path,
+                           "unknown value \"%s\" (did you mean \"%s\"?), must be one "
+                           "of %s",
+                           n->text, hint, list);
     else
         mesh_decoder_error(d, n, path, "unknown value \"%s\", must be one of %s", n->text, list);
 }
@@ -340,8 +372,7 @@ static void check_required(struct mesh_decoder *d, const struct mesh_schema *s,
 {
     for (size_t i = 0; i < s->n_fields; i++) {
         if (s->fields[i].required && !mesh_node_map_get(node, s->fields[i].name))
-            mesh_decoder_error(d, node, path, "missing required field \"%s\"",
-                               s->fields[i].name);
+            mesh_decoder_error(d, node, path, "missing required field \"%s\"", s->fields[i].name);
     }
 }
 
@@ -479,8 +510,7 @@ static struct mesh_node *encode_field(const struct mesh_field *f, const void *ba
         double v = *CFIELD(base, f, double);
         if (v == MESH_UNSET)
             return NULL;
-        return v == floor(v) && fabs(v) < 1e15 ? mesh_node_int((long long)v)
-                                               : mesh_node_float(v);
+        return v == floor(v) && fabs(v) < 1e15 ? mesh_node_int((long long)v) : mesh_node_float(v);
     }
     case MESH_F_DURATION:
         return encode_duration(*CFIELD(base, f, uint64_t));

@@ -16,10 +16,14 @@ const char *mesh_mtls_mode_name(enum mesh_mtls_mode mode)
 }
 
 static const struct mesh_field mtls_fields[] = {
-    {.name = "mode", .type = MESH_F_ENUM, .offset = offsetof(struct mesh_mtls, mode),
+    {.name = "mode",
+     .type = MESH_F_ENUM,
+     .offset = offsetof(struct mesh_mtls, mode),
      .names = mtls_modes},
-    {.name = "certificate_authority", .type = MESH_F_STRING,
-     .offset = offsetof(struct mesh_mtls, certificate_authority), .check = MESH_CHECK_DNS_LABEL},
+    {.name = "certificate_authority",
+     .type = MESH_F_STRING,
+     .offset = offsetof(struct mesh_mtls, certificate_authority),
+     .check = MESH_CHECK_DNS_LABEL},
 };
 
 static const struct mesh_schema mtls_schema = {sizeof(struct mesh_mtls), MESH_FIELDS(mtls_fields),
@@ -34,14 +38,22 @@ static void rule_validate(struct mesh_decoder *d, const void *obj, const struct 
 }
 
 static const struct mesh_field rule_fields[] = {
-    {.name = "from", .type = MESH_F_STRINGS, .offset = offsetof(struct mesh_authorization_rule, from),
+    {.name = "from",
+     .type = MESH_F_STRINGS,
+     .offset = offsetof(struct mesh_authorization_rule, from),
      .check = MESH_CHECK_IDENTITY},
-    {.name = "to", .type = MESH_F_STRINGS, .offset = offsetof(struct mesh_authorization_rule, to),
+    {.name = "to",
+     .type = MESH_F_STRINGS,
+     .offset = offsetof(struct mesh_authorization_rule, to),
      .check = MESH_CHECK_SERVICE_HOST},
-    {.name = "methods", .type = MESH_F_STRINGS,
-     .offset = offsetof(struct mesh_authorization_rule, methods), .check = MESH_CHECK_METHOD},
-    {.name = "paths", .type = MESH_F_STRINGS,
-     .offset = offsetof(struct mesh_authorization_rule, paths), .check = MESH_CHECK_AUTHZ_PATH},
+    {.name = "methods",
+     .type = MESH_F_STRINGS,
+     .offset = offsetof(struct mesh_authorization_rule, methods),
+     .check = MESH_CHECK_METHOD},
+    {.name = "paths",
+     .type = MESH_F_STRINGS,
+     .offset = offsetof(struct mesh_authorization_rule, paths),
+     .check = MESH_CHECK_AUTHZ_PATH},
 };
 
 static const struct mesh_schema rule_schema = {sizeof(struct mesh_authorization_rule),
@@ -56,19 +68,24 @@ static void security_policy_validate(struct mesh_decoder *d, const void *obj,
 }
 
 static const struct mesh_field security_policy_fields[] = {
-    {.name = "services", .type = MESH_F_STRINGS,
-     .offset = offsetof(struct mesh_security_policy, services), .check = MESH_CHECK_SERVICE_HOST},
-    {.name = "mtls", .type = MESH_F_OBJECT, .offset = offsetof(struct mesh_security_policy, mtls),
+    {.name = "services",
+     .type = MESH_F_STRINGS,
+     .offset = offsetof(struct mesh_security_policy, services),
+     .check = MESH_CHECK_SERVICE_HOST},
+    {.name = "mtls",
+     .type = MESH_F_OBJECT,
+     .offset = offsetof(struct mesh_security_policy, mtls),
      .schema = &mtls_schema},
-    {.name = "authorization", .type = MESH_F_OBJECTS,
+    {.name = "authorization",
+     .type = MESH_F_OBJECTS,
      .offset = offsetof(struct mesh_security_policy, authorization),
      .count_offset = offsetof(struct mesh_security_policy, n_authorization),
      .schema = &rule_schema},
 };
 
-const struct mesh_schema mesh_security_policy_schema = {
-    sizeof(struct mesh_security_policy), MESH_FIELDS(security_policy_fields), -1,
-    security_policy_validate};
+const struct mesh_schema mesh_security_policy_schema = {sizeof(struct mesh_security_policy),
+                                                        MESH_FIELDS(security_policy_fields), -1,
+                                                        security_policy_validate};
 
 struct mesh_security_policy *mesh_security_policy_new(const char *name, const char *ns)
 {

@@ -7,8 +7,11 @@
 #include "mesh/service.h"
 
 static const struct mesh_field endpoint_fields[] = {
-    {.name = "address", .type = MESH_F_STRING, .offset = offsetof(struct mesh_endpoint, address),
-     .check = MESH_CHECK_ADDRESS, .required = true},
+    {.name = "address",
+     .type = MESH_F_STRING,
+     .offset = offsetof(struct mesh_endpoint, address),
+     .check = MESH_CHECK_ADDRESS,
+     .required = true},
     {.name = "labels", .type = MESH_F_LABELS, .offset = offsetof(struct mesh_endpoint, labels)},
 };
 
@@ -17,10 +20,15 @@ static const struct mesh_schema endpoint_schema = {sizeof(struct mesh_endpoint),
                                                    MESH_FIELDS(endpoint_fields), 0, NULL};
 
 static const struct mesh_field service_fields[] = {
-    {.name = "protocol", .type = MESH_F_STRING, .offset = offsetof(struct mesh_service, protocol),
+    {.name = "protocol",
+     .type = MESH_F_STRING,
+     .offset = offsetof(struct mesh_service, protocol),
      .check = MESH_CHECK_PROTOCOL},
-    {.name = "endpoints", .type = MESH_F_OBJECTS, .offset = offsetof(struct mesh_service, endpoints),
-     .count_offset = offsetof(struct mesh_service, n_endpoints), .schema = &endpoint_schema},
+    {.name = "endpoints",
+     .type = MESH_F_OBJECTS,
+     .offset = offsetof(struct mesh_service, endpoints),
+     .count_offset = offsetof(struct mesh_service, n_endpoints),
+     .schema = &endpoint_schema},
 };
 
 const struct mesh_schema mesh_service_schema = {sizeof(struct mesh_service),

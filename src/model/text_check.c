@@ -10,7 +10,7 @@
 
 #include "schema.h"
 
-#define LABEL_MAX 63
+#define LABEL_MAX     63
 #define SUBDOMAIN_MAX 253
 
 static bool fail(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -231,8 +231,7 @@ static bool check_in_set(const char *t, const char *const *set, size_t n, const 
             return true;
     char list[200] = "";
     for (size_t i = 0; i < n; i++)
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                 set[i]);
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", set[i]);
     const char *hint = mesh_did_you_mean(t, set, n);
     if (hint)
         snprintf(why, len, "unknown %s \"%s\" (did you mean \"%s\"?), must be one of %s", what, t,
@@ -274,20 +273,32 @@ static bool check_header_name(const char *t, char *why, size_t len)
 bool mesh_text_ok(enum mesh_text_check check, const char *t, char *why, size_t len)
 {
     switch (check) {
-    case MESH_CHECK_NONE: return true;
-    case MESH_CHECK_DNS_LABEL: return check_label(t, why, len);
-    case MESH_CHECK_HOST: return check_host(t, why, len);
-    case MESH_CHECK_SERVICE_HOST: return check_service_host(t, why, len);
-    case MESH_CHECK_METHOD: return check_method(t, why, len);
-    case MESH_CHECK_URL: return check_url(t, why, len);
-    case MESH_CHECK_ADDRESS: return check_address(t, why, len);
-    case MESH_CHECK_AUTHZ_PATH: return check_authz_path(t, why, len);
-    case MESH_CHECK_IDENTITY: return check_identity(t, why, len);
+    case MESH_CHECK_NONE:
+        return true;
+    case MESH_CHECK_DNS_LABEL:
+        return check_label(t, why, len);
+    case MESH_CHECK_HOST:
+        return check_host(t, why, len);
+    case MESH_CHECK_SERVICE_HOST:
+        return check_service_host(t, why, len);
+    case MESH_CHECK_METHOD:
+        return check_method(t, why, len);
+    case MESH_CHECK_URL:
+        return check_url(t, why, len);
+    case MESH_CHECK_ADDRESS:
+        return check_address(t, why, len);
+    case MESH_CHECK_AUTHZ_PATH:
+        return check_authz_path(t, why, len);
+    case MESH_CHECK_IDENTITY:
+        return check_identity(t, why, len);
     case MESH_CHECK_RETRY_ON:
         return check_in_set(t, retry_conditions, 4, "retry condition", why, len);
-    case MESH_CHECK_QUANTITY: return check_quantity(t, why, len);
-    case MESH_CHECK_PROTOCOL: return check_in_set(t, protocols, 4, "protocol", why, len);
-    case MESH_CHECK_HEADER_NAME: return check_header_name(t, why, len);
+    case MESH_CHECK_QUANTITY:
+        return check_quantity(t, why, len);
+    case MESH_CHECK_PROTOCOL:
+        return check_in_set(t, protocols, 4, "protocol", why, len);
+    case MESH_CHECK_HEADER_NAME:
+        return check_header_name(t, why, len);
     }
     return true;
 }
@@ -306,9 +317,8 @@ static size_t edit_distance(const char *a, const char *b)
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1])
-                              ? 0
-                              : 1;
+            size_t cost =
+                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
             size_t best = diag + cost;
             if (row[j] + 1 < best)
                 best = row[j] + 1;

@@ -10,7 +10,6 @@
 #include "kinds.h"
 #include "mesh/virtual_service.h"
 
-
 /* --- path: an exact path, a glob with '*', or {exact|prefix|regex: …} --- */
 
 static const char *const path_keys[] = {"exact", "prefix", "regex"};
@@ -49,8 +48,8 @@ static void path_decode_map(struct mesh_decoder *d, const struct mesh_node *n,
     for (size_t i = 0; i < 3; i++) {
         if (strcmp(p->key->text, path_keys[i]) != 0)
             continue;
-        enum mesh_path_kind kind = (enum mesh_path_kind[]){MESH_PATH_EXACT, MESH_PATH_PREFIX,
-                                                            MESH_PATH_REGEX}[i];
+        enum mesh_path_kind kind =
+            (enum mesh_path_kind[]){MESH_PATH_EXACT, MESH_PATH_PREFIX, MESH_PATH_REGEX}[i];
         if (path_value_ok(d, p->value, cp, kind)) {
             pm->kind = kind;
             pm->value = xstrdup(p->value->text);
@@ -58,9 +57,9 @@ static void path_decode_map(struct mesh_decoder *d, const struct mesh_node *n,
         return;
     }
     const char *hint = mesh_did_you_mean(p->key->text, path_keys, 3);
-    mesh_decoder_error(d, p->key, cp, "unknown path match \"%s\"%s%s%s, must be exact, prefix or regex",
-                       p->key->text, hint ? " (did you mean \"" : "", hint ? hint : "",
-                       hint ? "\"?)" : "");
+    mesh_decoder_error(
+        d, p->key, cp, "unknown path match \"%s\"%s%s%s, must be exact, prefix or regex",
+        p->key->text, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
 }
 
 static void path_decode(struct mesh_decoder *d, const struct mesh_node *n, void *base,
@@ -102,8 +101,7 @@ static struct mesh_node *path_encode(const void *base, const struct mesh_field *
     case MESH_PATH_PREFIX:
     case MESH_PATH_REGEX:
         map = mesh_node_map();
-        mesh_node_map_set(map, pm->kind == MESH_PATH_PREFIX ? "prefix" : "regex",
-                          mesh_node_str(v));
+        mesh_node_map_set(map, pm->kind == MESH_PATH_PREFIX ? "prefix" : "regex", mesh_node_str(v));
         return map;
     }
     return mesh_node_int((long long)pm->kind); /* out of range: let validation name it */
@@ -112,7 +110,8 @@ static struct mesh_node *path_encode(const void *base, const struct mesh_field *
 static void path_copy(void *dst, const void *src, const struct mesh_field *f)
 {
     struct mesh_path_match *d = (struct mesh_path_match *)((char *)dst + f->offset);
-    const struct mesh_path_match *s = (const struct mesh_path_match *)((const char *)src + f->offset);
+    const struct mesh_path_match *s =
+        (const struct mesh_path_match *)((const char *)src + f->offset);
     d->kind = s->kind;
     d->value = xstrdup(s->value);
 }
@@ -275,21 +274,34 @@ static const struct mesh_codec headers_codec = {headers_decode, headers_encode, 
 /* --- field tables --- */
 
 static const struct mesh_field destination_fields[] = {
-    {.name = "host", .type = MESH_F_STRING, .offset = offsetof(struct mesh_route_destination, host),
-     .check = MESH_CHECK_SERVICE_HOST, .required = true},
-    {.name = "weight", .type = MESH_F_INT_OPT,
-     .offset = offsetof(struct mesh_route_destination, weight), .min = 0, .max = 100},
+    {.name = "host",
+     .type = MESH_F_STRING,
+     .offset = offsetof(struct mesh_route_destination, host),
+     .check = MESH_CHECK_SERVICE_HOST,
+     .required = true},
+    {.name = "weight",
+     .type = MESH_F_INT_OPT,
+     .offset = offsetof(struct mesh_route_destination, weight),
+     .min = 0,
+     .max = 100},
 };
 
-static const struct mesh_schema destination_schema = {
-    sizeof(struct mesh_route_destination), MESH_FIELDS(destination_fields), -1, NULL};
+static const struct mesh_schema destination_schema = {sizeof(struct mesh_route_destination),
+                                                      MESH_FIELDS(destination_fields), -1, NULL};
 
 static const struct mesh_field match_fields[] = {
-    {.name = "path", .type = MESH_F_CUSTOM, .offset = offsetof(struct mesh_route_match, path),
+    {.name = "path",
+     .type = MESH_F_CUSTOM,
+     .offset = offsetof(struct mesh_route_match, path),
      .codec = &path_codec},
-    {.name = "headers", .type = MESH_F_CUSTOM, .offset = offsetof(struct mesh_route_match, headers),
-     .count_offset = offsetof(struct mesh_route_match, n_headers), .codec = &headers_codec},
-    {.name = "method", .type = MESH_F_STRING, .offset = offsetof(struct mesh_route_match, method),
+    {.name = "headers",
+     .type = MESH_F_CUSTOM,
+     .offset = offsetof(struct mesh_route_match, headers),
+     .count_offset = offsetof(struct mesh_route_match, n_headers),
+     .codec = &headers_codec},
+    {.name = "method",
+     .type = MESH_F_STRING,
+     .offset = offsetof(struct mesh_route_match, method),
      .check = MESH_CHECK_METHOD},
 };
 
@@ -297,12 +309,18 @@ static const struct mesh_schema match_schema = {sizeof(struct mesh_route_match),
                                                 MESH_FIELDS(match_fields), -1, NULL};
 
 static const struct mesh_field retry_fields[] = {
-    {.name = "attempts", .type = MESH_F_UINT, .offset = offsetof(struct mesh_retry_policy, attempts),
-     .min = 0, .max = 100},
-    {.name = "per_try_timeout", .type = MESH_F_DURATION,
+    {.name = "attempts",
+     .type = MESH_F_UINT,
+     .offset = offsetof(struct mesh_retry_policy, attempts),
+     .min = 0,
+     .max = 100},
+    {.name = "per_try_timeout",
+     .type = MESH_F_DURATION,
      .offset = offsetof(struct mesh_retry_policy, per_try_timeout_ms)},
-    {.name = "retry_on", .type = MESH_F_STRINGS,
-     .offset = offsetof(struct mesh_retry_policy, retry_on), .check = MESH_CHECK_RETRY_ON},
+    {.name = "retry_on",
+     .type = MESH_F_STRINGS,
+     .offset = offsetof(struct mesh_retry_policy, retry_on),
+     .check = MESH_CHECK_RETRY_ON},
 };
 
 static const struct mesh_schema retry_schema = {sizeof(struct mesh_retry_policy),
@@ -330,17 +348,26 @@ static void route_validate(struct mesh_decoder *d, const void *obj, const struct
 }
 
 static const struct mesh_field route_fields[] = {
-    {.name = "name", .type = MESH_F_STRING, .offset = offsetof(struct mesh_http_route, name),
+    {.name = "name",
+     .type = MESH_F_STRING,
+     .offset = offsetof(struct mesh_http_route, name),
      .check = MESH_CHECK_DNS_LABEL},
-    {.name = "matches", .type = MESH_F_OBJECTS, .offset = offsetof(struct mesh_http_route, matches),
-     .count_offset = offsetof(struct mesh_http_route, n_matches), .schema = &match_schema},
-    {.name = "destinations", .type = MESH_F_OBJECTS,
+    {.name = "matches",
+     .type = MESH_F_OBJECTS,
+     .offset = offsetof(struct mesh_http_route, matches),
+     .count_offset = offsetof(struct mesh_http_route, n_matches),
+     .schema = &match_schema},
+    {.name = "destinations",
+     .type = MESH_F_OBJECTS,
      .offset = offsetof(struct mesh_http_route, destinations),
      .count_offset = offsetof(struct mesh_http_route, n_destinations),
      .schema = &destination_schema},
-    {.name = "timeout", .type = MESH_F_DURATION,
+    {.name = "timeout",
+     .type = MESH_F_DURATION,
      .offset = offsetof(struct mesh_http_route, timeout_ms)},
-    {.name = "retries", .type = MESH_F_OBJECT, .offset = offsetof(struct mesh_http_route, retries),
+    {.name = "retries",
+     .type = MESH_F_OBJECT,
+     .offset = offsetof(struct mesh_http_route, retries),
      .schema = &retry_schema},
 };
 
@@ -361,8 +388,9 @@ static void check_unique_route_names(struct mesh_decoder *d, const struct mesh_v
             mesh_path_join(routes_path, path, "http_routes");
             mesh_path_index(item_path, routes_path, i);
             mesh_path_join(p, item_path, "name");
-            mesh_decoder_error(d, at, p, "duplicate route name \"%s\" (first at %s.http_routes[%zu])",
-                               name, path, j);
+            mesh_decoder_error(d, at, p,
+                               "duplicate route name \"%s\" (first at %s.http_routes[%zu])", name,
+                               path, j);
             break;
         }
     }
@@ -388,18 +416,24 @@ static void virtual_service_validate(struct mesh_decoder *d, const void *obj,
 }
 
 static const struct mesh_field virtual_service_fields[] = {
-    {.name = "hosts", .type = MESH_F_STRINGS, .offset = offsetof(struct mesh_virtual_service, hosts),
+    {.name = "hosts",
+     .type = MESH_F_STRINGS,
+     .offset = offsetof(struct mesh_virtual_service, hosts),
      .check = MESH_CHECK_HOST},
-    {.name = "gateways", .type = MESH_F_STRINGS,
-     .offset = offsetof(struct mesh_virtual_service, gateways), .check = MESH_CHECK_DNS_LABEL},
-    {.name = "http_routes", .type = MESH_F_OBJECTS,
+    {.name = "gateways",
+     .type = MESH_F_STRINGS,
+     .offset = offsetof(struct mesh_virtual_service, gateways),
+     .check = MESH_CHECK_DNS_LABEL},
+    {.name = "http_routes",
+     .type = MESH_F_OBJECTS,
      .offset = offsetof(struct mesh_virtual_service, http_routes),
-     .count_offset = offsetof(struct mesh_virtual_service, n_http_routes), .schema = &route_schema},
+     .count_offset = offsetof(struct mesh_virtual_service, n_http_routes),
+     .schema = &route_schema},
 };
 
-const struct mesh_schema mesh_virtual_service_schema = {
-    sizeof(struct mesh_virtual_service), MESH_FIELDS(virtual_service_fields), -1,
-    virtual_service_validate};
+const struct mesh_schema mesh_virtual_service_schema = {sizeof(struct mesh_virtual_service),
+                                                        MESH_FIELDS(virtual_service_fields), -1,
+                                                        virtual_service_validate};
 
 /* --- constructors --- */
 
@@ -425,10 +459,10 @@ struct mesh_http_route *mesh_virtual_service_add_route(struct mesh_virtual_servi
     return r;
 }
 
-struct mesh_route_match *mesh_http_route_add_match(struct mesh_http_route *route,
-                                                   const char *path)
+struct mesh_route_match *mesh_http_route_add_match(struct mesh_http_route *route, const char *path)
 {
-    struct mesh_route_match *m = mesh_schema_append((void **)&route->matches, &route->n_matches, &match_schema);
+    struct mesh_route_match *m =
+        mesh_schema_append((void **)&route->matches, &route->n_matches, &match_schema);
     if (!m || !path)
         return m;
     m->path.kind = strchr(path, '*') ? MESH_PATH_GLOB : MESH_PATH_EXACT;
@@ -464,8 +498,8 @@ struct mesh_header_match *mesh_route_match_add_header(struct mesh_route_match *m
 struct mesh_route_destination *mesh_http_route_add_destination(struct mesh_http_route *route,
                                                                const char *host, int weight)
 {
-    struct mesh_route_destination *dst =
-        mesh_schema_append((void **)&route->destinations, &route->n_destinations, &destination_schema);
+    struct mesh_route_destination *dst = mesh_schema_append(
+        (void **)&route->destinations, &route->n_destinations, &destination_schema);
     if (!dst)
         return NULL;
     dst->weight = weight;

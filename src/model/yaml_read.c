@@ -25,7 +25,8 @@ struct yaml_reader {
     size_t len;
     const char *file;
     struct mesh_diags *diags;
-    size_t nodes; /* made so far in this stream, alias copies included */
+    size_t nodes;    /* made so far in this stream, alias copies included */
+    size_t docs_cap; /* of the documents read so far */
     struct anchor *anchors;
     size_t n_anchors;
     size_t cap_anchors;
@@ -116,8 +117,8 @@ static void set_pos(struct mesh_node *node, yaml_mark_t mark)
     node->col = (unsigned)mark.column + 1;
 }
 
-static void add_anchor(struct yaml_reader *r, const yaml_char_t *name,
-                       const struct mesh_node *node, unsigned height)
+static void add_anchor(struct yaml_reader *r, const yaml_char_t *name, const struct mesh_node *node,
+                       unsigned height)
 {
     if (!name)
         return;
@@ -197,8 +198,8 @@ static enum mesh_err read_scalar(struct yaml_reader *r, const yaml_event_t *ev,
     return MESH_OK;
 }
 
-static enum mesh_err copy_node(struct yaml_reader *r, const struct mesh_node *src,
-                               yaml_mark_t mark, struct mesh_node **out);
+static enum mesh_err copy_node(struct yaml_reader *r, const struct mesh_node *src, yaml_mark_t mark,
+                               struct mesh_node **out);
 
 static enum mesh_err copy_children(struct yaml_reader *r, const struct mesh_node *src,
                                    yaml_mark_t mark, struct mesh_node *copy)
@@ -229,8 +230,8 @@ out:
     return err;
 }
 
-static enum mesh_err copy_node(struct yaml_reader *r, const struct mesh_node *src,
-                               yaml_mark_t mark, struct mesh_node **out)
+static enum mesh_err copy_node(struct yaml_reader *r, const struct mesh_node *src, yaml_mark_t mark,
+                               struct mesh_node **out)
 {
     struct mesh_node *copy = NULL;
     enum mesh_err err = count_node(r, mark);
@@ -439,9 +440,10 @@ static enum mesh_err read_document(struct yaml_reader *r, struct mesh_node **roo
     return err;
 }
 
-static void docs_append(struct mesh_node_docs *docs, struct mesh_node *root, unsigned line)
+static void docs_append(struct yaml_reader *r, struct mesh_node_docs *docs, struct mesh_node *root,
+                        unsigned line)
 {
-    docs->items = xrealloc(docs->items, (docs->len + 1) * sizeof(*docs->items));
+    xgrow((void **)&docs->items, &r->docs_cap, docs->len + 1, sizeof(*docs->items));
     docs->items[docs->len++] = (struct mesh_node_doc){root, line};
 }
 
@@ -460,10 +462,22 @@ static enum mesh_err read_stream(struct yaml_reader *r, struct mesh_node_docs *d
             break;
         err = read_document(r, &root);
         if (err == MESH_OK)
-            docs_append(docs, root, line);
+            docs_append(r, docs, root, line);
         root = NULL;
     }
     return err;
+}
+
+/* Hands every document of from over to the end of to; from is left empty. */
+static void docs_move(struct mesh_node_docs *to, struct mesh_node_docs *from)
+{
+    if (from->len > 0) {
+        to->items = xrealloc(to->items, (to->len + from->len) * sizeof(*to->items));
+        memcpy(to->items + to->len, from->items, from->len * sizeof(*from->items));
+        to->len += from->len;
+    }
+    free(from->items);
+    *from = (struct mesh_node_docs){0};
 }
 
 enum mesh_err mesh_yaml_read(const char *text, size_t len, const char *file,
@@ -478,10 +492,7 @@ enum mesh_err mesh_yaml_read(const char *text, size_t len, const char *file,
     err = read_stream(&r, &got);
     if (err != MESH_OK)
         goto out;
-    for (size_t i = 0; i < got.len; i++)
-        docs_append(docs, got.items[i].root, got.items[i].line);
-    free(got.items);
-    got = (struct mesh_node_docs){0};
+    docs_move(docs, &got);
 out:
     mesh_node_docs_free(&got);
     clear_anchors(&r);

@@ -56,7 +56,7 @@ static bool is_utf8(const char *s)
 /* YAML 1.1 readers (PyYAML, go-yaml v2, so kubectl) take these as booleans: quote them too. */
 static bool is_yaml11_bool(const char *s)
 {
-    static const char *const words[] = {"y",  "Y",  "yes", "Yes", "YES", "n",  "N",   "no",
+    static const char *const words[] = {"y",  "Y",  "yes", "Yes", "YES", "n",   "N",   "no",
                                         "No", "NO", "on",  "On",  "ON",  "off", "Off", "OFF"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         if (strcmp(s, words[i]) == 0)
@@ -214,8 +214,7 @@ out:
     return err;
 }
 
-static enum mesh_err put_item(struct mesh_strbuf *sb, const struct mesh_node *item,
-                              unsigned indent)
+static enum mesh_err put_item(struct mesh_strbuf *sb, const struct mesh_node *item, unsigned indent)
 {
     if (item->type == MESH_NODE_SCALAR && item->text[0] == '\0' &&
         item->scalar_kind == MESH_SCALAR_NULL)

@@ -14,7 +14,7 @@
 struct mesh_store;
 
 struct mesh_store_record {
-    char *kind;                /* "VirtualService" */
+    char *kind; /* "VirtualService" */
     char *ns;
     char *name;
     char *body;                /* canonical JSON of the document, without versions */
@@ -59,8 +59,8 @@ struct mesh_store_ops {
                          const char *body, uint64_t expected_version,
                          struct mesh_store_put_result *out);
     /* MESH_E_NOTFOUND when absent. *out filled with copies (caller clears). */
-    enum mesh_err (*get)(struct mesh_store *st, const char *kind, const char *ns,
-                         const char *name, struct mesh_store_record *out);
+    enum mesh_err (*get)(struct mesh_store *st, const char *kind, const char *ns, const char *name,
+                         struct mesh_store_record *out);
     /* kind NULL = every kind, ns NULL = every namespace; sorted by kind, ns, name. */
     enum mesh_err (*list)(struct mesh_store *st, const char *kind, const char *ns,
                           struct mesh_store_record **out, size_t *n);

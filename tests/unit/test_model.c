@@ -102,20 +102,26 @@ static const char all_kinds[] =
     "spec:\n  mtls: {mode: STRICT, certificate_authority: internal-ca}\n"
     "  authorization:\n  - from: [orders.default.svc]\n    to: [payment.default.svc]\n"
     "    methods: [POST]\n    paths: [/api/v1/process]\n"
-    "---\napiVersion: mesh.clusterdb.io/v1\nkind: CircuitBreaker\nmetadata: {name: payment-service}\n"
+    "---\napiVersion: mesh.clusterdb.io/v1\nkind: CircuitBreaker\nmetadata: {name: "
+    "payment-service}\n"
     "spec:\n  service: payment-service\n  max_connections: 100\n  max_pending_requests: 100\n"
     "  max_requests: 1000\n  max_retries: 3\n"
     "  detection: {consecutive_errors: 5, interval: 10s, base_ejection_time: 30s}\n"
     "---\napiVersion: mesh.clusterdb.io/v1\nkind: FaultInjection\nmetadata: {name: web-service}\n"
     "spec: {service: web-service, delay: 100ms, abort: {http_status: 503, percentage: 10.5}}\n"
-    "---\napiVersion: mesh.clusterdb.io/v1\nkind: Service\nmetadata: {name: payment-v1, labels: {app: payment}}\n"
-    "spec:\n  protocol: http\n  endpoints: [\"127.0.0.1:18081\", {address: \"[::1]:18082\", labels: {version: v1}}]\n"
+    "---\napiVersion: mesh.clusterdb.io/v1\nkind: Service\nmetadata: {name: payment-v1, labels: "
+    "{app: payment}}\n"
+    "spec:\n  protocol: http\n  endpoints: [\"127.0.0.1:18081\", {address: \"[::1]:18082\", "
+    "labels: {version: v1}}]\n"
     "---\nmesh:\n  provider: istio\n  version: 1.14\n  mtls: {enabled: true, auto_upgrade: true}\n"
-    "  telemetry: {enabled: true, sampling_rate: 100}\n  ingress: {enabled: true, gateway_class: istio}\n"
-    "---\nmesh:\n  provider: linkerd\n  version: 2.10\n  proxy: {resources: {cpu: 100m, memory: 128Mi}}\n"
+    "  telemetry: {enabled: true, sampling_rate: 100}\n  ingress: {enabled: true, gateway_class: "
+    "istio}\n"
+    "---\nmesh:\n  provider: linkerd\n  version: 2.10\n  proxy: {resources: {cpu: 100m, memory: "
+    "128Mi}}\n"
     "  dashboard: {enabled: false}\n  ha: {enabled: true, replicas: 3}\n"
     "---\napiVersion: mesh.clusterdb.io/v1\nkind: ObservabilityConfig\nmetadata: {name: default}\n"
-    "spec: {prometheus_endpoint: \"http://prometheus:9090\", grafana_endpoint: \"http://grafana:3000\","
+    "spec: {prometheus_endpoint: \"http://prometheus:9090\", grafana_endpoint: "
+    "\"http://grafana:3000\","
     " jaeger_endpoint: \"http://jaeger:16686\"}\n"
     "---\napiVersion: mesh.clusterdb.io/v1\nkind: KubernetesConfig\nmetadata: {name: production}\n"
     "spec: {context: production, namespace: default}\n";
@@ -211,8 +217,8 @@ static void test_model_canonical_json_ignores_versions(void **state)
     mesh_resource_list_free(res, n);
 }
 
-#define VS_HEAD                                                                                   \
-    "apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\nmetadata:\n  name: vs\nspec:\n"     \
+#define VS_HEAD                                                                                    \
+    "apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\nmetadata:\n  name: vs\nspec:\n"       \
     "  hosts: [a.example.com]\n  http_routes:\n"
 
 struct rule_case {
@@ -221,7 +227,8 @@ struct rule_case {
 };
 
 static const struct rule_case rule_cases[] = {
-    {"apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\nmetadata:\n  name: Payment_1\nspec: {}\n",
+    {"apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\nmetadata:\n  name: Payment_1\nspec: "
+     "{}\n",
      "t.yaml:4:9: metadata.name: \"Payment_1\" is not a valid name: use at most 63 lower-case "
      "letters, digits and '-', starting and ending with a letter or digit (RFC 1123)"},
     {VS_HEAD "  - destinations: []\n",
