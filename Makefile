@@ -129,6 +129,11 @@ fuzz: deps $(FUZZERS)
 fuzz-replay: deps $(FUZZERS)
 	@scripts/fuzz.sh replay 0 $(FUZZERS)
 
+# Side-by-side figures of meshproxy, nginx and HAProxy under wrk (minutes; never part of check or
+# CI). Knobs: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_ROUNDS; see docs/performance.md.
+bench: all
+	bench/run.sh
+
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
 		$(wildcard include/mesh/*.h src/*/*.h)

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The compiled, immutable proxy configuration: virtual hosts, routes, clusters and endpoints,
+ * built from resource documents by the main thread and shared read-only by every worker. */
+#ifndef MESH_PROXY_SNAPSHOT_H
+#define MESH_PROXY_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "balancer.h"
+#include "breaker.h"
+#include "core/slice.h"
+#include "fault.h"
+#include "mesh/mesh.h"
+#include "outlier.h"
+#include "route_match.h"
+
+#define MESH_RETRY_ON_5XX 0x1u
+#define MESH_RETRY_ON_GATEWAY_ERROR 0x2u
+#define MESH_RETRY_ON_RESET 0x4u
+#define MESH_RETRY_ON_CONNECT_FAILURE 0x8u
+
+struct mesh_endpoint_rt {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char name[64]; /* "127.0.0.1:18081": metrics label and keep-alive pool key */
+    uint32_t id;   /* dense over the snapshot: index of per-worker arrays */
+};
+
+/* What must survive a reload, shared by every worker and every snapshot that names the same
+ * service with the same endpoints: breaker counters and outlier state. */
+struct mesh_cluster_state {
+    atomic_uint refs;
+    char *key; /* "payment-v1.default|127.0.0.1:18081,..." */
+    struct mesh_breaker breaker;
+    struct mesh_outlier_cluster outlier;
+    struct mesh_outlier_config outlier_cfg; /* of the newest snapshot; main thread */
+    uint64_t next_sweep_ms;                 /* main thread */
+    struct mesh_cluster_state *next; /* in the registry of live states */
+};
+
+struct mesh_cluster {
+    char *name; /* "payment-v1" */
+    char *ns;   /* "default" */
+    uint32_t id;
+    struct mesh_endpoint_rt *endpoints;
+    size_t n_endpoints;
+    struct mesh_breaker_limits limits;
+    bool outlier_enabled;
+    struct mesh_outlier_config outlier;
+    bool has_fault;
+    struct mesh_fault_rt fault;
+    enum mesh_lb_policy lb;
+    struct mesh_cluster_state *state;
+};
+
+struct mesh_route_dest {
+    struct mesh_cluster *cluster; /* NULL when the host names no Service: 503 */
+    char *host;                   /* as written, for messages */
+};
+
+struct mesh_route_rt {
+    char *name;   /* the route's name, or "route-N" */
+    uint32_t id;  /* dense over the snapshot */
+    uint32_t dest_base; /* index of dests[0] in per-worker weight arrays */
+    struct mesh_route_matcher *matchers; /* any may match; none = everything */
+    size_t n_matchers;
+    struct mesh_route_dest *dests;
+    int *weights; /* one per destination, for smooth weighted round robin */
+    size_t n_dests;
+    uint64_t timeout_ms;
+    uint32_t retry_attempts;
+    uint64_t per_try_timeout_ms;
+    uint32_t retry_on; /* MESH_RETRY_ON_* bits */
+    bool has_fault;    /* a FaultInjection naming the VirtualService */
+    struct mesh_fault_rt fault;
+    const struct mesh_vhost *vhost;
+};
+
+struct mesh_vhost {
+    char *name; /* "payment-service.default", or the Service's for a direct host */
+    struct mesh_route_rt *routes;
+    size_t n_routes;
+};
+
+struct mesh_host_entry {
+    char *host; /* lower-case, no port; "*.example.com" for wildcards */
+    const struct mesh_vhost *vhost;
+};
+
+struct mesh_snapshot {
+    atomic_uint refs;
+    uint64_t version;
+    struct mesh_vhost *vhosts;
+    size_t n_vhosts;
+    struct mesh_cluster *clusters;
+    size_t n_clusters;
+    struct mesh_host_entry *exact; /* open-addressed table, capacity n_exact_cap (power of 2) */
+    size_t exact_cap;
+    struct mesh_host_entry *wildcards; /* longest suffix first */
+    size_t n_wildcards;
+    const struct mesh_vhost *catch_all; /* a VirtualService host "*" */
+    uint32_t n_routes, n_dests, n_endpoints;
+    char *source; /* the documents as YAML, for /config_dump */
+};
+
+/* Compiles resources into a new snapshot (refs = 1). Unknown kinds for the proxy (SecurityPolicy,
+ * MeshConfig...) are kept in the dump but ignored. On error *errmsg (caller frees) says why. */
+enum mesh_err mesh_snapshot_build(struct mesh_resource *const *res, size_t n, uint64_t version,
+                                  struct mesh_snapshot **out, char **errmsg);
+/* Reads FILE (all documents, validated) and compiles it. */
+enum mesh_err mesh_snapshot_load_file(const char *path, uint64_t version,
+                                      struct mesh_snapshot **out, char **errmsg);
+
+void mesh_snapshot_ref(struct mesh_snapshot *s);
+/* Drops a reference; the last one frees the snapshot. Any thread. */
+void mesh_snapshot_unref(struct mesh_snapshot *s);
+
+/* The virtual host for a Host header value (port allowed; matched case-insensitively), or
+ * NULL. No allocation. */
+const struct mesh_vhost *mesh_snapshot_find_vhost(const struct mesh_snapshot *s,
+                                                  struct mesh_slice host);
+
+/* A connection or a snapshot holds the state it counts in. Any thread. */
+void mesh_cluster_state_ref(struct mesh_cluster_state *st);
+void mesh_cluster_state_unref(struct mesh_cluster_state *st);
+
+/* Every shared cluster state alive (for the outlier sweep). Calls fn for each; main thread. */
+void mesh_cluster_states_foreach(void (*fn)(struct mesh_cluster_state *st, void *ctx), void *ctx);
+
+#endif

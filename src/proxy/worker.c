@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A worker thread: its loop, its listeners, adopting published snapshots, streams waiting for
+ * an upstream connection, and draining on shutdown. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/sock.h"
+#include "proxy.h"
+#include "stream.h"
+
+#define LOOP_MAX_WAIT_MS 100 /* also bounds how late a worker sees a new snapshot */
+
+/* --- snapshots --- */
+
+static struct mesh_wsnap *wsnap_new(struct mesh_worker *w, struct mesh_snapshot *snap)
+{
+    struct mesh_wsnap *ws = calloc(1, sizeof(*ws));
+    if (!ws)
+        return NULL;
+    ws->snap = snap;
+    ws->swrr = calloc(snap->n_dests ? snap->n_dests : 1, sizeof(*ws->swrr));
+    ws->active = calloc(snap->n_endpoints ? snap->n_endpoints : 1, sizeof(*ws->active));
+    ws->lb = calloc(snap->n_clusters ? snap->n_clusters : 1, sizeof(*ws->lb));
+    if (!ws->swrr || !ws->active || !ws->lb) {
+        free(ws->swrr);
+        free(ws->active);
+        free(ws->lb);
+        free(ws);
+        return NULL;
+    }
+    for (size_t i = 0; i < snap->n_clusters; i++)
+        mesh_lb_state_init(&ws->lb[i], mesh_rng_next(&w->rng));
+    mesh_snapshot_ref(snap);
+    return ws;
+}
+
+static void wsnap_free(struct mesh_wsnap *ws)
+{
+    mesh_snapshot_unref(ws->snap);
+    free(ws->swrr);
+    free(ws->active);
+    free(ws->lb);
+    free(ws);
+}
+
+struct mesh_wsnap *mesh_worker_wsnap(struct mesh_worker *w)
+{
+    w->wsnap->users++;
+    return w->wsnap;
+}
+
+void mesh_worker_release_wsnap(struct mesh_worker *w, struct mesh_wsnap *ws)
+{
+    if (--ws->users == 0 && ws != w->wsnap)
+        wsnap_free(ws);
+}
+
+/* Takes the published snapshot when it changed. The reference is taken before the epoch moves,
+ * so the main thread (which waits for every epoch to move) cannot free it under us. */
+static void adopt_snapshot(struct mesh_worker *w)
+{
+    struct mesh_snapshot *cur = atomic_load_explicit(&w->proxy->current, memory_order_acquire);
+    if (!w->wsnap || w->wsnap->snap != cur) {
+        struct mesh_wsnap *ws = wsnap_new(w, cur);
+        if (ws) {
+            struct mesh_wsnap *old = w->wsnap;
+            w->wsnap = ws;
+            if (old && old->users == 0)
+                wsnap_free(old);
+        }
+    }
+    atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+}
+
+/* --- waiting for a connection --- */
+
+void mesh_worker_wait(struct mesh_worker *w, struct mesh_stream *s)
+{
+    struct mesh_stream **pp = &w->waiters;
+    while (*pp)
+        pp = &(*pp)->wait_next;
+    s->wait_next = NULL;
+    *pp = s;
+}
+
+void mesh_worker_unwait(struct mesh_worker *w, struct mesh_stream *s)
+{
+    for (struct mesh_stream **pp = &w->waiters; *pp; pp = &(*pp)->wait_next) {
+        if (*pp == s) {
+            *pp = s->wait_next;
+            s->wait_next = NULL;
+            return;
+        }
+    }
+}
+
+void mesh_worker_wake_waiter(struct mesh_worker *w, struct mesh_cluster_state *state)
+{
+    for (struct mesh_stream *s = w->waiters; s; s = s->wait_next) {
+        if (s->cluster && s->cluster->state == state) {
+            mesh_worker_unwait(w, s);
+            mesh_stream_retry_connect(s);
+            return;
+        }
+    }
+}
+
+/* --- accepting --- */
+
+static void on_accept(struct mesh_loop *loop, struct mesh_io *io, uint32_t events)
+{
+    struct mesh_worker *w = io->data;
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < 64 && !w->draining; i++) {
+        int fd = -1;
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        if (mesh_sock_accept(io->fd, &fd, &peer, &plen) != MESH_OK)
+            return;
+        mesh_dconn_accept(w, fd, &peer);
+    }
+}
+
+static void on_admin_accept(struct mesh_loop *loop, struct mesh_io *io, uint32_t events)
+{
+    struct mesh_worker *w = io->data;
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < 16; i++) {
+        int fd = -1;
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        if (mesh_sock_accept(io->fd, &fd, &peer, &plen) != MESH_OK)
+            return;
+        mesh_dconn_accept_admin(w, fd, &peer);
+    }
+}
+
+enum mesh_err mesh_worker_listen(struct mesh_worker *w, char *why, size_t len)
+{
+    struct mesh_proxy *p = w->proxy;
+    enum mesh_err err = mesh_sock_listen((const struct sockaddr *)&p->listen_addr,
+                                         p->listen_addrlen, MESH_SOCK_F_REUSEPORT,
+                                         &w->listener.fd, why, len);
+    if (err != MESH_OK)
+        return err;
+    w->listener.cb = on_accept;
+    w->listener.data = w;
+    return mesh_loop_add_listener(&w->loop, &w->listener);
+}
+
+enum mesh_err mesh_worker_listen_admin(struct mesh_worker *w, int fd)
+{
+    w->admin_listener.fd = fd;
+    w->admin_listener.cb = on_admin_accept;
+    w->admin_listener.data = w;
+    return mesh_loop_add_listener(&w->loop, &w->admin_listener);
+}
+
+/* --- the thread --- */
+
+static void stop_listening(struct mesh_worker *w)
+{
+    if (w->listener.fd >= 0) {
+        mesh_loop_del(&w->loop, &w->listener);
+        close(w->listener.fd);
+        w->listener.fd = -1;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct mesh_worker *w = arg;
+    struct mesh_proxy *p = w->proxy;
+    uint64_t drain_deadline = 0;
+    for (;;) {
+        adopt_snapshot(w);
+        if (!w->draining && atomic_load(&p->draining)) {
+            w->draining = true;
+            stop_listening(w);
+            mesh_pools_close_idle(w);
+            drain_deadline = mesh_loop_now_ms(&w->loop) + p->opt.drain_timeout_ms;
+        }
+        if (w->draining) {
+            mesh_dconns_close_idle(w);
+            if (w->active_streams == 0 || mesh_loop_now_ms(&w->loop) >= drain_deadline)
+                break;
+        }
+        mesh_loop_run_once(&w->loop, LOOP_MAX_WAIT_MS);
+    }
+    mesh_dconns_close_all(w);
+    mesh_pools_free(w);
+    return NULL;
+}
+
+enum mesh_err mesh_worker_init(struct mesh_worker *w, struct mesh_proxy *p, unsigned index)
+{
+    memset(w, 0, sizeof(*w));
+    w->proxy = p;
+    w->index = index;
+    w->listener.fd = -1;
+    w->admin_listener.fd = -1;
+    enum mesh_err err = mesh_loop_init(&w->loop);
+    if (err == MESH_OK)
+        err = mesh_bufpool_init(&w->bufs, MESH_BUF_DEFAULT_SIZE, 65536, 256);
+    if (err == MESH_OK && mesh_rng_init(&w->rng) == MESH_E_IO)
+        err = MESH_OK; /* no getrandom entropy: seeded from the clock, still fine for picks */
+    if (err == MESH_OK)
+        err = mesh_wstats_init(w);
+    return err;
+}
+
+enum mesh_err mesh_worker_start(struct mesh_worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? MESH_OK : MESH_E_NOMEM;
+}
+
+void mesh_worker_join(struct mesh_worker *w)
+{
+    pthread_join(w->thread, NULL);
+    if (w->wsnap && w->wsnap->users == 0)
+        wsnap_free(w->wsnap);
+    w->wsnap = NULL;
+    stop_listening(w);
+    if (w->admin_listener.fd >= 0) {
+        mesh_loop_del(&w->loop, &w->admin_listener);
+        close(w->admin_listener.fd);
+    }
+    mesh_loop_close(&w->loop);
+    mesh_bufpool_destroy(&w->bufs);
+}

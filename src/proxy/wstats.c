@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What a worker counts, by service: the glue between the request path and its stats shard,
+ * plus the access log line of each finished stream. */
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy.h"
+#include "stream.h"
+
+static struct mesh_stats_counter *counter(struct mesh_worker *w, enum mesh_stats_family f,
+                                          const char *a, const char *b)
+{
+    const char *labels[2] = {a, b};
+    struct mesh_stats_counter *c = NULL;
+    mesh_stats_counter_get(w->st.shard, f, labels, &c); /* on error: a sink that counts nothing */
+    return c;
+}
+
+enum mesh_err mesh_wstats_init(struct mesh_worker *w)
+{
+    enum mesh_err err = mesh_stats_shard_new(MESH_STATS_DEFAULT_MAX_SERIES, &w->st.shard);
+    if (err != MESH_OK)
+        return err;
+    w->st.accepted = counter(w, MESH_STATS_DOWNSTREAM_CX_ACCEPTED, NULL, NULL);
+    w->st.rx = counter(w, MESH_STATS_DOWNSTREAM_RX_BYTES, NULL, NULL);
+    w->st.tx = counter(w, MESH_STATS_DOWNSTREAM_TX_BYTES, NULL, NULL);
+    return mesh_stats_gauge_get(w->st.shard, MESH_STATS_DOWNSTREAM_CX_ACTIVE, NULL, &w->st.active);
+}
+
+void mesh_wstats_parse_error(struct mesh_worker *w, const char *kind)
+{
+    mesh_stats_counter_inc(counter(w, MESH_STATS_PARSE_ERRORS, kind, NULL));
+}
+
+void mesh_wstats_fault(struct mesh_worker *w, const char *service, const char *kind)
+{
+    mesh_stats_counter_inc(counter(w, MESH_STATS_FAULTS, service, kind));
+}
+
+void mesh_wstats_overflow(struct mesh_worker *w, const char *service, const char *resource)
+{
+    mesh_stats_counter_inc(counter(w, MESH_STATS_OVERFLOWS, service, resource));
+}
+
+void mesh_wstats_retry(struct mesh_worker *w, const char *service)
+{
+    mesh_stats_counter_inc(counter(w, MESH_STATS_RETRIES, service, NULL));
+}
+
+void mesh_wstats_ejection(struct mesh_worker *w, const char *service, const char *endpoint)
+{
+    mesh_stats_counter_inc(counter(w, MESH_STATS_EJECTIONS, service, endpoint));
+}
+
+void mesh_wstats_upstream_cx(struct mesh_worker *w, const struct mesh_cluster_state *state,
+                             const char *endpoint, int delta)
+{
+    char service[128];
+    size_t n = strcspn(state->key, "|");
+    snprintf(service, sizeof(service), "%.*s", (int)n, state->key);
+    const char *labels[2] = {service, endpoint};
+    struct mesh_stats_gauge *g = NULL;
+    mesh_stats_gauge_get(w->st.shard, MESH_STATS_UPSTREAM_CX_OPEN, labels, &g);
+    mesh_stats_gauge_add(g, delta);
+}
+
+static void access_log(struct mesh_stream *s, uint64_t duration_ms)
+{
+    struct mesh_proxy *p = s->w->proxy;
+    if (!p->access_log)
+        return;
+    char line[1024];
+    int n = snprintf(line, sizeof(line),
+                     "{\"start_ms\":%llu,\"method\":\"%s\",\"path\":\"%s\",\"authority\":\"%s\","
+                     "\"status\":%d,\"duration_ms\":%llu,\"service\":\"%s\",\"route\":\"%s\","
+                     "\"endpoint\":\"%s\",\"attempts\":%u,\"request_id\":\"%s\","
+                     "\"client\":\"%s\"}\n",
+                     (unsigned long long)s->start_ms, s->method, s->path, s->authority, s->status,
+                     (unsigned long long)duration_ms, s->service,
+                     s->route ? s->route->name : "", s->ep ? s->ep->name : "", s->attempts + 1,
+                     s->request_id, s->c->peer);
+    if (n > 0)
+        mesh_access_log(p, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+void mesh_stream_account(struct mesh_stream *s)
+{
+    struct mesh_worker *w = s->w;
+    if (s->c->admin || s->status == 0)
+        return;
+    uint64_t us = mesh_now_us() - s->start_us;
+    const char *route = s->route ? s->route->name : "";
+    const char *service = s->service[0] ? s->service : "";
+    struct mesh_stats_requests *rs = NULL;
+    if (mesh_stats_requests_get(w->st.shard, service, route, s->ep ? s->ep->name : "", &rs) ==
+        MESH_OK)
+        mesh_stats_requests_count(rs, (unsigned)s->status);
+    const char *labels[2] = {service, route};
+    struct mesh_stats_histogram *h = NULL;
+    mesh_stats_histogram_get(w->st.shard, MESH_STATS_REQUEST_DURATION, labels, &h);
+    mesh_stats_histogram_observe(h, us);
+    access_log(s, us / 1000);
+}

@@ -1,0 +1,266 @@
+# SPDX-License-Identifier: Apache-2.0
+"""meshproxy's HTTP/1.1 handling, end to end: keep-alive on both sides, pipelining, the headers
+it adds and removes, request and response bodies streamed (content-length and chunked),
+Expect: 100-continue and an Upgrade tunnelled after the 101."""
+import http.client
+import os
+import socket
+import time
+
+from proxy_fixtures import (  # noqa: F401 - lab and proxy_binaries are fixtures
+    IO_TIMEOUT,
+    echo_services,
+    lab,
+    parse_head,
+    parse_responses,
+    proxy_binaries,
+    read_all,
+    read_head,
+    route,
+    service,
+    virtual_service,
+)
+
+HOST = "payment.example.com"
+
+
+def echo_proxy(lab, *flags):
+    e = lab.echo("payment-v1")
+    return lab.proxy(echo_services(e) + [virtual_service("payment", [HOST], route("payment-v1"))],
+                     flags=flags)
+
+
+def recording_proxy(lab, status=200):
+    up = lab.upstream("recorder", status=status)
+    proxy = lab.proxy([service("recorder", up.addr),
+                       virtual_service("payment", [HOST], route("recorder"))])
+    return up, proxy
+
+
+def test_keep_alive_on_both_sides(lab):
+    up, proxy = recording_proxy(lab)
+    c = proxy.client(HOST)
+    for i in range(50):
+        r = c.request(path=f"/ka/{i}")  # the Client asserts its connection was never closed
+        assert r.status == 200 and r.text == "recorder\n", r
+    c.close()
+    assert up.request_count() == 50
+    # One client connection is one worker: it reuses its upstream connection.
+    assert up.connections == 1, f"upstream saw {up.connections} connections for 50 requests"
+
+
+def test_http10_client_without_keep_alive_is_closed_after_the_response(lab):
+    proxy = echo_proxy(lab)
+    data, closed = _raw(proxy, f"GET / HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
+    assert closed
+    (r,) = parse_responses(data)
+    assert r.status == 200 and r.text == "payment-v1\n", r
+
+
+def _raw(proxy, data, timeout=5.0):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=timeout) as s:
+        s.sendall(data)
+        return read_all(s, timeout)
+
+
+def test_pipelined_requests_are_answered_in_order(lab):
+    proxy = echo_proxy(lab)
+    # The first requests are the slowest: an out-of-order proxy would answer them last.
+    delays = ["300ms", "200ms", "100ms", "0ms", "50ms"]
+    data = b"".join(
+        f"GET /p{i}?delay={d} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+        for i, d in enumerate(delays))
+    last = f"GET /last HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
+    received, closed = _raw(proxy, data + last)
+    assert closed
+    responses = parse_responses(received)
+    assert [r.status for r in responses] == [200] * 6, responses
+    paths = [r.header("x-echo-path") for r in responses]
+    assert paths == [f"/p{i}" for i in range(5)] + ["/last"], paths
+
+
+def test_adds_x_forwarded_for_and_x_request_id(lab):
+    up, proxy = recording_proxy(lab)
+    assert proxy.request(host=HOST).status == 200
+    assert proxy.request(host=HOST, headers={"X-Forwarded-For": "10.1.2.3",
+                                             "X-Request-Id": "abc-123"}).status == 200
+    (_, _, _, fresh), (_, _, _, relayed) = up.requests
+    fresh, relayed = dict(fresh), dict(relayed)
+    assert fresh["x-forwarded-for"] == "127.0.0.1"
+    assert len(fresh["x-request-id"]) >= 16
+    assert relayed["x-forwarded-for"] == "10.1.2.3, 127.0.0.1"
+    assert relayed["x-request-id"] == "abc-123"
+
+
+def test_request_ids_are_unique(lab):
+    up, proxy = recording_proxy(lab)
+    c = proxy.client(HOST)
+    for _ in range(20):
+        c.request()
+    c.close()
+    ids = [dict(h)["x-request-id"] for _, _, _, h in up.requests]
+    assert len(set(ids)) == 20, ids
+
+
+def test_x_request_id_reaches_mesh_echo(lab):
+    proxy = echo_proxy(lab)
+    r = proxy.request(host=HOST, headers={"x-trace": "t1"})
+    assert r.status == 200
+    assert r.header("x-echo-header-x-trace") == "t1"
+    assert r.header("x-echo-header-x-request-id")
+    assert r.header("x-echo-header-x-forwarded-for") == "127.0.0.1"
+
+
+def test_hop_by_hop_headers_are_not_forwarded(lab):
+    up, proxy = recording_proxy(lab)
+    head = (f"GET /hop HTTP/1.1\r\nHost: {HOST}\r\n"
+            "Connection: keep-alive, X-Secret, x-other-hop\r\n"
+            "X-Secret: s3cr3t\r\nX-Other-Hop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"
+            "Proxy-Connection: keep-alive\r\nTrailer: x-checksum\r\nX-Keep: yes\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_TIMEOUT) as s:
+        s.sendall(head.encode())
+        h, _ = read_head(s)
+    assert parse_head(h)[0] == 200
+    (_, method, target, headers), = up.requests
+    names = [k for k, _ in headers]
+    assert method == "GET" and target == "/hop"
+    for hop in ("keep-alive", "te", "proxy-connection", "trailer", "x-secret", "x-other-hop"):
+        assert hop not in names, f"{hop} was forwarded: {headers}"
+    assert dict(headers)["x-keep"] == "yes"
+    assert dict(headers)["host"] == HOST
+
+
+def test_hop_by_hop_response_headers_are_not_relayed(lab):
+    proxy = echo_proxy(lab)
+    # mesh-echo's own answer carries no hop-by-hop headers but its connection header; what the
+    # client sees must describe the client's connection, not the upstream's.
+    r = proxy.request(host=HOST)
+    assert r.status == 200
+    assert r.header("keep-alive") is None
+    assert r.header("x-echo-name") == "payment-v1"
+
+
+def test_post_with_content_length_is_streamed(lab):
+    proxy = echo_proxy(lab)
+    body = os.urandom(1 << 20)
+    r = proxy.request("POST", "/upload", host=HOST, body=body)
+    assert r.status == 200, r
+    assert r.header("x-echo-body-bytes") == str(len(body))
+    assert r.header("x-echo-method") == "POST"
+
+
+def test_chunked_post_is_streamed(lab):
+    proxy = echo_proxy(lab)
+    sizes = [1, 100, 4096, 16384, 65536, 7, 300000, 12345]
+
+    def chunks():
+        for n in sizes:
+            yield os.urandom(n)
+
+    r = proxy.request("POST", "/upload", host=HOST, body=chunks(),
+                      headers={"Transfer-Encoding": "chunked"}, encode_chunked=True)
+    assert r.status == 200, r
+    assert r.header("x-echo-body-bytes") == str(sum(sizes))
+
+
+def test_keep_alive_survives_request_bodies(lab):
+    proxy = echo_proxy(lab)
+    c = proxy.client(HOST)
+    for n in (10, 70000, 0, 3):
+        r = c.request("POST", "/b", body=b"x" * n)
+        assert r.status == 200 and r.header("x-echo-body-bytes") == str(n), r
+    c.close()
+
+
+def test_large_response_is_streamed_intact(lab):
+    proxy = echo_proxy(lab)
+    size = 20_000_000
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=IO_TIMEOUT)
+    conn.request("GET", f"/big?size={size}", headers={"Host": HOST})
+    r = conn.getresponse()
+    assert r.status == 200
+    length = r.getheader("content-length")
+    got = 0
+    while True:
+        b = r.read(1 << 20)
+        if not b:
+            break
+        got += len(b)
+    conn.close()
+    assert got == size
+    if length is not None:
+        assert int(length) == size
+
+
+def test_slow_reader_gets_the_whole_large_response(lab):
+    proxy = echo_proxy(lab)
+    size = 8_000_000
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_TIMEOUT) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.sendall(f"GET /big?size={size} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        head, rest = read_head(s)
+        status, headers = parse_head(head)
+        assert status == 200
+        time.sleep(0.3)  # let the proxy find the client's window full
+        got = len(rest)
+        deadline = time.monotonic() + 20
+        while got < size and time.monotonic() < deadline:
+            b = s.recv(1 << 16)
+            if not b:
+                break
+            got += len(b)
+    assert got == size
+
+
+def test_expect_100_continue(lab):
+    proxy = echo_proxy(lab)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_TIMEOUT) as s:
+        s.sendall(f"POST /upload HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 11\r\n"
+                  "Expect: 100-continue\r\n\r\n".encode())
+        head, rest = read_head(s, timeout=3)
+        assert parse_head(head)[0] == 100, head
+        s.sendall(b"hello world")
+        if b"\r\n\r\n" in rest:
+            final = rest
+        else:
+            h2, more = read_head(s)
+            final = rest + h2 + more
+        head2, body = final.split(b"\r\n\r\n", 1)
+        status, headers = parse_head(head2 + b"\r\n\r\n")
+        assert status == 200, final
+        assert dict(headers)["x-echo-body-bytes"] == "11"
+
+
+def test_upgrade_is_tunnelled_after_101(lab):
+    proxy = echo_proxy(lab)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_TIMEOUT) as s:
+        s.sendall(f"GET /chat HTTP/1.1\r\nHost: {HOST}\r\nConnection: Upgrade\r\n"
+                  "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+        head, rest = read_head(s)
+        status, headers = parse_head(head)
+        assert status == 101, head
+        assert dict(headers).get("upgrade", "").lower() == "websocket", headers
+        assert "upgrade" in dict(headers).get("connection", "").lower(), headers
+        # Bytes now flow raw, both ways, in several round trips and one large burst.
+        echoed = rest
+        for msg in (b"hello", b"\x00\x01\x02binary\xff", b"GET / HTTP/1.1\r\n\r\n"):
+            s.sendall(msg)
+            echoed += _recv_exactly(s, len(msg) - len(echoed))
+            assert echoed == msg
+            echoed = b""
+        big = os.urandom(300_000)
+        s.sendall(big)
+        assert _recv_exactly(s, len(big)) == big
+
+
+def _recv_exactly(s, n, timeout=IO_TIMEOUT):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while len(buf) < n:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        b = s.recv(n - len(buf))
+        if not b:
+            raise ConnectionError(f"closed after {len(buf)} of {n} bytes")
+        buf += b
+    return buf
