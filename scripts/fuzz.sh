@@ -36,9 +36,9 @@ run_one() {
     dict=""
     [ -f "fuzz/$name.dict" ] && dict="-dict=fuzz/$name.dict"
     mkdir -p "$crash_dir"
-    echo "fuzz: $name for ${seconds}s (corpus $corpus, $(ls "$scratch" | wc -l) inputs)"
+    echo "fuzz: $name for ${seconds}s (corpus $corpus, $(find "$scratch" -type f | wc -l) inputs)"
     "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$crash_dir/$name-" $dict "$scratch" >"$scratch.log" 2>&1
+        -artifact_prefix="$crash_dir/$name-" ${dict:+"$dict"} "$scratch" >"$scratch.log" 2>&1
     rc=$?
     tail -n 12 "$scratch.log"
     if [ $rc -ne 0 ]; then
@@ -63,7 +63,7 @@ replay_one() {
         cat "$log"
         echo "fuzz: $name replay FAILED (rc=$rc)" >&2
     else
-        echo "fuzz: $name replayed $(ls "$corpus" | wc -l) inputs, no crash"
+        echo "fuzz: $name replayed $(find "$corpus" -type f | wc -l) inputs, no crash"
     fi
     rm -f "$log"
     return $rc

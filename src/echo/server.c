@@ -3,7 +3,6 @@
 #include "echo/echo.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -138,9 +137,13 @@ static void put_slice(struct writer *o, struct mesh_slice s)
 
 static void put_u64(struct writer *o, uint64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-    put(o, tmp, (size_t)n);
+    char tmp[20];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(o, tmp + i, sizeof(tmp) - i);
 }
 
 static void put_lower(struct writer *o, struct mesh_slice s)

@@ -125,8 +125,8 @@ static unsigned hex_value(uint8_t c)
 }
 
 /* Compares a header name (token characters only) with a lower-case literal made of letters and
- * '-'. OR-ing 0x20 folds case exactly here: among token characters only 'X' and 'x' map to 'x',
- * and only '-' maps to '-'. */
+ * '-'. OR-ing 0x20 folds case exactly here: among token characters, c | 0x20 is a given letter
+ * only for that letter in either case, and is '-' only for '-'. */
 static bool name_is(const char *name, const char *lit, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -222,6 +222,13 @@ void mesh_h1_parser_reset(struct mesh_h1_parser *p)
     p->method_len = 0;
     p->target_off = 0;
     p->target_len = 0;
+    p->path_off = 0;
+    p->path_len = 0;
+    p->query_off = 0;
+    p->query_len = 0;
+    p->authority_off = 0;
+    p->authority_len = 0;
+    p->target_form = MESH_H1_T_ORIGIN;
     p->status = 0;
     p->host_idx = -1;
     p->content_length = -1;
@@ -297,26 +304,6 @@ static bool split_absolute(const char *t, size_t n, size_t *a, size_t *e)
     return true;
 }
 
-static enum mesh_h1_target_form target_form(uint8_t mid, const char *t, size_t n, bool *ok)
-{
-    size_t a, e;
-    *ok = true;
-    if (t[0] == '/') {
-        *ok = mid != MESH_H1_M_CONNECT;
-        return MESH_H1_T_ORIGIN;
-    }
-    if (n == 1 && t[0] == '*') {
-        *ok = mid == MESH_H1_M_OPTIONS;
-        return MESH_H1_T_ASTERISK;
-    }
-    if (mid == MESH_H1_M_CONNECT) {
-        *ok = all_of(t, n, C_HOST);
-        return MESH_H1_T_AUTHORITY;
-    }
-    *ok = split_absolute(t, n, &a, &e);
-    return MESH_H1_T_ABSOLUTE;
-}
-
 /* method SP request-target SP HTTP-version, in buf[ls..le); buf[le] is the CR. */
 static enum mesh_h1_error parse_request_line(struct mesh_h1_parser *p, const char *buf, size_t ls,
                                              size_t le)
@@ -334,17 +321,53 @@ static enum mesh_h1_error parse_request_line(struct mesh_h1_parser *p, const cha
     if (e != MESH_H1_E_NONE)
         return e;
     size_t te = le - 9;
-    if (te == ts || !all_of(buf + ts, te - ts, C_TARGET))
+    if (te == ts)
         return MESH_H1_E_INVALID_TARGET;
-    p->method_id = method_id(buf + ls, i - ls);
-    bool ok;
-    target_form(p->method_id, buf + ts, te - ts, &ok);
-    if (!ok)
+    /* One pass validates the target and finds where its query starts. */
+    size_t j = ts;
+    while (j < te && (ctype[(uint8_t)buf[j]] & C_TARGET) && buf[j] != '?')
+        j++;
+    size_t q = j;
+    while (j < te && (ctype[(uint8_t)buf[j]] & C_TARGET))
+        j++;
+    if (j != te)
         return MESH_H1_E_INVALID_TARGET;
+    uint8_t mid = method_id(buf + ls, i - ls);
+    size_t path = ts; /* where the path starts */
+    if (buf[ts] == '/') {
+        if (mid == MESH_H1_M_CONNECT)
+            return MESH_H1_E_INVALID_TARGET;
+        p->target_form = MESH_H1_T_ORIGIN;
+    } else if (te - ts == 1 && buf[ts] == '*') {
+        if (mid != MESH_H1_M_OPTIONS)
+            return MESH_H1_E_INVALID_TARGET;
+        p->target_form = MESH_H1_T_ASTERISK;
+        q = te;
+    } else if (mid == MESH_H1_M_CONNECT) {
+        if (!all_of(buf + ts, te - ts, C_HOST))
+            return MESH_H1_E_INVALID_TARGET;
+        p->target_form = MESH_H1_T_AUTHORITY;
+        p->authority_off = ts;
+        p->authority_len = te - ts;
+        path = q = te;
+    } else {
+        size_t auth_start, auth_end;
+        if (!split_absolute(buf + ts, te - ts, &auth_start, &auth_end))
+            return MESH_H1_E_INVALID_TARGET;
+        p->target_form = MESH_H1_T_ABSOLUTE;
+        p->authority_off = ts + auth_start;
+        p->authority_len = auth_end - auth_start;
+        path = ts + auth_end;
+    }
+    p->method_id = mid;
     p->start_off = ls;
     p->method_len = i - ls;
     p->target_off = ts;
     p->target_len = te - ts;
+    p->path_off = path;
+    p->path_len = q - path;
+    p->query_off = q < te ? q + 1 : te;
+    p->query_len = q < te ? te - q - 1 : 0;
     return MESH_H1_E_NONE;
 }
 
@@ -579,62 +602,39 @@ static void rebase(struct mesh_h1_parser *p, const char *buf)
 
 static const char slash[] = "/";
 
-static void fill_request(const struct mesh_h1_parser *p, const char *buf, struct mesh_h1_message *m)
-{
-    const char *t = buf + p->target_off;
-    size_t n = p->target_len;
-    m->method = mesh_slice_make(buf + p->start_off, p->method_len);
-    m->method_id = (enum mesh_h1_method)p->method_id;
-    m->target = mesh_slice_make(t, n);
-    m->expect_continue = p->version_minor == 1 && (p->flags & F_EXPECT_CONTINUE);
-    if (p->host_idx >= 0)
-        m->host = p->headers[p->host_idx].value;
-    bool ok;
-    m->target_form = target_form(p->method_id, t, n, &ok);
-    size_t path_start = 0;
-    switch (m->target_form) {
-    case MESH_H1_T_ASTERISK:
-        m->path = m->target;
-        return;
-    case MESH_H1_T_AUTHORITY:
-        m->host = m->target;
-        return;
-    case MESH_H1_T_ABSOLUTE: {
-        size_t a = 0, e = 0;
-        split_absolute(t, n, &a, &e);
-        m->host = mesh_slice_make(t + a, e - a);
-        path_start = e;
-        break;
-    }
-    case MESH_H1_T_ORIGIN:
-        break;
-    }
-    const char *q = memchr(t + path_start, '?', n - path_start);
-    size_t path_end = q ? (size_t)(q - t) : n;
-    if (q)
-        m->query = mesh_slice_make(q + 1, n - path_end - 1);
-    if (path_end == path_start)
-        m->path = mesh_slice_make(slash, 1);
-    else
-        m->path = mesh_slice_make(t + path_start, path_end - path_start);
-}
-
+/* Every field is assigned (no memset): this runs once per request. */
 static void fill(const struct mesh_h1_parser *p, const char *buf, struct mesh_h1_message *m)
 {
-    *m = (struct mesh_h1_message){0};
-    m->is_request = p->kind == MESH_H1_REQUEST;
+    bool v11 = p->version_minor == 1, request = p->kind == MESH_H1_REQUEST;
+    m->is_request = request;
     m->version_minor = p->version_minor;
     m->headers = p->headers;
     m->n_headers = p->n_headers;
     m->head_len = p->pos;
     m->content_length = p->content_length;
     m->chunked = (p->flags & F_TE) && (p->flags & F_TE_FINAL_CHUNKED);
-    bool v11 = p->version_minor == 1;
     m->keep_alive = !(p->flags & F_CONN_CLOSE) && (v11 || (p->flags & F_CONN_KEEP_ALIVE));
     m->upgrade = v11 && (p->flags & F_CONN_UPGRADE) && (p->flags & F_UPGRADE);
-    if (m->is_request) {
-        fill_request(p, buf, m);
+    m->expect_continue = request && v11 && (p->flags & F_EXPECT_CONTINUE);
+    m->method = mesh_slice_make(buf + p->start_off, p->method_len);
+    m->method_id = (enum mesh_h1_method)p->method_id;
+    m->target_form = (enum mesh_h1_target_form)p->target_form;
+    m->query = mesh_slice_make(buf + p->query_off, p->query_len);
+    m->path = mesh_slice_make(buf + p->path_off, p->path_len);
+    if (request && p->path_len == 0 && p->target_form == MESH_H1_T_ABSOLUTE)
+        m->path = mesh_slice_make(slash, 1);
+    if (p->authority_len)
+        m->host = mesh_slice_make(buf + p->authority_off, p->authority_len);
+    else if (p->host_idx >= 0)
+        m->host = p->headers[p->host_idx].value;
+    else
+        m->host = mesh_slice_make(NULL, 0);
+    if (request) {
+        m->target = mesh_slice_make(buf + p->target_off, p->target_len);
+        m->status = 0;
+        m->reason = mesh_slice_make(NULL, 0);
     } else {
+        m->target = mesh_slice_make(NULL, 0);
         m->status = p->status;
         m->reason = mesh_slice_make(buf + p->target_off, p->target_len);
     }

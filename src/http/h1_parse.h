@@ -80,7 +80,7 @@ enum mesh_h1_error {
     MESH_H1_E_COUNT
 };
 
-/* "cl_te_conflict", ...; "unknown" for values out of range. Static; never NULL. */
+/* "cl_te_conflict", ...; "unknown" for values out of range. Static; never NULL; any thread. */
 const char *mesh_h1_error_name(enum mesh_h1_error e);
 /* The status code to answer a request refused for e: 400, 414, 431, 505; 502 for
  * MESH_H1_E_INVALID_STATUS (only responses have a status); 0 for MESH_H1_E_NONE. */
@@ -122,8 +122,8 @@ struct mesh_h1_message {
     enum mesh_h1_method method_id;
     struct mesh_slice target; /* as sent */
     enum mesh_h1_target_form target_form;
-    struct mesh_slice path;  /* origin/absolute-form: path up to '?' ("/" when the absolute
-                                form has none); asterisk-form: "*"; authority-form: empty */
+    struct mesh_slice path;  /* origin/absolute-form: path up to '?' (a static "/" when the
+                                absolute form has none); asterisk-form: "*"; authority: empty */
     struct mesh_slice query; /* after '?', without it; empty when none */
     struct mesh_slice host;  /* Host value, or the authority of an absolute-form target; may be
                                 empty (HTTP/1.0 without Host); port not stripped */
@@ -168,7 +168,12 @@ struct mesh_h1_parser {
     size_t n_headers;
 
     /* start line, as offsets into the buffer */
-    size_t start_off, method_len, target_off, target_len;
+    size_t start_off, method_len;
+    size_t target_off, target_len; /* a response's reason */
+    size_t path_off, path_len;     /* path_len 0: no path ("/" in absolute-form) */
+    size_t query_off, query_len;
+    size_t authority_off, authority_len; /* absolute- and authority-form targets */
+    uint8_t target_form;
     int status;
     int host_idx; /* index of the Host header, -1 when none */
     int64_t content_length;
@@ -187,10 +192,11 @@ void mesh_h1_parser_init(struct mesh_h1_parser *p, int kind, const struct mesh_h
  * with a buffer that starts where that head starts. */
 void mesh_h1_parser_reset(struct mesh_h1_parser *p);
 
-/* Parses the head in buf[0..len): the bytes received so far for this message. Call again with
- * the same bytes plus more appended (the buffer may have moved: headers are re-based); parsing
- * resumes at the line it stopped in, never rescans. Bytes beyond the head are not looked at.
- * Returns:
+/* Parses the head in buf[0..len): the bytes received so far for this message (buf borrowed for
+ * the call). Call again with the same bytes plus more appended; the buffer may have moved (the
+ * header slices stored so far are re-based, the old buffer is never read). Parsing resumes at
+ * the line it stopped in, never rescans. Bytes beyond the head are not looked at. The thread
+ * that owns p calls it. Returns:
  *   MESH_OK        the head is complete; *msg is filled, its slices borrow buf and p's header
  *                  storage. Calling again with the same bytes returns MESH_OK again.
  *   MESH_E_AGAIN   need more bytes; no limit is passed yet (a never-ending line or head is
@@ -226,14 +232,15 @@ struct mesh_h1_chunked {
     uint64_t remaining;       /* chunk size while reading the size; data bytes left after */
     size_t line_len;          /* bytes of the current chunk-size line */
     size_t trailer_bytes;     /* bytes of the trailer section so far */
-    size_t max_chunk_line;    /* limits, defaults filled in */
-    size_t max_trailer_bytes; /* */
+    size_t max_chunk_line;    /* limit, default filled in */
+    size_t max_trailer_bytes; /* limit, default filled in */
     uint64_t body_bytes;      /* chunk data bytes seen, for stats */
     enum mesh_h1_error error; /* set when feed returned MESH_E_INVALID */
     uint8_t state;
 };
 
-/* Starts tracking a body with default limits. Any thread. */
+/* Starts tracking a body with default limits. The tracker holds no pointers: one thread at a
+ * time uses it. */
 void mesh_h1_chunked_init(struct mesh_h1_chunked *c);
 /* The same with limits->max_chunk_line and limits->max_trailer_bytes (NULL: defaults). */
 void mesh_h1_chunked_init_limits(struct mesh_h1_chunked *c, const struct mesh_h1_limits *limits);

@@ -12,7 +12,7 @@
 
 /* The canonical JSON body of res, as stored: the whole document (apiVersion, kind, metadata with
  * name, namespace (always set, "default" when NULL) and labels, spec) WITHOUT resource_version and
- * generation, compact, keys in schema order. Two resources with the same content have byte-equal
+ * generation, indented, keys in schema order. Two resources with the same content have byte-equal
  * bodies. *out is malloc'ed. */
 enum mesh_err mesh_model_canonical_json(const struct mesh_resource *res, char **out);
 

@@ -81,7 +81,10 @@ void mesh_loop_update_time(struct mesh_loop *loop)
 
 void mesh_timer_start(struct mesh_loop *loop, struct mesh_timer *t, uint64_t after_ms)
 {
-    mesh_timer_wheel_add(&loop->timers, t, loop->now_ms + after_ms);
+    /* now_ms is the clock truncated to the millisecond: one tick more keeps a timer from firing
+     * up to 1 ms before after_ms have really passed. */
+    uint64_t expires = loop->now_ms + after_ms + (after_ms > 0 ? 1 : 0);
+    mesh_timer_wheel_add(&loop->timers, t, expires);
 }
 
 void mesh_timer_stop(struct mesh_loop *loop, struct mesh_timer *t)

@@ -72,7 +72,10 @@ int mesh_loop_run_once(struct mesh_loop *loop, int max_wait_ms);
 uint64_t mesh_loop_now_ms(const struct mesh_loop *loop);
 /* Refreshes loop->now_ms from the clock (the loop does it each iteration). */
 void mesh_loop_update_time(struct mesh_loop *loop);
-/* Arms t to fire after_ms after the loop's cached time (re-arms it if armed). */
+/* Arms t to fire after_ms after the loop's cached time (re-arms it if armed): never before
+ * after_ms have really passed since the clock was read (it is armed one tick later than asked,
+ * so it fires from after_ms to after_ms + 1 ms late, plus dispatch time). 0 fires on the next
+ * iteration. */
 void mesh_timer_start(struct mesh_loop *loop, struct mesh_timer *t, uint64_t after_ms);
 void mesh_timer_stop(struct mesh_loop *loop, struct mesh_timer *t);
 

@@ -62,6 +62,16 @@ static void refresh_occupied(struct mesh_timer_wheel *w, uint64_t slot)
         w->occupied[slot / 64] &= ~((uint64_t)1 << (slot % 64));
 }
 
+/* How many slots from slot on are empty, counting no further than the end of slot's bitmap
+ * word: 0 when slot itself is busy. Lets the sweeps pass over idle stretches 64 slots at a time. */
+static uint64_t empty_run(const struct mesh_timer_wheel *w, uint64_t slot)
+{
+    uint64_t word = w->occupied[slot / 64] >> (slot % 64);
+    if (word == 0)
+        return 64 - slot % 64;
+    return (uint64_t)__builtin_ctzll(word);
+}
+
 /* Links an unarmed t where its expiry says; the armed count is the caller's business. */
 static void place(struct mesh_timer_wheel *w, struct mesh_timer *t)
 {
@@ -152,10 +162,14 @@ unsigned mesh_timer_wheel_advance(struct mesh_timer_wheel *w, uint64_t now_ms)
         /* A jump of a lap or more: every slot holds due timers, so visit each one once. */
         uint64_t first = w->now_ms + 1;
         w->now_ms = now_ms;
-        for (uint64_t i = 0; i < MESH_TIMER_WHEEL_SLOTS; i++) {
+        for (uint64_t i = 0; i < MESH_TIMER_WHEEL_SLOTS;) {
             uint64_t slot = (first + i) & SLOT_MASK;
-            if (list_empty(&w->slots[slot]))
+            uint64_t skip = empty_run(w, slot);
+            if (skip > 0) {
+                i += skip;
                 continue;
+            }
+            i++;
             list_move(&w->slots[slot], &local);
             refresh_occupied(w, slot);
             fired += fire_list(w, &local, now_ms);
@@ -164,19 +178,15 @@ unsigned mesh_timer_wheel_advance(struct mesh_timer_wheel *w, uint64_t now_ms)
     }
 
     while (w->now_ms < now_ms) {
-        uint64_t tick = ++w->now_ms;
-        uint64_t slot = tick & SLOT_MASK;
-        uint64_t word = w->occupied[slot / 64] >> (slot % 64);
-        if (word == 0) {
-            /* Nothing in this word from here on: skip to the next word boundary (or to now). */
-            uint64_t skip = 64 - slot % 64 - 1;
+        uint64_t slot = (w->now_ms + 1) & SLOT_MASK;
+        uint64_t skip = empty_run(w, slot);
+        if (skip > 0) {
             if (skip > now_ms - w->now_ms)
                 skip = now_ms - w->now_ms;
             w->now_ms += skip;
             continue;
         }
-        if (!(word & 1))
-            continue;
+        uint64_t tick = ++w->now_ms;
         list_move(&w->slots[slot], &local);
         refresh_occupied(w, slot);
         fired += fire_list(w, &local, tick);

@@ -77,7 +77,17 @@ struct mesh_wsnap {
     int *swrr;              /* current weights, snap->n_dests */
     uint32_t *active;       /* in-flight requests per endpoint, snap->n_endpoints */
     struct mesh_lb_state *lb; /* per cluster */
+    struct mesh_stat_slot *stat_cache; /* request-stat handles by (route, endpoint) */
 };
+
+/* Resolved once per (route, endpoint) of a snapshot, so a request counts with no lookup. */
+struct mesh_stat_slot {
+    const void *route, *endpoint;
+    struct mesh_stats_requests *requests;
+    struct mesh_stats_histogram *duration;
+};
+
+#define MESH_STAT_CACHE_SLOTS 512
 
 struct mesh_uconn;
 

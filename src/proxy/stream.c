@@ -101,14 +101,13 @@ void mesh_stream_abort(struct mesh_stream *s)
 static void stream_finish(struct mesh_stream *s, bool keep_alive)
 {
     struct mesh_dconn *c = s->c;
-    bool reusable = s->u && s->resp_framer.complete && !s->u->peer_closed && s->resp_keep_alive &&
-                    s->req_framer.complete && s->u->in && mesh_buf_readable(s->u->in) == 0;
-    if (s->u && !s->u->in)
-        reusable = s->resp_framer.complete && s->resp_keep_alive && s->req_framer.complete &&
-                   !s->u->peer_closed;
+    /* Clean: both messages complete and nothing extra waiting from the upstream. */
+    bool reusable = s->u && mesh_framer_done(&s->resp_framer) && s->resp_keep_alive &&
+                    mesh_framer_done(&s->req_framer) && !s->u->peer_closed &&
+                    (!s->u->in || mesh_buf_readable(s->u->in) == 0);
     drop_upstream(s, reusable);
     mesh_stream_account(s);
-    if (!s->req_framer.complete)
+    if (!mesh_framer_done(&s->req_framer))
         keep_alive = false; /* unread request body: the next request cannot be found */
     mesh_stream_free(s);
     mesh_dconn_stream_done(c, keep_alive);
@@ -124,8 +123,6 @@ static void respond_local(struct mesh_stream *s, int status, const char *headers
     s->state = MESH_STREAM_LOCAL;
     mesh_timer_stop(&s->w->loop, &s->try_timer);
     drop_upstream(s, false);
-    if (!s->req_framer.complete)
-        c->close_after = true; /* the unread body hides where the next request starts */
     mesh_dconn_respond(c, status, headers, body);
     stream_pump(s);
 }
@@ -137,6 +134,16 @@ static void respond_error(struct mesh_stream *s, int status, const char *error)
     char body[160];
     snprintf(body, sizeof(body), "%s\n", error);
     respond_local(s, status, hdr, body);
+}
+
+/* A request body whose chunked framing is broken: refused, counted, the connection closed. */
+static void refuse_bad_body(struct mesh_stream *s)
+{
+    const char *kind = mesh_h1_error_name(s->req_framer.chunked.error);
+    mesh_wstats_parse_error(s->w, kind);
+    s->req_framer.complete = true;
+    s->c->close_after = true;
+    respond_error(s, 400, kind);
 }
 
 /* --- the request head --- */
@@ -191,8 +198,14 @@ static bool render_request_head(struct mesh_stream *s)
     struct mesh_slice conn = header_value(m, "connection");
     struct mesh_slice xff = header_value(m, "x-forwarded-for");
     struct mesh_slice rid = header_value(m, "x-request-id");
-    bool ok = mesh_wbuf_printf(out, "%.*s %.*s HTTP/1.1\r\n", (int)m->method.len, m->method.p,
-                               (int)m->target.len, m->target.p);
+    bool ok;
+    if (m->target_form == MESH_H1_T_ABSOLUTE) /* upstreams expect the origin form */
+        ok = mesh_wbuf_printf(out, "%.*s %.*s%s%.*s HTTP/1.1\r\n", (int)m->method.len,
+                              m->method.p, (int)m->path.len, m->path.p, m->query.len ? "?" : "",
+                              (int)m->query.len, m->query.p);
+    else
+        ok = mesh_wbuf_printf(out, "%.*s %.*s HTTP/1.1\r\n", (int)m->method.len, m->method.p,
+                              (int)m->target.len, m->target.p);
     for (size_t i = 0; ok && i < m->n_headers; i++) {
         const struct mesh_h1_header *h = &m->headers[i];
         if (is_hop_by_hop(h->name, conn) || mesh_slice_eq_cstr_nocase(h->name, "x-forwarded-for"))
@@ -309,6 +322,11 @@ static void on_head_complete(struct mesh_stream *s)
     c->in->start += (uint32_t)s->req.head_len; /* the head is rendered; slices die here */
     memset(&s->req.headers, 0, sizeof(s->req.headers));
     s->req.n_headers = 0;
+    /* What of the body is already here is checked before anything goes upstream. */
+    if (!mesh_framer_scan(&s->req_framer, c->in->data + c->in->start, mesh_buf_readable(c->in))) {
+        refuse_bad_body(s);
+        return;
+    }
     if (!s->route) {
         respond_error(s, 404, "no route");
         return;
@@ -556,7 +574,8 @@ static bool pump_request(struct mesh_stream *s)
         size_t head = mesh_wbuf_pending(&s->req_head);
         const char *body = c->in ? c->in->data + c->in->start : NULL;
         if (c->in && !mesh_framer_scan(&s->req_framer, body, mesh_buf_readable(c->in))) {
-            respond_error(s, 400, "bad_chunk");
+            drop_upstream(s, false);
+            refuse_bad_body(s);
             return false;
         }
         size_t ready = s->req_framer.ready;
@@ -772,7 +791,7 @@ static bool pump_response(struct mesh_stream *s)
         if (blocked)
             return true; /* the client's next write event resumes us */
         if (mesh_framer_done(&s->resp_framer) && s->resp_framer.kind != MESH_FRAME_RAW) {
-            stream_finish(s, s->keep_alive && s->req_framer.complete);
+            stream_finish(s, s->keep_alive && mesh_framer_done(&s->req_framer));
             return false;
         }
         ssize_t n = upstream_read(u);
@@ -801,6 +820,43 @@ static bool pump_tunnel_up(struct mesh_stream *s)
     return pump_request(s);
 }
 
+#define DRAIN_MAX_BYTES (256u * 1024u)
+
+/* After an answer of our own, the request body nobody will read is skipped, so that the
+ * connection can carry the next request; a large one is not worth it: the connection closes.
+ * Returns false while more body is to come. */
+static bool drain_request_body(struct mesh_stream *s)
+{
+    struct mesh_dconn *c = s->c;
+    while (!mesh_framer_done(&s->req_framer)) {
+        if (c->in && !mesh_framer_scan(&s->req_framer, c->in->data + c->in->start,
+                                       mesh_buf_readable(c->in))) {
+            c->close_after = true;
+            return true;
+        }
+        size_t ready = s->req_framer.ready;
+        if (ready) {
+            c->in->start += (uint32_t)ready;
+            mesh_framer_sent(&s->req_framer, ready);
+            s->drained += ready;
+            continue;
+        }
+        if (s->drained > DRAIN_MAX_BYTES) {
+            c->close_after = true;
+            return true;
+        }
+        ssize_t n = mesh_dconn_read(c);
+        if (n > 0)
+            continue;
+        if (n < 0) {
+            c->close_after = true;
+            return true;
+        }
+        return false;
+    }
+    return true;
+}
+
 static void stream_pump(struct mesh_stream *s)
 {
     switch (s->state) {
@@ -813,23 +869,30 @@ static void stream_pump(struct mesh_stream *s)
         return;
     case MESH_STREAM_LOCAL: {
         struct mesh_dconn *c = s->c;
-        if (mesh_dconn_flush(c)) {
-            stream_finish(s, s->keep_alive && !c->close_after);
-        } else if (c->peer_closed) {
-            mesh_dconn_close(c);
+        if (!mesh_dconn_flush(c)) {
+            if (c->peer_closed)
+                mesh_dconn_close(c);
+            return;
         }
+        if (!c->close_after && !drain_request_body(s))
+            return; /* more of the unread body to come */
+        stream_finish(s, s->keep_alive && !c->close_after);
         return;
     }
     case MESH_STREAM_UPSTREAM:
         if (!pump_request(s) || !pump_response_head(s))
             return;
+        if (mesh_wbuf_pending(&s->c->out) && !mesh_dconn_flush(s->c) && s->c->peer_closed) {
+            mesh_dconn_close(s->c); /* an interim 100 Continue could not be delivered */
+            return;
+        }
         if (s->state != MESH_STREAM_RESPONSE)
             return;
         __attribute__((fallthrough)); /* the head is in: relay what follows */
     case MESH_STREAM_RESPONSE:
         if (s->resp_framer.kind == MESH_FRAME_RAW && !pump_tunnel_up(s))
             return;
-        if (!s->req_framer.complete && s->resp_framer.kind != MESH_FRAME_RAW &&
+        if (!mesh_framer_done(&s->req_framer) && s->resp_framer.kind != MESH_FRAME_RAW &&
             !pump_request(s))
             return;
         pump_response(s);

@@ -51,6 +51,7 @@ struct mesh_stream {
     uint64_t start_us; /* CLOCK_MONOTONIC, for the duration histogram */
     uint32_t attempts; /* retries done */
     uint32_t pending_abort;
+    size_t drained; /* request body bytes skipped after a local answer */
     int status;
     bool keep_alive, resp_keep_alive, routed, delayed, fault_checked;
     bool resp_head_seen, resp_started, req_body_sent;

@@ -150,6 +150,7 @@ void mesh_uconn_release(struct mesh_uconn *u, bool reusable)
         mesh_bufpool_put(&w->bufs, u->in);
         u->in = NULL;
     }
+    u->readable = false; /* the next response's bytes arrive as a new edge */
     u->pool_next = u->pool->idle;
     u->pool->idle = u;
     mesh_timer_start(&w->loop, &u->timer, UPSTREAM_IDLE_TIMEOUT_MS);
@@ -208,8 +209,9 @@ static void uconn_on_io(struct mesh_loop *loop, struct mesh_io *io, uint32_t eve
         mesh_stream_on_upstream(u->stream);
         return;
     }
-    /* Idle in the pool: the upstream closed it (or sent what it should not have). */
-    if (u->readable) {
+    /* Idle in the pool: the upstream closed it (or sent what it should not have). Only this
+     * event counts: the remembered flag may still be set from the last response. */
+    if (events & (MESH_IO_READ | MESH_IO_HUP | MESH_IO_ERROR)) {
         pool_remove(u);
         uconn_close(u);
     }

@@ -23,7 +23,9 @@ static struct mesh_wsnap *wsnap_new(struct mesh_worker *w, struct mesh_snapshot 
     ws->swrr = calloc(snap->n_dests ? snap->n_dests : 1, sizeof(*ws->swrr));
     ws->active = calloc(snap->n_endpoints ? snap->n_endpoints : 1, sizeof(*ws->active));
     ws->lb = calloc(snap->n_clusters ? snap->n_clusters : 1, sizeof(*ws->lb));
-    if (!ws->swrr || !ws->active || !ws->lb) {
+    ws->stat_cache = calloc(MESH_STAT_CACHE_SLOTS, sizeof(*ws->stat_cache));
+    if (!ws->swrr || !ws->active || !ws->lb || !ws->stat_cache) {
+        free(ws->stat_cache);
         free(ws->swrr);
         free(ws->active);
         free(ws->lb);
@@ -42,6 +44,7 @@ static void wsnap_free(struct mesh_wsnap *ws)
     free(ws->swrr);
     free(ws->active);
     free(ws->lb);
+    free(ws->stat_cache);
     free(ws);
 }
 

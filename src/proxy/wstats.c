@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* What a worker counts, by service: the glue between the request path and its stats shard,
  * plus the access log line of each finished stream. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,7 +57,7 @@ void mesh_wstats_upstream_cx(struct mesh_worker *w, const struct mesh_cluster_st
                              const char *endpoint, int delta)
 {
     char service[128];
-    size_t n = strcspn(state->key, "|");
+    size_t n = strcspn(state->key, ".|"); /* the key is "name.namespace|endpoints" */
     snprintf(service, sizeof(service), "%.*s", (int)n, state->key);
     const char *labels[2] = {service, endpoint};
     struct mesh_stats_gauge *g = NULL;
@@ -83,21 +84,35 @@ static void access_log(struct mesh_stream *s, uint64_t duration_ms)
         mesh_access_log(p, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
+/* The handles for a (route, endpoint) pair: from the snapshot's cache, resolved on a miss. */
+static struct mesh_stat_slot stat_slot(struct mesh_stream *s, const char *service,
+                                       const char *route, const char *endpoint)
+{
+    struct mesh_stat_slot tmp = {0}, *slot = &tmp;
+    if (s->ws && s->route) {
+        uintptr_t key = (uintptr_t)s->route * 31u ^ (uintptr_t)s->ep;
+        slot = &s->ws->stat_cache[(key >> 4) % MESH_STAT_CACHE_SLOTS];
+        if (slot->requests && slot->route == s->route && slot->endpoint == s->ep)
+            return *slot;
+    }
+    struct mesh_worker *w = s->w;
+    const char *labels[2] = {service, route};
+    mesh_stats_requests_get(w->st.shard, service, route, endpoint, &slot->requests);
+    mesh_stats_histogram_get(w->st.shard, MESH_STATS_REQUEST_DURATION, labels, &slot->duration);
+    slot->route = s->route;
+    slot->endpoint = s->ep;
+    return *slot;
+}
+
 void mesh_stream_account(struct mesh_stream *s)
 {
-    struct mesh_worker *w = s->w;
     if (s->c->admin || s->status == 0)
         return;
     uint64_t us = mesh_now_us() - s->start_us;
     const char *route = s->route ? s->route->name : "";
     const char *service = s->service[0] ? s->service : "";
-    struct mesh_stats_requests *rs = NULL;
-    if (mesh_stats_requests_get(w->st.shard, service, route, s->ep ? s->ep->name : "", &rs) ==
-        MESH_OK)
-        mesh_stats_requests_count(rs, (unsigned)s->status);
-    const char *labels[2] = {service, route};
-    struct mesh_stats_histogram *h = NULL;
-    mesh_stats_histogram_get(w->st.shard, MESH_STATS_REQUEST_DURATION, labels, &h);
-    mesh_stats_histogram_observe(h, us);
+    struct mesh_stat_slot slot = stat_slot(s, service, route, s->ep ? s->ep->name : "");
+    mesh_stats_requests_count(slot.requests, (unsigned)s->status);
+    mesh_stats_histogram_observe(slot.duration, us);
     access_log(s, us / 1000);
 }

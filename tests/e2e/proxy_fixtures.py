@@ -231,6 +231,7 @@ class Harness:
         return p
 
     def upstream(self, name, status=200, **kw):
+        """A RecordingUpstream (a Python thread, not a process)."""
         u = RecordingUpstream(name, status=status, **kw)
         self.upstreams.append(u)
         return u
@@ -508,9 +509,10 @@ class RecordingUpstream:
     proxy forwarded (headers mesh-echo does not echo), how many connections it opened, and how
     many requests reached it at all."""
 
-    def __init__(self, name, status=200, port=None):
+    def __init__(self, name, status=200, port=None, response_headers=""):
         self.name = name
         self.status = status
+        self.response_headers = response_headers.encode()  # "name: value\r\n" lines
         self.lock = threading.Lock()
         self.requests = []  # (connection number, method, target, [(name, value)])
         self.connections = 0
@@ -569,8 +571,9 @@ class RecordingUpstream:
                 with self.lock:
                     self.requests.append((n, method, target, headers))
                 body = f"{self.name}\n".encode()
-                s.sendall(b"HTTP/1.1 %d Status\r\ncontent-length: %d\r\nx-echo-name: %s\r\n\r\n"
-                          % (self.status, len(body), self.name.encode()) + body)
+                s.sendall(b"HTTP/1.1 %d Status\r\ncontent-length: %d\r\nx-echo-name: %s\r\n%s\r\n"
+                          % (self.status, len(body), self.name.encode(), self.response_headers)
+                          + body)
         except OSError:
             return
         finally:

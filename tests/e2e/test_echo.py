@@ -11,6 +11,7 @@ import pathlib
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -489,7 +490,11 @@ def test_expect_100_continue(echo):
 
 def test_malformed_requests_get_an_error_and_a_close(echo):
     cases = [
-        ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (
+            "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
         ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
         ("GET /" + "a" * 20000 + " HTTP/1.1\r\nHost: a\r\n\r\n", 414),
         ("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + "b" * 90000 + "\r\n\r\n", 431),
@@ -523,7 +528,8 @@ def test_client_disconnects_mid_request_do_not_hurt(echo):
     ):
         raw = echo.connect()
         raw.send(request)
-        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        linger_zero = struct.pack("ii", 1, 0)
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
         raw.close()  # an abortive close (RST) in the middle of things
     time.sleep(0.3)
     c = echo.client()
@@ -591,8 +597,7 @@ def test_explicit_port_and_flag_errors():
     e = Echo(name="fixed", listen=f"127.0.0.1:{port}")
     try:
         assert e.port == port
-        # The same port again without SO_REUSEPORT on the other side: it is ours, so a second
-        # mesh-echo joins it (both use SO_REUSEPORT); a plain socket cannot.
+        # The port is really taken.
         s = socket.socket()
         with pytest.raises(OSError):
             s.bind(("127.0.0.1", port))

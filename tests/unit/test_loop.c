@@ -208,6 +208,39 @@ static void test_loop_timers_bound_the_wait_and_fire(void **state)
     mesh_loop_close(&loop);
 }
 
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The clock is cached in whole milliseconds; a timer must still never fire before its delay
+ * has really passed (tests elsewhere measure "took at least the injected delay"). */
+static void test_loop_timer_never_fires_early(void **state)
+{
+    (void)state;
+    struct mesh_loop loop;
+    assert_int_equal(mesh_loop_init(&loop), MESH_OK);
+    struct tick k = {.loop = &loop};
+    mesh_timer_init(&k.timer, tick_cb, &k);
+    for (int i = 0; i < 40; i++) {
+        uint64_t after = 1 + (uint64_t)(i % 7);
+        uint64_t t0 = wall_ns(); /* before the loop reads the clock */
+        mesh_loop_update_time(&loop);
+        mesh_timer_start(&loop, &k.timer, after);
+        int fired = k.fired;
+        /* Short waits wake the loop many times on the way, as other traffic would. */
+        while (k.fired == fired)
+            assert_true(mesh_loop_run_once(&loop, i % 2 == 0 ? -1 : 1) >= 0);
+        uint64_t elapsed = wall_ns() - t0;
+        if (elapsed < after * 1000000u)
+            fail_msg("a %u ms timer fired after %u us", (unsigned)after,
+                     (unsigned)(elapsed / 1000));
+    }
+    mesh_loop_close(&loop);
+}
+
 static void test_loop_timer_may_tear_down_io(void **state)
 {
     (void)state;
@@ -284,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_loop_reports_read_write_and_hup),
         cmocka_unit_test(test_loop_callback_may_free_another_io_of_the_same_batch),
         cmocka_unit_test(test_loop_timers_bound_the_wait_and_fire),
+        cmocka_unit_test(test_loop_timer_never_fires_early),
         cmocka_unit_test(test_loop_timer_may_tear_down_io),
         cmocka_unit_test(test_loop_listener_is_level_triggered),
     };
