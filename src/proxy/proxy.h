@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "balancer.h"
+#include "core/slice.h"
 #include "core/bufpool.h"
 #include "http/h1_parse.h"
 #include "net/loop.h"
@@ -39,6 +40,11 @@ static inline size_t mesh_wbuf_pending(const struct mesh_wbuf *b)
 {
     return b->len - b->off;
 }
+bool mesh_wbuf_puts(struct mesh_wbuf *b, const char *s);
+bool mesh_wbuf_put_slice(struct mesh_wbuf *b, struct mesh_slice s);
+bool mesh_wbuf_put_uint(struct mesh_wbuf *b, unsigned long long v);
+/* "name: value\r\n" */
+bool mesh_wbuf_put_header(struct mesh_wbuf *b, struct mesh_slice name, struct mesh_slice value);
 void mesh_wbuf_reset(struct mesh_wbuf *b);
 void mesh_wbuf_free(struct mesh_wbuf *b);
 
@@ -117,6 +123,8 @@ struct mesh_worker {
     struct mesh_wstats st;
     struct mesh_stream *waiters; /* waiting for an upstream connection, oldest first */
     struct mesh_dconn *dconns;    /* open client connections */
+    struct mesh_stream *free_streams; /* recycled, see stream.c */
+    unsigned n_free_streams;
     struct mesh_wsnap *wsnap; /* current */
     atomic_uint_fast64_t epoch;
     struct mesh_pool *pools;

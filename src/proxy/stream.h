@@ -32,8 +32,6 @@ struct mesh_stream {
     enum mesh_stream_state state;
     struct mesh_h1_parser parser;
     struct mesh_h1_message req;
-    struct mesh_h1_header req_headers[MESH_PROXY_MAX_HEADERS];
-    struct mesh_wbuf req_head; /* the head as sent upstream */
     struct mesh_framer req_framer;
     const struct mesh_route_rt *route;
     const struct mesh_cluster *cluster;
@@ -42,7 +40,6 @@ struct mesh_stream {
     struct mesh_uconn *u;
     struct mesh_h1_parser rparser;
     struct mesh_h1_message resp;
-    struct mesh_h1_header resp_headers[MESH_PROXY_MAX_HEADERS];
     struct mesh_framer resp_framer;
     struct mesh_timer route_timer;
     struct mesh_timer try_timer; /* per-try timeout, or a fault delay */
@@ -61,7 +58,16 @@ struct mesh_stream {
     char authority[128];
     char service[128];
     char request_id[40];
+    /* Below: kept when a stream is recycled (not zeroed): its buffer, and header storage that
+     * the parsers fill before anything reads it. */
+    struct mesh_wbuf req_head; /* the head as sent upstream */
+    struct mesh_h1_header req_headers[MESH_PROXY_MAX_HEADERS];
+    struct mesh_h1_header resp_headers[MESH_PROXY_MAX_HEADERS];
+    struct mesh_stream *free_next;
 };
+
+/* Frees the worker's recycled streams (at exit). */
+void mesh_stream_free_list(struct mesh_worker *w);
 
 static inline uint64_t mesh_now_us(void)
 {

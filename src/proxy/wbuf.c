@@ -28,7 +28,8 @@ bool mesh_wbuf_append(struct mesh_wbuf *b, const void *p, size_t n)
 {
     if (!reserve(b, n))
         return false;
-    memcpy(b->p + b->len, p, n);
+    if (n) /* an empty slice may carry a NULL pointer */
+        memcpy(b->p + b->len, p, n);
     b->len += n;
     return true;
 }
@@ -57,4 +58,46 @@ void mesh_wbuf_free(struct mesh_wbuf *b)
 {
     free(b->p);
     memset(b, 0, sizeof(*b));
+}
+
+/* The request path writes heads piece by piece with these: no format parsing per header. */
+bool mesh_wbuf_put_header(struct mesh_wbuf *b, struct mesh_slice name, struct mesh_slice value)
+{
+    size_t n = name.len + value.len + 4;
+    if (!reserve(b, n))
+        return false;
+    char *p = b->p + b->len;
+    if (name.len)
+        memcpy(p, name.p, name.len);
+    p += name.len;
+    *p++ = ':';
+    *p++ = ' ';
+    if (value.len)
+        memcpy(p, value.p, value.len);
+    p += value.len;
+    *p++ = '\r';
+    *p++ = '\n';
+    b->len += n;
+    return true;
+}
+
+bool mesh_wbuf_puts(struct mesh_wbuf *b, const char *s)
+{
+    return mesh_wbuf_append(b, s, strlen(s));
+}
+
+bool mesh_wbuf_put_slice(struct mesh_wbuf *b, struct mesh_slice s)
+{
+    return mesh_wbuf_append(b, s.p, s.len);
+}
+
+bool mesh_wbuf_put_uint(struct mesh_wbuf *b, unsigned long long v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return mesh_wbuf_append(b, digits + i, sizeof(digits) - i);
 }

@@ -196,6 +196,7 @@ static void *worker_main(void *arg)
     }
     mesh_dconns_close_all(w);
     mesh_pools_free(w);
+    mesh_stream_free_list(w);
     return NULL;
 }
 
