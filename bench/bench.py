@@ -69,7 +69,8 @@ class Settings:
         self.proxies = os.environ.get("BENCH_PROXIES", "meshproxy,nginx,haproxy").split(",")
         self.meshproxy = pathlib.Path(os.environ.get("MESHPROXY", ROOT / "build" / "meshproxy"))
         self.meshctl = pathlib.Path(os.environ.get("MESHCTL", ROOT / "build" / "meshctl"))
-        self.out = pathlib.Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "results" / "latest.md"))
+        default_out = ROOT / "bench" / "results" / "latest.md"
+        self.out = pathlib.Path(os.environ.get("BENCH_OUT", default_out))
         self.keep = os.environ.get("BENCH_KEEP") == "1"
         # Anything else running skews the figures; the report shows how busy the machine was.
         self.load_before = os.getloadavg()
@@ -676,8 +677,8 @@ def validate_meshproxy_configs(bench):
     for routes in (1, bench.s.routes):
         cfg = d / f"meshproxy-{routes}.yaml"
         render("meshproxy.yaml", cfg, values, extra_routes("meshproxy", routes - 1))
-        out = subprocess.run([str(bench.s.meshctl), "validate", "-f", str(cfg)], capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run([str(bench.s.meshctl), "validate", "-f", str(cfg)],
+                             capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise RuntimeError(f"meshctl validate {cfg.name} failed:\n{out.stdout}{out.stderr}")
 

@@ -31,6 +31,7 @@ struct mesh_fault {
 struct mesh_fault_injection {
     struct mesh_resource res; /* kind MESH_KIND_FAULT_INJECTION */
     char *service;            /* the Service or VirtualService it applies to */
+    char *route;              /* with a VirtualService: only this named route; NULL = all */
     struct mesh_fault fault;
 };
 

@@ -17,6 +17,7 @@ struct mesh_endpoint {
 struct mesh_service {
     struct mesh_resource res; /* kind MESH_KIND_SERVICE */
     char *protocol;           /* http (default), http2, grpc, tcp */
+    char *load_balancer;      /* least_request (default), round_robin, random */
     struct mesh_endpoint *endpoints;
     size_t n_endpoints;
 };

@@ -41,6 +41,7 @@ enum mesh_text_check {
     MESH_CHECK_QUANTITY,     /* Kubernetes quantity: 100m, 128Mi, 1.5 */
     MESH_CHECK_PROTOCOL,     /* http, http2, grpc, tcp */
     MESH_CHECK_HEADER_NAME,  /* an HTTP field-name token */
+    MESH_CHECK_LB_POLICY,    /* least_request, round_robin, random */
 };
 
 struct mesh_decoder;

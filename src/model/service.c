@@ -24,6 +24,8 @@ static const struct mesh_field service_fields[] = {
      .type = MESH_F_STRING,
      .offset = offsetof(struct mesh_service, protocol),
      .check = MESH_CHECK_PROTOCOL},
+    {.name = "load_balancer", .type = MESH_F_STRING,
+     .offset = offsetof(struct mesh_service, load_balancer), .check = MESH_CHECK_LB_POLICY},
     {.name = "endpoints",
      .type = MESH_F_OBJECTS,
      .offset = offsetof(struct mesh_service, endpoints),

@@ -243,6 +243,7 @@ static bool check_in_set(const char *t, const char *const *set, size_t n, const 
 
 static const char *const retry_conditions[] = {"5xx", "gateway-error", "reset", "connect-failure"};
 static const char *const protocols[] = {"http", "http2", "grpc", "tcp"};
+static const char *const lb_policies[] = {"least_request", "round_robin", "random"};
 
 static bool check_quantity(const char *t, char *why, size_t len)
 {
@@ -299,6 +300,8 @@ bool mesh_text_ok(enum mesh_text_check check, const char *t, char *why, size_t l
         return check_in_set(t, protocols, 4, "protocol", why, len);
     case MESH_CHECK_HEADER_NAME:
         return check_header_name(t, why, len);
+    case MESH_CHECK_LB_POLICY:
+        return check_in_set(t, lb_policies, 3, "load balancer", why, len);
     }
     return true;
 }

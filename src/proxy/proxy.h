@@ -216,8 +216,9 @@ void mesh_wstats_fault(struct mesh_worker *w, const char *service, const char *k
 void mesh_wstats_overflow(struct mesh_worker *w, const char *service, const char *resource);
 void mesh_wstats_retry(struct mesh_worker *w, const char *service);
 void mesh_wstats_ejection(struct mesh_worker *w, const char *service, const char *endpoint);
+/* pending: a connection still being established, else an open one. */
 void mesh_wstats_upstream_cx(struct mesh_worker *w, const struct mesh_cluster_state *state,
-                             const char *endpoint, int delta);
+                             const char *endpoint, bool pending, int delta);
 
 /* access log */
 void mesh_access_log(struct mesh_proxy *p, const char *line, size_t len);

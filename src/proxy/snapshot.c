@@ -138,7 +138,10 @@ static void build_clusters(struct builder *b, struct mesh_resource *const *res, 
         c->id = (uint32_t)s->n_clusters++;
         c->name = xstrdup(svc->res.name);
         c->ns = xstrdup(mesh_resource_namespace(&svc->res));
-        c->lb = MESH_LB_LEAST_REQUEST;
+        c->lb = !svc->load_balancer                             ? MESH_LB_LEAST_REQUEST
+                : strcmp(svc->load_balancer, "round_robin") == 0 ? MESH_LB_ROUND_ROBIN
+                : strcmp(svc->load_balancer, "random") == 0      ? MESH_LB_RANDOM
+                                                                 : MESH_LB_LEAST_REQUEST;
         c->endpoints = xcalloc(svc->n_endpoints ? svc->n_endpoints : 1, sizeof(*c->endpoints));
         for (size_t e = 0; e < svc->n_endpoints; e++)
             add_endpoint(b, c, svc->endpoints[e].address);
@@ -225,16 +228,24 @@ static uint32_t retry_bits(const struct mesh_string_list *on)
                 : MESH_RETRY_ON_GATEWAY_ERROR | MESH_RETRY_ON_CONNECT_FAILURE | MESH_RETRY_ON_RESET;
 }
 
-static const struct mesh_fault_injection *vs_fault(struct mesh_resource *const *res, size_t n,
-                                                   const struct mesh_virtual_service *vs)
+/* The FaultInjection for route r of vs: one naming that route wins over one for the whole
+ * VirtualService. */
+static const struct mesh_fault_injection *route_fault(struct mesh_resource *const *res, size_t n,
+                                                      const struct mesh_virtual_service *vs,
+                                                      const struct mesh_http_route *r)
 {
+    const struct mesh_fault_injection *whole = NULL;
     for (size_t i = 0; i < n; i++) {
         const struct mesh_fault_injection *fi = (const struct mesh_fault_injection *)res[i];
-        if (res[i]->kind == MESH_KIND_FAULT_INJECTION && strcmp(fi->service, vs->res.name) == 0 &&
-            strcmp(mesh_resource_namespace(res[i]), mesh_resource_namespace(&vs->res)) == 0)
+        if (res[i]->kind != MESH_KIND_FAULT_INJECTION || strcmp(fi->service, vs->res.name) != 0 ||
+            strcmp(mesh_resource_namespace(res[i]), mesh_resource_namespace(&vs->res)) != 0)
+            continue;
+        if (!fi->route)
+            whole = whole ? whole : fi;
+        else if (r->name && strcmp(fi->route, r->name) == 0)
             return fi;
     }
-    return NULL;
+    return whole;
 }
 
 static void build_route(struct builder *b, struct mesh_vhost *vh, const struct mesh_http_route *r,
@@ -313,9 +324,10 @@ static void build_virtual_services(struct builder *b, struct mesh_resource *cons
         /* Only sidecar/mesh VirtualServices here; gateway ones come with the gateway mode. */
         struct mesh_vhost *vh =
             new_vhost(b, xasprintf("%s.%s", vs->res.name, ns), vs->n_http_routes);
-        const struct mesh_fault_injection *fi = vs_fault(res, n, vs);
         for (size_t r = 0; r < vs->n_http_routes; r++)
-            build_route(b, vh, &vs->http_routes[r], r, ns, fi);
+            build_route(b, vh, &vs->http_routes[r], r, ns,
+                        route_fault(res, n, vs, &vs->http_routes[r]));
+        vh->index = mesh_route_index_build(vs->http_routes, vs->n_http_routes);
         for (size_t h = 0; h < vs->hosts.len; h++)
             add_host(b, vs->hosts.items[h], vh);
     }
@@ -519,6 +531,7 @@ static void snapshot_free(struct mesh_snapshot *s)
             free_route(&s->vhosts[i].routes[r]);
         free(s->vhosts[i].routes);
         free(s->vhosts[i].name);
+        mesh_route_index_free(s->vhosts[i].index);
     }
     for (size_t i = 0; i < s->n_clusters; i++) {
         mesh_cluster_state_unref(s->clusters[i].state);

@@ -14,6 +14,7 @@
 #include "breaker.h"
 #include "core/slice.h"
 #include "fault.h"
+#include "http/h1_parse.h"
 #include "mesh/mesh.h"
 #include "outlier.h"
 #include "route_match.h"
@@ -80,11 +81,38 @@ struct mesh_route_rt {
     const struct mesh_vhost *vhost;
 };
 
+/* Routes of one first path segment ("/api" for a glob under /api/v1/), in declaration order. */
+struct mesh_route_bucket {
+    char *segment; /* NULL for an empty slot */
+    size_t len;
+    uint32_t *routes;
+    size_t n;
+};
+
+/* For large route tables: a request only tries the routes that could match its first path
+ * segment, plus those that cannot be indexed (regex, prefix without a whole segment, no path),
+ * still in declaration order, so first match wins exactly as without the index. */
+struct mesh_route_index {
+    struct mesh_route_bucket *buckets; /* open-addressed, capacity cap (power of 2) */
+    size_t cap;
+    uint32_t *always;
+    size_t n_always;
+};
+
 struct mesh_vhost {
     char *name; /* "payment-service.default", or the Service's for a direct host */
     struct mesh_route_rt *routes;
     size_t n_routes;
+    struct mesh_route_index *index; /* NULL when there are few routes */
 };
+
+/* route_index.c: an index over a VirtualService's routes (NULL when it has few); its free. */
+struct mesh_route_index *mesh_route_index_build(const struct mesh_http_route *routes, size_t n);
+void mesh_route_index_free(struct mesh_route_index *ix);
+
+/* The first route of vh that matches the request, or NULL. No allocation. */
+const struct mesh_route_rt *mesh_vhost_match(const struct mesh_vhost *vh,
+                                             const struct mesh_h1_message *m);
 
 struct mesh_host_entry {
     char *host; /* lower-case, no port; "*.example.com" for wildcards */

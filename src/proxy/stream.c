@@ -286,21 +286,6 @@ static void copy_for_log(struct mesh_stream *s)
     copy_text(s->authority, sizeof(s->authority), m->host.p, m->host.len);
 }
 
-static const struct mesh_route_rt *match_route(const struct mesh_vhost *vh,
-                                               const struct mesh_h1_message *m)
-{
-    for (size_t r = 0; r < vh->n_routes; r++) {
-        const struct mesh_route_rt *rt = &vh->routes[r];
-        if (rt->n_matchers == 0)
-            return rt;
-        for (size_t k = 0; k < rt->n_matchers; k++)
-            if (mesh_route_matcher_match(&rt->matchers[k], m->method, m->path, m->headers,
-                                         m->n_headers))
-                return rt;
-    }
-    return NULL;
-}
-
 /* Parses the request head; on success routes it. Returns false when more bytes are needed. */
 static bool stream_read_head(struct mesh_stream *s)
 {
@@ -360,7 +345,7 @@ static void on_head_complete(struct mesh_stream *s)
     }
     s->ws = mesh_worker_wsnap(w);
     const struct mesh_vhost *vh = mesh_snapshot_find_vhost(s->ws->snap, s->req.host);
-    s->route = vh ? match_route(vh, &s->req) : NULL;
+    s->route = vh ? mesh_vhost_match(vh, &s->req) : NULL;
     if (!render_request_head(s)) {
         respond_error(s, 500, "out of memory");
         return;

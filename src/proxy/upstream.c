@@ -49,7 +49,7 @@ static void uconn_close(struct mesh_uconn *u)
     if (u->in)
         mesh_bufpool_put(&w->bufs, u->in);
     mesh_breaker_release(&st->breaker, MESH_BREAKER_CONNECTIONS);
-    mesh_wstats_upstream_cx(w, st, u->pool->key, -1);
+    mesh_wstats_upstream_cx(w, st, u->pool->key, !u->connected, -1);
     free(u);
     mesh_worker_wake_waiter(w, st);
     mesh_cluster_state_unref(st);
@@ -99,7 +99,7 @@ static enum mesh_err uconn_connect(struct mesh_worker *w, const struct mesh_endp
         return MESH_E_IO;
     }
     mesh_cluster_state_ref(state);
-    mesh_wstats_upstream_cx(w, state, pool->key, 1);
+    mesh_wstats_upstream_cx(w, state, pool->key, !u->connected, 1);
     if (!u->connected)
         mesh_timer_start(&w->loop, &u->timer, connect_timeout_ms);
     *out = u;
@@ -203,6 +203,8 @@ static void uconn_on_io(struct mesh_loop *loop, struct mesh_io *io, uint32_t eve
             return;
         }
         mesh_timer_stop(&u->w->loop, &u->timer);
+        mesh_wstats_upstream_cx(u->w, u->state, u->pool->key, true, -1);
+        mesh_wstats_upstream_cx(u->w, u->state, u->pool->key, false, 1);
         u->connected = true;
     }
     if (u->stream) {

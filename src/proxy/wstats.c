@@ -54,14 +54,16 @@ void mesh_wstats_ejection(struct mesh_worker *w, const char *service, const char
 }
 
 void mesh_wstats_upstream_cx(struct mesh_worker *w, const struct mesh_cluster_state *state,
-                             const char *endpoint, int delta)
+                             const char *endpoint, bool pending, int delta)
 {
     char service[128];
     size_t n = strcspn(state->key, ".|"); /* the key is "name.namespace|endpoints" */
     snprintf(service, sizeof(service), "%.*s", (int)n, state->key);
     const char *labels[2] = {service, endpoint};
     struct mesh_stats_gauge *g = NULL;
-    mesh_stats_gauge_get(w->st.shard, MESH_STATS_UPSTREAM_CX_OPEN, labels, &g);
+    mesh_stats_gauge_get(w->st.shard,
+                         pending ? MESH_STATS_UPSTREAM_CX_PENDING : MESH_STATS_UPSTREAM_CX_OPEN,
+                         labels, &g);
     mesh_stats_gauge_add(g, delta);
 }
 

@@ -135,17 +135,21 @@ class Process:
 
 
 class Echo(Process):
-    """A mesh-echo instance: answers with its name."""
+    """A mesh-echo instance: answers with its name. It listens on a port the kernel picks and
+    says which in its ready line, so no other process can take the port in between."""
 
-    def __init__(self, name, log_dir, port=None, workers=None):
-        self.port = port or free_ports(1)[0]
-        self.addr = f"127.0.0.1:{self.port}"
-        argv = [mesh_echo_path(), "--listen", self.addr, "--name", name]
+    def __init__(self, name, log_dir, workers=None):
+        argv = [mesh_echo_path(), "--listen", "127.0.0.1:0", "--name", name]
         if workers:
             argv += ["--workers", workers]
         super().__init__(f"echo-{name}", argv, log_dir)
         self.echo_name = name
-        self.wait_for_stderr(f"mesh-echo {name} listening on")
+        ready = f"mesh-echo {name} listening on "
+        self.wait_for_stderr(ready)
+        m = re.search(re.escape(ready) + r"(\S+):(\d+)", self.stderr())
+        assert m, self.stderr()
+        self.port = int(m.group(2))
+        self.addr = f"127.0.0.1:{self.port}"
 
 
 class Proxy(Process):
