@@ -304,7 +304,8 @@ class Bench:
     def pinned(self, cpu, argv):
         return ["taskset", "-c", cpu] + argv
 
-    def nginx_dir(self, name):
+    def work_dir(self, name):
+        """A fresh directory under the temporary one, with the temp paths nginx insists on."""
         d = self.tmp / name
         for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
             (d / sub).mkdir(parents=True, exist_ok=True)
@@ -313,7 +314,7 @@ class Bench:
     def start_upstreams(self):
         for name in ("v1", "v2"):
             port = free_port()
-            d = self.nginx_dir(f"upstream-{name}")
+            d = self.work_dir(f"upstream-{name}")
             render("upstream.nginx.conf", d / "nginx.conf",
                    {"DIR": d, "LISTEN": f"127.0.0.1:{port}", "NAME": name})
             p = self.procs.start(f"upstream {name}", self.pinned(self.s.proxy_cpu, [
@@ -337,7 +338,7 @@ class Bench:
 
     def start_proxy(self, proxy, routes):
         """Starts a fresh instance of `proxy` pinned to the proxy CPU; returns (proc, port)."""
-        d = self.nginx_dir(f"{proxy}-{routes}")
+        d = self.work_dir(f"{proxy}-{routes}")
         port = free_port()
         values = {"DIR": d, "WORKERS": self.s.workers, "LISTEN": f"127.0.0.1:{port}",
                   "UPSTREAM_A": f"127.0.0.1:{self.upstreams[0][1]}",
