@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* First-match route lookup, with an index by first path segment for large route tables so that
- * a thousand routes cost a request no more than a handful. */
+/* First-match route lookup, with a trie over path literals for large route tables, so that a
+ * thousand routes cost a request little more than the few whose literal starts its path. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,83 +8,61 @@
 #include "snapshot.h"
 
 #define INDEX_MIN_ROUTES 8
+#define MAX_CANDIDATES 256 /* more, and the plain scan is as good */
 
-/* The complete first segment ("/api") a matcher's paths all start with, or 0 when there is none:
- * regex, no path, or a literal prefix that stops inside its first segment ("/ap*"). */
-static size_t literal_segment(const struct mesh_path_match *pm, const char **seg)
+static uint32_t child(const struct mesh_route_index *ix, uint32_t node, unsigned char byte)
 {
-    const char *v = pm->value;
-    size_t literal = 0;
-    switch (pm->kind) {
-    case MESH_PATH_EXACT: literal = strlen(v); break;
-    case MESH_PATH_PREFIX: literal = strlen(v); break;
-    case MESH_PATH_GLOB: literal = strcspn(v, "*"); break;
-    default: return 0;
+    for (uint32_t c = ix->nodes[node].first_child; c; c = ix->nodes[c].next_sibling)
+        if (ix->nodes[c].byte == byte)
+            return c;
+    return 0;
+}
+
+static uint32_t add_child(struct mesh_route_index *ix, uint32_t node, unsigned char byte)
+{
+    xgrow((void **)&ix->nodes, &ix->cap_nodes, ix->n_nodes + 1, sizeof(*ix->nodes));
+    uint32_t c = (uint32_t)ix->n_nodes++;
+    memset(&ix->nodes[c], 0, sizeof(ix->nodes[c]));
+    ix->nodes[c].byte = byte;
+    ix->nodes[c].next_sibling = ix->nodes[node].first_child;
+    ix->nodes[node].first_child = c;
+    return c;
+}
+
+static void add_route(uint32_t **list, uint32_t *n, uint32_t route)
+{
+    if (*n && (*list)[*n - 1] == route)
+        return; /* a route with several matches on one literal */
+    *list = xrealloc(*list, (*n + 1) * sizeof(**list));
+    (*list)[(*n)++] = route;
+}
+
+static void insert(struct mesh_route_index *ix, const char *lit, size_t len, bool exact,
+                   uint32_t route)
+{
+    uint32_t node = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t c = child(ix, node, (unsigned char)lit[i]);
+        node = c ? c : add_child(ix, node, (unsigned char)lit[i]);
     }
-    if (literal < 2 || v[0] != '/')
-        return 0;
-    const char *slash = memchr(v + 1, '/', literal - 1);
-    *seg = v;
-    if (slash)
-        return (size_t)(slash - v);
-    return pm->kind == MESH_PATH_EXACT ? literal : 0; /* "/api" exact is a whole segment */
+    struct mesh_route_trie_node *n = &ix->nodes[node];
+    if (exact)
+        add_route(&n->exact_routes, &n->n_exact, route);
+    else
+        add_route(&n->prefix_routes, &n->n_prefix, route);
 }
 
-static struct mesh_slice request_segment(struct mesh_slice path)
+/* Routes that some request with no path literal could match go to the always-tried list. */
+static bool indexable(const struct mesh_http_route *r)
 {
-    if (path.len < 2 || path.p[0] != '/')
-        return path;
-    const char *slash = memchr(path.p + 1, '/', path.len - 1);
-    return mesh_slice_make(path.p, slash ? (size_t)(slash - path.p) : path.len);
-}
-
-static uint64_t segment_hash(const char *p, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h;
-}
-
-static struct mesh_route_bucket *bucket_for(struct mesh_route_index *ix, const char *seg,
-                                            size_t len, bool create)
-{
-    size_t slot = segment_hash(seg, len) & (ix->cap - 1);
-    for (; ix->buckets[slot].segment; slot = (slot + 1) & (ix->cap - 1)) {
-        struct mesh_route_bucket *b = &ix->buckets[slot];
-        if (b->len == len && memcmp(b->segment, seg, len) == 0)
-            return b;
+    if (r->n_matches == 0)
+        return false;
+    for (size_t m = 0; m < r->n_matches; m++) {
+        enum mesh_path_kind k = r->matches[m].path.kind;
+        if (k != MESH_PATH_EXACT && k != MESH_PATH_PREFIX && k != MESH_PATH_GLOB)
+            return false;
     }
-    if (!create)
-        return NULL;
-    ix->buckets[slot].segment = xstrndup(seg, len);
-    ix->buckets[slot].len = len;
-    return &ix->buckets[slot];
-}
-
-static void bucket_add(struct mesh_route_bucket *b, uint32_t route)
-{
-    if (b->n && b->routes[b->n - 1] == route)
-        return; /* a route with several matchers on one segment */
-    b->routes = xrealloc(b->routes, (b->n + 1) * sizeof(*b->routes));
-    b->routes[b->n++] = route;
-}
-
-/* Indexes route i of a VirtualService by the first segments of its matches. */
-static void index_route(struct mesh_route_index *ix, const struct mesh_http_route *r, uint32_t i)
-{
-    const char *segs[64];
-    size_t lens[64];
-    bool indexable = r->n_matches > 0 && r->n_matches <= 64;
-    for (size_t m = 0; indexable && m < r->n_matches; m++)
-        indexable = (lens[m] = literal_segment(&r->matches[m].path, &segs[m])) > 0;
-    if (!indexable) {
-        ix->always = xrealloc(ix->always, (ix->n_always + 1) * sizeof(*ix->always));
-        ix->always[ix->n_always++] = i;
-        return;
-    }
-    for (size_t m = 0; m < r->n_matches; m++)
-        bucket_add(bucket_for(ix, segs[m], lens[m], true), i);
+    return true;
 }
 
 struct mesh_route_index *mesh_route_index_build(const struct mesh_http_route *routes, size_t n)
@@ -92,12 +70,21 @@ struct mesh_route_index *mesh_route_index_build(const struct mesh_http_route *ro
     if (n < INDEX_MIN_ROUTES)
         return NULL;
     struct mesh_route_index *ix = xcalloc(1, sizeof(*ix));
-    ix->cap = 16;
-    while (ix->cap < n * 2)
-        ix->cap *= 2;
-    ix->buckets = xcalloc(ix->cap, sizeof(*ix->buckets));
-    for (size_t i = 0; i < n; i++)
-        index_route(ix, &routes[i], (uint32_t)i);
+    xgrow((void **)&ix->nodes, &ix->cap_nodes, 1, sizeof(*ix->nodes));
+    memset(&ix->nodes[0], 0, sizeof(ix->nodes[0]));
+    ix->n_nodes = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct mesh_http_route *r = &routes[i];
+        if (!indexable(r)) {
+            add_route(&ix->always, &ix->n_always, i);
+            continue;
+        }
+        for (size_t m = 0; m < r->n_matches; m++) {
+            const struct mesh_path_match *pm = &r->matches[m].path;
+            size_t len = pm->kind == MESH_PATH_GLOB ? strcspn(pm->value, "*") : strlen(pm->value);
+            insert(ix, pm->value, len, pm->kind == MESH_PATH_EXACT, i);
+        }
+    }
     return ix;
 }
 
@@ -105,11 +92,11 @@ void mesh_route_index_free(struct mesh_route_index *ix)
 {
     if (!ix)
         return;
-    for (size_t i = 0; i < ix->cap; i++) {
-        free(ix->buckets[i].segment);
-        free(ix->buckets[i].routes);
+    for (size_t i = 0; i < ix->n_nodes; i++) {
+        free(ix->nodes[i].prefix_routes);
+        free(ix->nodes[i].exact_routes);
     }
-    free(ix->buckets);
+    free(ix->nodes);
     free(ix->always);
     free(ix);
 }
@@ -125,24 +112,67 @@ static bool route_matches(const struct mesh_route_rt *rt, const struct mesh_h1_m
     return false;
 }
 
+static const struct mesh_route_rt *scan(const struct mesh_vhost *vh,
+                                        const struct mesh_h1_message *m)
+{
+    for (size_t r = 0; r < vh->n_routes; r++)
+        if (route_matches(&vh->routes[r], m))
+            return &vh->routes[r];
+    return NULL;
+}
+
+static bool collect(uint32_t *out, size_t *n, const uint32_t *routes, uint32_t count)
+{
+    if (*n + count > MAX_CANDIDATES)
+        return false;
+    memcpy(out + *n, routes, count * sizeof(*routes));
+    *n += count;
+    return true;
+}
+
+/* The indexed routes whose literal starts path (or is path, for exact ones), unsorted. */
+static bool candidates(const struct mesh_route_index *ix, struct mesh_slice path, uint32_t *out,
+                       size_t *n)
+{
+    uint32_t node = 0;
+    *n = 0;
+    for (size_t i = 0; i < path.len; i++) {
+        if (!(node = child(ix, node, (unsigned char)path.p[i])))
+            return true;
+        const struct mesh_route_trie_node *t = &ix->nodes[node];
+        if (!collect(out, n, t->prefix_routes, t->n_prefix))
+            return false;
+        if (i + 1 == path.len && !collect(out, n, t->exact_routes, t->n_exact))
+            return false;
+    }
+    return true;
+}
+
+static void sort_small(uint32_t *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint32_t v = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > v; j--)
+            a[j] = a[j - 1];
+        a[j] = v;
+    }
+}
+
 const struct mesh_route_rt *mesh_vhost_match(const struct mesh_vhost *vh,
                                              const struct mesh_h1_message *m)
 {
     const struct mesh_route_index *ix = vh->index;
-    if (!ix) {
-        for (size_t r = 0; r < vh->n_routes; r++)
-            if (route_matches(&vh->routes[r], m))
-                return &vh->routes[r];
-        return NULL;
-    }
-    struct mesh_slice seg = request_segment(m->path);
-    const struct mesh_route_bucket *b =
-        bucket_for((struct mesh_route_index *)ix, seg.p, seg.len, false);
-    size_t i = 0, j = 0, nb = b ? b->n : 0;
-    /* Merge the two ascending lists so that declaration order decides. */
-    while (i < nb || j < ix->n_always) {
-        uint32_t next = (j >= ix->n_always || (i < nb && b->routes[i] < ix->always[j]))
-                            ? b->routes[i++]
+    uint32_t cand[MAX_CANDIDATES];
+    size_t nc = 0;
+    if (!ix || !candidates(ix, m->path, cand, &nc))
+        return scan(vh, m);
+    sort_small(cand, nc);
+    /* Merge with the always-tried routes so that declaration order decides. */
+    size_t i = 0, j = 0;
+    while (i < nc || j < ix->n_always) {
+        uint32_t next = (j >= ix->n_always || (i < nc && cand[i] < ix->always[j]))
+                            ? cand[i++]
                             : ix->always[j++];
         if (route_matches(&vh->routes[next], m))
             return &vh->routes[next];

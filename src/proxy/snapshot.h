@@ -81,22 +81,24 @@ struct mesh_route_rt {
     const struct mesh_vhost *vhost;
 };
 
-/* Routes of one first path segment ("/api" for a glob under /api/v1/), in declaration order. */
-struct mesh_route_bucket {
-    char *segment; /* NULL for an empty slot */
-    size_t len;
-    uint32_t *routes;
-    size_t n;
+/* A byte trie over the literal start of each route's paths (all of an exact path; a prefix; a
+ * glob up to its first '*'), so that a request only tries the routes whose literal starts its
+ * path, plus those that cannot be indexed (regex, or a match without a path), still in
+ * declaration order: first match wins exactly as without the index. */
+struct mesh_route_trie_node {
+    uint32_t first_child, next_sibling; /* node indexes; 0 = none (0 is the root) */
+    unsigned char byte;
+    uint32_t *prefix_routes; /* routes whose literal ends here and may continue */
+    uint32_t n_prefix;
+    uint32_t *exact_routes; /* routes whose exact path ends here */
+    uint32_t n_exact;
 };
 
-/* For large route tables: a request only tries the routes that could match its first path
- * segment, plus those that cannot be indexed (regex, prefix without a whole segment, no path),
- * still in declaration order, so first match wins exactly as without the index. */
 struct mesh_route_index {
-    struct mesh_route_bucket *buckets; /* open-addressed, capacity cap (power of 2) */
-    size_t cap;
+    struct mesh_route_trie_node *nodes;
+    size_t n_nodes, cap_nodes;
     uint32_t *always;
-    size_t n_always;
+    uint32_t n_always;
 };
 
 struct mesh_vhost {

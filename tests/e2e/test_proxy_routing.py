@@ -227,8 +227,10 @@ def test_weighted_split_is_exact_in_aggregate_across_workers(lab):
     total = connections * per_connection
     assert sum(counts.values()) == total, counts
     assert set(counts) == {"payment-v1", "payment-v2"}, counts
-    assert abs(counts["payment-v1"] - 900) <= 10, counts
-    assert abs(counts["payment-v2"] - 100) <= 10, counts
+    assert abs(counts["payment-v1"] - 900) <= 10, counts  # the bound: +-1%
+    # Smooth weighted round robin is exact in each worker to within one pick, so the aggregate
+    # is off by at most one per worker; a random pick at 90/10 would miss this by ~10.
+    assert abs(counts["payment-v2"] - 100) <= 2, counts
 
 
 def test_weight_zero_destination_gets_nothing(lab):
