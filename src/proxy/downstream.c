@@ -152,6 +152,10 @@ ssize_t mesh_dconn_read(struct mesh_dconn *c)
     ssize_t n = read(c->io.fd, c->in->data + c->in->end, room);
     if (n > 0) {
         c->in->end += (uint32_t)n;
+        /* A short read emptied the socket; what arrives later raises a new edge. Skipping the
+         * read that would only say EAGAIN saves a syscall per request. */
+        if ((size_t)n < room && !c->hup)
+            c->readable = false;
         mesh_stats_counter_add(c->w->st.rx, (uint64_t)n);
         return n;
     }
@@ -306,6 +310,7 @@ static void dconn_on_io(struct mesh_loop *loop, struct mesh_io *io, uint32_t eve
         c->writable = true;
     if (events & (MESH_IO_HUP | MESH_IO_ERROR)) {
         c->readable = true; /* read what is left, then see EOF */
+        c->hup = true;
         if (events & MESH_IO_ERROR)
             c->peer_closed = true;
     }

@@ -144,6 +144,7 @@ struct mesh_dconn {
     struct mesh_timer timer; /* header timeout, or idle keep-alive timeout */
     char peer[64];           /* client address, for x-forwarded-for */
     bool readable, writable, peer_closed, close_after;
+    bool hup; /* the peer's FIN was signalled: read on to see the EOF */
     bool tunnel; /* after a 101: raw bytes both ways */
     bool admin;  /* the admin listener's: requests go to admin.c */
     struct mesh_dconn *prev, *next; /* the worker's open connections */
@@ -163,6 +164,7 @@ struct mesh_uconn {
     struct mesh_uconn *pool_next;
     struct mesh_timer timer; /* connect timeout, or idle timeout in the pool */
     bool readable, writable, connected, peer_closed;
+    bool hup; /* as for struct mesh_dconn */
 };
 
 /* worker.c */

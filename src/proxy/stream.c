@@ -751,6 +751,8 @@ static ssize_t upstream_read(struct mesh_uconn *u)
     ssize_t n = read(u->io.fd, u->in->data + u->in->end, room);
     if (n > 0) {
         u->in->end += (uint32_t)n;
+        if ((size_t)n < room && !u->hup)
+            u->readable = false; /* emptied: see mesh_dconn_read */
         return n;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -912,7 +914,8 @@ static void stream_pump(struct mesh_stream *s)
     case MESH_STREAM_UPSTREAM:
         if (!pump_request(s) || !pump_response_head(s))
             return;
-        if (mesh_wbuf_pending(&s->c->out) && !mesh_dconn_flush(s->c) && s->c->peer_closed) {
+        if (s->state == MESH_STREAM_UPSTREAM && mesh_wbuf_pending(&s->c->out) &&
+            !mesh_dconn_flush(s->c) && s->c->peer_closed) {
             mesh_dconn_close(s->c); /* an interim 100 Continue could not be delivered */
             return;
         }

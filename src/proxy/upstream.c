@@ -186,8 +186,10 @@ static void uconn_on_io(struct mesh_loop *loop, struct mesh_io *io, uint32_t eve
         u->writable = true;
     if (events & MESH_IO_READ)
         u->readable = true;
-    if (events & (MESH_IO_HUP | MESH_IO_ERROR))
+    if (events & (MESH_IO_HUP | MESH_IO_ERROR)) {
         u->readable = true;
+        u->hup = true;
+    }
     if (!u->connected && (events & (MESH_IO_WRITE | MESH_IO_ERROR | MESH_IO_HUP))) {
         char why[160];
         struct mesh_stream *s = u->stream;

@@ -482,6 +482,13 @@ def parse_responses(data):
     return out
 
 
+def curl(*args, input=None, timeout=IO_TIMEOUT):
+    """Runs curl with a bounded time; returns (rc, stdout bytes, stderr text)."""
+    proc = subprocess.run(["curl", "--max-time", str(int(timeout)), *map(str, args)],
+                          input=input, capture_output=True, timeout=timeout + 5)
+    return proc.returncode, proc.stdout, proc.stderr.decode(errors="replace")
+
+
 def run_parallel(fn, n, timeout=30):
     """Runs fn(i) for i in 0..n on n threads released together; returns results in order.
     A thread's exception is returned as its result."""
@@ -513,10 +520,13 @@ class RecordingUpstream:
     proxy forwarded (headers mesh-echo does not echo), how many connections it opened, and how
     many requests reached it at all."""
 
-    def __init__(self, name, status=200, port=None, response_headers=""):
+    def __init__(self, name, status=200, port=None, response_headers="", misbehave=None):
         self.name = name
         self.status = status
         self.response_headers = response_headers.encode()  # "name: value\r\n" lines
+        # None: answer properly. "hangup": close without answering. "truncate": promise a
+        # 1000-byte body, send 10 bytes of it and close.
+        self.misbehave = misbehave
         self.lock = threading.Lock()
         self.requests = []  # (connection number, method, target, [(name, value)])
         self.connections = 0
@@ -574,6 +584,11 @@ class RecordingUpstream:
                 buf = buf[length:]
                 with self.lock:
                     self.requests.append((n, method, target, headers))
+                if self.misbehave == "hangup":
+                    return
+                if self.misbehave == "truncate":
+                    s.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + b"x" * 10)
+                    return
                 body = f"{self.name}\n".encode()
                 s.sendall(b"HTTP/1.1 %d Status\r\ncontent-length: %d\r\nx-echo-name: %s\r\n%s\r\n"
                           % (self.status, len(body), self.name.encode(), self.response_headers)

@@ -10,6 +10,7 @@ import time
 
 from proxy_fixtures import (  # noqa: F401 - lab and proxy_binaries are fixtures
     IO_TIMEOUT,
+    curl,
     echo_services,
     lab,
     parse_head,
@@ -17,6 +18,7 @@ from proxy_fixtures import (  # noqa: F401 - lab and proxy_binaries are fixtures
     proxy_binaries,
     read_all,
     read_head,
+    run_parallel,
     route,
     service,
     virtual_service,
@@ -48,6 +50,31 @@ def test_keep_alive_on_both_sides(lab):
     assert up.request_count() == 50
     # One client connection is one worker: it reuses its upstream connection.
     assert up.connections == 1, f"upstream saw {up.connections} connections for 50 requests"
+
+
+def test_curl_keeps_its_connection_across_requests(lab):
+    proxy = echo_proxy(lab)
+    urls = [f"http://127.0.0.1:{proxy.port}/c{i}" for i in range(3)]
+    rc, out, err = curl("-sS", "-v", "-H", f"Host: {HOST}", *urls)
+    assert rc == 0, err
+    assert out == b"payment-v1\n" * 3, out
+    assert err.count("Connected to") == 1, err
+    assert err.count("Re-using existing connection") == 2, err
+
+
+def test_curl_chunked_upload_is_streamed(lab):
+    proxy = echo_proxy(lab)
+    body = os.urandom(3_000_000)
+    # -T - reads stdin and, not knowing its length, sends it chunked.
+    rc, out, err = curl("-sS", "-D", "-", "-o", "/dev/null", "-T", "-", "-H", f"Host: {HOST}",
+                        f"http://127.0.0.1:{proxy.port}/upload", input=body)
+    assert rc == 0, err
+    # Interim 100 Continue heads (curl asks for one) come first: the final head is the last.
+    heads = [h for h in out.split(b"\r\n\r\n") if h.startswith(b"HTTP/")]
+    status, headers = parse_head(heads[-1] + b"\r\n\r\n")
+    assert status == 200, out
+    assert dict(headers)["x-echo-body-bytes"] == str(len(body))
+    assert dict(headers)["x-echo-method"] == "PUT"
 
 
 def test_http10_client_without_keep_alive_is_closed_after_the_response(lab):
@@ -276,3 +303,77 @@ def _recv_exactly(s, n, timeout=IO_TIMEOUT):
             raise ConnectionError(f"closed after {len(buf)} of {n} bytes")
         buf += b
     return buf
+
+
+def test_head_response_has_no_body_and_the_connection_goes_on(lab):
+    proxy = echo_proxy(lab)
+    c = proxy.client(HOST)
+    r = c.request("HEAD", "/h")
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("x-echo-method") == "HEAD"
+    r = c.request("GET", "/g")  # would hang or misparse if the proxy waited for a HEAD body
+    assert r.status == 200 and r.text == "payment-v1\n", r
+    c.close()
+
+
+def test_no_content_response_and_the_connection_goes_on(lab):
+    proxy = echo_proxy(lab)
+    c = proxy.client(HOST)
+    r = c.request(path="/n?status=204")
+    assert r.status == 204 and r.body == b"", r
+    assert c.request(path="/g").text == "payment-v1\n"
+    c.close()
+
+
+def test_upstream_closing_after_a_response_is_not_reused(lab):
+    up_proxy = echo_proxy(lab)
+    c = up_proxy.client(HOST)
+    for i in range(10):
+        # Every other answer comes with "connection: close" from mesh-echo: the proxy must open
+        # a fresh upstream connection next time and keep the client's open.
+        path = f"/x{i}?close=1" if i % 2 == 0 else f"/x{i}"
+        r = c.request(path=path)
+        assert r.status == 200 and r.text == "payment-v1\n", (i, r)
+    c.close()
+
+
+def test_local_answers_keep_the_client_connection(lab):
+    proxy = echo_proxy(lab)
+    c = proxy.client(HOST)
+    assert c.request().status == 200
+    c.host = "nowhere.example.com"
+    r = c.request()
+    assert r.status == 404 and r.header("x-mesh-error") == "no route", r
+    c.host = HOST
+    assert c.request().text == "payment-v1\n"
+    c.close()
+
+
+def test_pipelined_requests_with_bodies_keep_their_framing(lab):
+    proxy = echo_proxy(lab)
+    reqs = [
+        f"POST /a HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 5\r\n\r\nhello",
+        f"POST /b HTTP/1.1\r\nHost: {HOST}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+        f"GET /c HTTP/1.1\r\nHost: {HOST}\r\n\r\n",
+        f"POST /d HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ]
+    received, closed = _raw(proxy, "".join(reqs).encode())
+    assert closed
+    responses = parse_responses(received)
+    got = [(r.status, r.header("x-echo-path"), r.header("x-echo-body-bytes")) for r in responses]
+    assert got == [(200, "/a", "5"), (200, "/b", "7"), (200, "/c", "0"), (200, "/d", "0")], got
+
+
+def test_many_concurrent_clients_are_all_served(lab):
+    proxy = echo_proxy(lab)
+
+    def one(i):
+        c = proxy.client(HOST)
+        try:
+            return [c.request(path=f"/m{i}/{k}").status for k in range(20)]
+        finally:
+            c.close()
+
+    results = run_parallel(one, 64)
+    assert all(r == [200] * 20 for r in results), [r for r in results if r != [200] * 20][:3]

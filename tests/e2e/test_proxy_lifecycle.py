@@ -205,3 +205,40 @@ def test_drain_timeout_bounds_the_wait(lab):
     assert proxy.wait(3) == 0, proxy.stderr()
     assert time.monotonic() - start < 1.5
     s.close()
+
+
+def test_idle_connection_survives_a_reload_and_sees_the_new_config(lab):
+    a, b = lab.echos("old-v1", "new-v1")
+    proxy = lab.proxy(base_docs(a, b))
+    c = proxy.client(OLD_HOST)
+    assert c.request().text == "old-v1\n"
+    proxy.reload(echo_services(a, b) + [virtual_service("old", [OLD_HOST], route("new-v1"))],
+                 "config reloaded")
+    # The same connection, idle across the reload: still open, and routed by the new config.
+    wait_until(lambda: c.request().text == "new-v1\n", 2, what="the new config on the old connection")
+    c.close()
+
+
+def test_reload_refuses_a_missing_file(lab):
+    a, b = lab.echos("old-v1", "new-v1")
+    proxy = lab.proxy(base_docs(a, b))
+    before = proxy.stderr().count("reload refused")
+    proxy.config_path.unlink()
+    proxy.signal(signal.SIGHUP)
+    wait_until(lambda: proxy.stderr().count("reload refused") > before, 5, what="the refusal")
+    assert proxy.request(host=OLD_HOST).text == "old-v1\n"
+
+
+def test_ready_is_503_while_draining(lab):
+    e = lab.echo("old-v1")
+    proxy = lab.proxy(echo_services(e) + [virtual_service("old", [OLD_HOST], route("old-v1"))])
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_TIMEOUT)
+    s.sendall(f"GET /slow?delay=1s HTTP/1.1\r\nHost: {OLD_HOST}\r\n\r\n".encode())
+    time.sleep(0.2)
+    proxy.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    r = proxy.admin("/ready")
+    assert r.status == 503, r
+    assert parse_head(read_head(s)[0])[0] == 200
+    s.close()
+    assert proxy.wait(5) == 0

@@ -164,3 +164,29 @@ def test_trickled_headers_do_not_extend_the_header_timeout(lab):
         elapsed = time.monotonic() - start
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert elapsed <= 2.0, elapsed
+
+
+def test_requests_within_the_limits_are_served(guarded):
+    proxy, up = guarded
+    long_path = "/" + "p" * 7000  # a request line under 8 KiB
+    many = {f"X-Many-{i}": "v" for i in range(90)}  # under 100 header lines
+    big = {f"X-Big-{i}": "v" * 1000 for i in range(10)}  # a head of ~10 KiB, under 16 KiB
+    for path, headers in ((long_path, {}), ("/many", many), ("/big", big)):
+        r = proxy.request(host=HOST, path=path, headers=headers)
+        assert r.status == 200, (path[:20], r)
+    (_, _, t1, _), (_, _, _, h2), (_, _, _, h3) = up.requests
+    assert t1 == long_path
+    assert sum(1 for k, _ in h2 if k.startswith("x-many-")) == 90
+    assert dict(h3)["x-big-9"] == "v" * 1000
+
+
+def test_chunked_request_with_extensions_and_trailers_is_accepted(lab):
+    e = lab.echo("payment-v1")
+    proxy = lab.proxy([service("payment-v1", e.addr),
+                       virtual_service("payment", [HOST], route("payment-v1"))])
+    data = (f"POST /t HTTP/1.1\r\n{H}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            "5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: 1\r\n\r\n").encode()
+    received, closed = _exchange(proxy, data)
+    status, headers = parse_head(received.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
+    assert status == 200, received
+    assert dict(headers)["x-echo-body-bytes"] == "11"
