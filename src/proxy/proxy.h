@@ -69,6 +69,7 @@ struct mesh_proxy {
     socklen_t listen_addrlen;
     _Atomic(struct mesh_snapshot *) current;
     atomic_bool draining;
+    atomic_uint workers_running; /* worker 0 (admin) stops last, so /ready answers to the end */
     atomic_uint_fast64_t reloads_ok, reloads_failed;
     struct mesh_worker *workers;
     unsigned n_workers;

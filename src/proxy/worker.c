@@ -189,7 +189,9 @@ static void *worker_main(void *arg)
         }
         if (w->draining) {
             mesh_dconns_close_idle(w);
-            if (w->active_streams == 0 || mesh_loop_now_ms(&w->loop) >= drain_deadline)
+            bool others_done = w->index != 0 || atomic_load(&p->workers_running) == 1;
+            if ((w->active_streams == 0 && others_done) ||
+                mesh_loop_now_ms(&w->loop) >= drain_deadline)
                 break;
         }
         mesh_loop_run_once(&w->loop, LOOP_MAX_WAIT_MS);
@@ -197,6 +199,7 @@ static void *worker_main(void *arg)
     mesh_dconns_close_all(w);
     mesh_pools_free(w);
     mesh_stream_free_list(w);
+    atomic_fetch_sub(&p->workers_running, 1);
     return NULL;
 }
 
@@ -219,7 +222,11 @@ enum mesh_err mesh_worker_init(struct mesh_worker *w, struct mesh_proxy *p, unsi
 
 enum mesh_err mesh_worker_start(struct mesh_worker *w)
 {
-    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? MESH_OK : MESH_E_NOMEM;
+    atomic_fetch_add(&w->proxy->workers_running, 1);
+    if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
+        return MESH_OK;
+    atomic_fetch_sub(&w->proxy->workers_running, 1);
+    return MESH_E_NOMEM;
 }
 
 void mesh_worker_join(struct mesh_worker *w)

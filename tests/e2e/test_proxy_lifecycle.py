@@ -231,7 +231,10 @@ def test_reload_refuses_a_missing_file(lab):
 
 def test_ready_is_503_while_draining(lab):
     e = lab.echo("old-v1")
-    proxy = lab.proxy(echo_services(e) + [virtual_service("old", [OLD_HOST], route("old-v1"))])
+    # Four workers: the one slow request most likely lands on a worker other than the one that
+    # serves the admin listener, which must keep answering while the others drain.
+    proxy = lab.proxy(echo_services(e) + [virtual_service("old", [OLD_HOST], route("old-v1"))],
+                      workers=4)
     s = socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_TIMEOUT)
     s.sendall(f"GET /slow?delay=1s HTTP/1.1\r\nHost: {OLD_HOST}\r\n\r\n".encode())
     time.sleep(0.2)

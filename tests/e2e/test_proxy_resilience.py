@@ -198,7 +198,7 @@ def test_breaker_overflow_is_answered_at_once(lab):
         circuit_breaker("slow", "slow", max_requests=1),
     ])
     holder = threading.Thread(target=proxy.request,
-                              kwargs={"host": HOST, "path": "/?delay=1s"}, daemon=True)
+                              kwargs={"host": HOST, "path": "/?delay=600ms"}, daemon=True)
     holder.start()
     time.sleep(0.2)
     start = time.monotonic()
