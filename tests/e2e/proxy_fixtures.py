@@ -144,7 +144,9 @@ class Echo(Process):
             argv += ["--workers", workers]
         super().__init__(f"echo-{name}", argv, log_dir)
         self.echo_name = name
-        ready = f"mesh-echo {name} listening on "
+
+    def wait_ready(self):
+        ready = f"mesh-echo {self.echo_name} listening on "
         self.wait_for_stderr(ready)
         m = re.search(re.escape(ready) + r"(\S+):(\d+)", self.stderr())
         assert m, self.stderr()
@@ -169,7 +171,6 @@ class Proxy(Process):
             *flags,
         ]
         super().__init__(name, argv, log_dir)
-        self.wait_ready()
 
     def write_config(self, docs):
         """Replaces the config file atomically (a reload never sees half a file)."""
@@ -223,16 +224,23 @@ class Harness:
 
     def echo(self, name, **kw):
         e = Echo(name, self.log_dir, **kw)
-        self.procs.append(e)
+        self.procs.append(e)  # before waiting: one that never gets ready is stopped too
+        e.wait_ready()
         return e
 
     def echos(self, *names):
         return [self.echo(n) for n in names]
 
     def proxy(self, docs, workers=2, flags=(), name="meshproxy"):
-        p = Proxy(docs, self.log_dir, workers=workers, flags=flags, name=name)
-        self.procs.append(p)
-        return p
+        for attempt in range(3):
+            p = Proxy(docs, self.log_dir, workers=workers, flags=flags, name=name)
+            self.procs.append(p)
+            # The ports were free when picked; another process may have taken one since.
+            if attempt < 2 and p.wait(0.2) is not None and "in use" in p.stderr():
+                self.procs.remove(p)
+                continue
+            p.wait_ready()
+            return p
 
     def upstream(self, name, status=200, **kw):
         """A RecordingUpstream (a Python thread, not a process)."""
@@ -256,8 +264,7 @@ class Harness:
             if report:
                 self.problems.append(f"sanitizer report from {p.name}")
         if self.problems:
-            logs = "\n".join(f"--- {p.name} stderr ---\n{p.stderr()[-6000:]}" for p in self.procs)
-            pytest.fail("; ".join(self.problems) + "\n" + logs, pytrace=False)
+            pytest.fail("; ".join(self.problems) + " (stderr below)", pytrace=False)
 
 
 @pytest.fixture(scope="session")

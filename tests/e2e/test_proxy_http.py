@@ -377,3 +377,14 @@ def test_many_concurrent_clients_are_all_served(lab):
 
     results = run_parallel(one, 64)
     assert all(r == [200] * 20 for r in results), [r for r in results if r != [200] * 20][:3]
+
+
+def test_idle_client_connection_is_closed_after_the_idle_timeout(lab):
+    proxy = echo_proxy(lab, "--idle-timeout", "300ms")
+    c = proxy.client(HOST)
+    assert c.request().status == 200
+    start = time.monotonic()
+    c.sock.settimeout(3)
+    assert c.sock.recv(1) == b""  # closed by the proxy, not by us
+    assert 0.25 <= time.monotonic() - start < 2.0
+    c.close()

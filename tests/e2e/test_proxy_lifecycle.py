@@ -215,7 +215,8 @@ def test_idle_connection_survives_a_reload_and_sees_the_new_config(lab):
     proxy.reload(echo_services(a, b) + [virtual_service("old", [OLD_HOST], route("new-v1"))],
                  "config reloaded")
     # The same connection, idle across the reload: still open, and routed by the new config.
-    wait_until(lambda: c.request().text == "new-v1\n", 2, what="the new config on the old connection")
+    wait_until(lambda: c.request().text == "new-v1\n", 2,
+               what="the new config on the old connection")
     c.close()
 
 
