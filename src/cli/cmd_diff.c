@@ -135,20 +135,9 @@ static int run_diff(struct cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
     }
-    if (optind < argc) {
-        rc = cli_usage_error(cmd, "unexpected argument \"%s\" (files are given with -f)",
-                             argv[optind]);
+    rc = cli_input_read(cmd, &in, files, n_files, recursive, argc, argv);
+    if (rc != CLI_EXIT_OK)
         goto out;
-    }
-    if (n_files == 0) {
-        rc = cli_usage_error(cmd, "diff needs at least one -f FILE|DIR|-");
-        goto out;
-    }
-    if (cli_input_load(&in, files, n_files, recursive) != MESH_OK) {
-        rc = CLI_EXIT_ERROR;
-        goto out;
-    }
-    cli_input_check_duplicates(&in);
     if (!cli_input_valid(&in)) {
         cli_input_print_problems(&in, stderr);
         rc = CLI_EXIT_ERROR;

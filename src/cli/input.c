@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -301,4 +302,18 @@ void cli_input_free(struct cli_input *in)
     free(in->all);
     free(in->all_file);
     memset(in, 0, sizeof(*in));
+}
+
+int cli_input_read(const struct cli_command *cmd, struct cli_input *in, char *const *files,
+                   size_t n_files, bool recursive, int argc, char **argv)
+{
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument \"%s\" (files are given with -f)",
+                               argv[optind]);
+    if (n_files == 0)
+        return cli_usage_error(cmd, "%s needs at least one -f FILE|DIR|-", cmd->name);
+    if (cli_input_load(in, files, n_files, recursive) != MESH_OK)
+        return CLI_EXIT_ERROR;
+    cli_input_check_duplicates(in);
+    return CLI_EXIT_OK;
 }

@@ -46,6 +46,14 @@ enum mesh_err cli_input_load(struct cli_input *in, char *const *paths, size_t n_
  * the second one: applying both in one transaction could only keep the last. */
 void cli_input_check_duplicates(struct cli_input *in);
 
+struct cli_command;
+
+/* What apply, validate and diff share after their flags: no stray arguments (files come with
+ * -f), at least one file, every file loaded and checked for resources defined twice.
+ * Returns CLI_EXIT_OK, or the exit code to end the command with (the message is printed). */
+int cli_input_read(const struct cli_command *cmd, struct cli_input *in, char *const *files,
+                   size_t n_files, bool recursive, int argc, char **argv);
+
 /* True when no file has a problem. */
 bool cli_input_valid(const struct cli_input *in);
 

@@ -112,27 +112,6 @@ static void unknown_key(struct mesh_decoder *d, const struct mesh_node *key,
         mesh_decoder_error(d, key, key->text, "unknown field \"%s\"", key->text);
 }
 
-/* What a node is, for "must be a mapping, got a list" (the envelope's own wording of the
- * generic decoder's messages). */
-static const char *type_name(const struct mesh_node *n)
-{
-    if (n->type != MESH_NODE_SCALAR)
-        return n->type == MESH_NODE_MAP ? "a mapping" : "a list";
-    switch (n->scalar_kind) {
-    case MESH_SCALAR_STR:
-        return "a string";
-    case MESH_SCALAR_INT:
-        return "an integer";
-    case MESH_SCALAR_FLOAT:
-        return "a number";
-    case MESH_SCALAR_BOOL:
-        return "a boolean";
-    case MESH_SCALAR_NULL:
-        return "null";
-    }
-    return "a value";
-}
-
 static bool decode_api_version(struct mesh_decoder *d, const struct mesh_node *root)
 {
     const struct mesh_node *v = mesh_node_map_get(root, "apiVersion");
@@ -143,7 +122,7 @@ static bool decode_api_version(struct mesh_decoder *d, const struct mesh_node *r
     }
     if (v->type != MESH_NODE_SCALAR) {
         mesh_decoder_error(d, v, "apiVersion", "must be \"%s\", got %s", MESH_API_VERSION,
-                           type_name(v));
+                           mesh_node_type_name(v));
         return false;
     }
     if (strcmp(v->text, MESH_API_VERSION) != 0) {
@@ -163,7 +142,7 @@ static const struct mesh_kind_info *decode_kind(struct mesh_decoder *d,
         return NULL;
     }
     if (v->type != MESH_NODE_SCALAR) {
-        mesh_decoder_error(d, v, "kind", "must be a string, got %s", type_name(v));
+        mesh_decoder_error(d, v, "kind", "must be a string, got %s", mesh_node_type_name(v));
         return NULL;
     }
     const char *names[MESH_KIND_COUNT];
@@ -192,7 +171,7 @@ static const struct mesh_node *required_map(struct mesh_decoder *d, const struct
     if (!v)
         mesh_decoder_error(d, root, "", "missing required field \"%s\"", key);
     else if (v->type != MESH_NODE_MAP)
-        mesh_decoder_error(d, v, key, "must be a mapping, got %s", type_name(v));
+        mesh_decoder_error(d, v, key, "must be a mapping, got %s", mesh_node_type_name(v));
     else
         return v;
     return NULL;

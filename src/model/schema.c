@@ -38,7 +38,7 @@ void mesh_path_index(char *out, const char *path, size_t i)
     snprintf(out, MESH_PATH_LEN, "%s[%zu]", path, i);
 }
 
-static const char *node_type_name(const struct mesh_node *n)
+const char *mesh_node_type_name(const struct mesh_node *n)
 {
     if (n->type == MESH_NODE_MAP)
         return "a mapping";
@@ -66,7 +66,7 @@ static bool want_scalar(struct mesh_decoder *d, const struct mesh_node *n, const
 {
     if (n->type == MESH_NODE_SCALAR && n->scalar_kind != MESH_SCALAR_NULL)
         return true;
-    mesh_decoder_error(d, n, path, "must be %s, got %s", what, node_type_name(n));
+    mesh_decoder_error(d, n, path, "must be %s, got %s", what, mesh_node_type_name(n));
     return false;
 }
 
@@ -88,7 +88,7 @@ static void decode_strings(struct mesh_decoder *d, const struct mesh_node *n, co
                            enum mesh_text_check check, struct mesh_string_list *out)
 {
     if (n->type != MESH_NODE_SEQ) {
-        mesh_decoder_error(d, n, path, "must be a list of strings, got %s", node_type_name(n));
+        mesh_decoder_error(d, n, path, "must be a list of strings, got %s", mesh_node_type_name(n));
         return;
     }
     for (size_t i = 0; i < n->len; i++) {
@@ -123,7 +123,7 @@ static bool decode_integer(struct mesh_decoder *d, const struct mesh_node *n, co
                            const struct mesh_field *f, long long *out)
 {
     if (n->type != MESH_NODE_SCALAR || n->scalar_kind != MESH_SCALAR_INT) {
-        mesh_decoder_error(d, n, path, "must be an integer, got %s", node_type_name(n));
+        mesh_decoder_error(d, n, path, "must be an integer, got %s", mesh_node_type_name(n));
         return false;
     }
     long long v = 0;
@@ -150,7 +150,7 @@ static void decode_percent(struct mesh_decoder *d, const struct mesh_node *n, co
     if (n->type != MESH_NODE_SCALAR ||
         (n->scalar_kind != MESH_SCALAR_INT && n->scalar_kind != MESH_SCALAR_FLOAT)) {
         mesh_decoder_error(d, n, path, "must be a percentage between 0 and 100, got %s",
-                           node_type_name(n));
+                           mesh_node_type_name(n));
         return;
     }
     double v = NAN;
@@ -207,7 +207,7 @@ static void decode_tristate(struct mesh_decoder *d, const struct mesh_node *n, c
                             enum mesh_tristate *out)
 {
     if (n->type != MESH_NODE_SCALAR || n->scalar_kind != MESH_SCALAR_BOOL) {
-        mesh_decoder_error(d, n, path, "must be true or false, got %s", node_type_name(n));
+        mesh_decoder_error(d, n, path, "must be true or false, got %s", mesh_node_type_name(n));
         return;
     }
     *out = (n->text[0] == 't' || n->text[0] == 'T') ? MESH_TRI_TRUE : MESH_TRI_FALSE;
@@ -251,7 +251,7 @@ static void decode_labels(struct mesh_decoder *d, const struct mesh_node *n, con
                           struct mesh_labels *out)
 {
     if (n->type != MESH_NODE_MAP) {
-        mesh_decoder_error(d, n, path, "must be a mapping of strings, got %s", node_type_name(n));
+        mesh_decoder_error(d, n, path, "must be a mapping of strings, got %s", mesh_node_type_name(n));
         return;
     }
     for (size_t i = 0; i < n->len; i++) {
@@ -271,7 +271,7 @@ static void decode_objects(struct mesh_decoder *d, const struct mesh_field *f,
                            const struct mesh_node *n, void *base, const char *path)
 {
     if (n->type != MESH_NODE_SEQ) {
-        mesh_decoder_error(d, n, path, "must be a list, got %s", node_type_name(n));
+        mesh_decoder_error(d, n, path, "must be a list, got %s", mesh_node_type_name(n));
         return;
     }
     const struct mesh_schema *s = f->schema;
@@ -386,7 +386,7 @@ void mesh_schema_decode(struct mesh_decoder *d, const struct mesh_schema *s,
         return;
     }
     if (node->type != MESH_NODE_MAP) {
-        mesh_decoder_error(d, node, path, "must be a mapping, got %s", node_type_name(node));
+        mesh_decoder_error(d, node, path, "must be a mapping, got %s", mesh_node_type_name(node));
         return;
     }
     for (size_t i = 0; i < node->len; i++) {

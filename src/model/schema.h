@@ -111,6 +111,8 @@ void mesh_schema_free(const struct mesh_schema *schema, void *obj);
 void *mesh_schema_append(void **items, size_t *n, const struct mesh_schema *schema);
 
 /* Shared pieces, for codecs and validators. */
+/* What a node is, for messages: "a mapping", "a list", "a string", "an integer"... */
+const char *mesh_node_type_name(const struct mesh_node *n);
 #define MESH_PATH_LEN 512
 /* out (MESH_PATH_LEN bytes) = "path.name" ("name" when path is empty), cut to fit. */
 void mesh_path_join(char *out, const char *path, const char *name);
