@@ -106,9 +106,10 @@ unit: all $(UNITS)
 e2e: all
 	@BUILD=$(BUILD) SAN=$(SAN) PYTHON=$(PYTHON) scripts/check.sh --e2e-only
 
-# Applies examples/ to a fresh embedded store and prints what was stored.
+# Applies examples/ to a fresh embedded store and prints what was stored, then runs meshproxy
+# with the seed's 90/10 split in front of two mesh-echo upstreams and shows the traffic.
 demo: all
-	@scripts/demo.sh $(BUILD)/meshctl
+	@scripts/demo.sh $(BUILD)
 
 # libFuzzer harnesses (clang): `make fuzz` explores for FUZZ_SECONDS per target;
 # `make fuzz-replay` runs the committed corpus once, as CI does.

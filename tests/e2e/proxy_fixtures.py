@@ -179,16 +179,20 @@ class Proxy(Process):
         tmp.write_text(text)
         os.replace(tmp, self.config_path)
 
-    def wait_ready(self):
+    def wait_ready(self, may_fail=False):
+        """Waits for /ready. Returns False when may_fail and the process exited because a port
+        was taken; fails the test on any other exit."""
         def ready():
             if not self.alive():
+                if may_fail and "in use" in self.stderr():
+                    return "port taken"
                 pytest.fail(f"meshproxy exited ({self.proc.poll()}) at start:\n{self.stderr()}")
             try:
                 return self.admin("/ready", timeout=1).status == 200
             except OSError:
                 return False
 
-        wait_until(ready, START_TIMEOUT, what="meshproxy /ready")
+        return wait_until(ready, START_TIMEOUT, what="meshproxy /ready") is True
 
     def reload(self, docs, expect):
         """Writes docs, sends SIGHUP and waits until stderr says expect one more time."""
@@ -235,12 +239,10 @@ class Harness:
         for attempt in range(3):
             p = Proxy(docs, self.log_dir, workers=workers, flags=flags, name=name)
             self.procs.append(p)
-            # The ports were free when picked; another process may have taken one since.
-            if attempt < 2 and p.wait(0.2) is not None and "in use" in p.stderr():
-                self.procs.remove(p)
-                continue
-            p.wait_ready()
-            return p
+            if p.wait_ready(may_fail=attempt < 2):
+                return p
+            # The ports were free when picked; another process took one since: pick again.
+            self.procs.remove(p)
 
     def upstream(self, name, status=200, **kw):
         """A RecordingUpstream (a Python thread, not a process)."""
@@ -532,7 +534,8 @@ class RecordingUpstream:
         self.status = status
         self.response_headers = response_headers.encode()  # "name: value\r\n" lines
         # None: answer properly. "hangup": close without answering. "truncate": promise a
-        # 1000-byte body, send 10 bytes of it and close.
+        # 1000-byte body, send 10 bytes of it and close. "smuggle": a response head with both
+        # Content-Length and Transfer-Encoding.
         self.misbehave = misbehave
         self.lock = threading.Lock()
         self.requests = []  # (connection number, method, target, [(name, value)])
@@ -595,6 +598,10 @@ class RecordingUpstream:
                     return
                 if self.misbehave == "truncate":
                     s.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + b"x" * 10)
+                    return
+                if self.misbehave == "smuggle":
+                    s.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n"
+                              b"transfer-encoding: chunked\r\n\r\n0\r\n\r\n")
                     return
                 body = f"{self.name}\n".encode()
                 s.sendall(b"HTTP/1.1 %d Status\r\ncontent-length: %d\r\nx-echo-name: %s\r\n%s\r\n"

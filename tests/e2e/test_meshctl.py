@@ -780,7 +780,7 @@ def test_demo_script(meshctl, tmp_path):
     env = base_env()
     env["TMPDIR"] = str(tmp_path)
     proc = subprocess.run(
-        [str(ROOT / "scripts" / "demo.sh"), str(meshctl)],
+        [str(ROOT / "scripts" / "demo.sh"), str(meshctl.parent)],
         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
     )
     check_sanitizer_output(proc.stderr, ["demo.sh"])
@@ -791,4 +791,8 @@ def test_demo_script(meshctl, tmp_path):
     assert "virtualservice/payment-service created" in out
     assert "NAMESPACE" in out and "kubernetesconfig/production" in out
     assert re.search(r"^\s+- payment\.example\.com$", out, re.M)
+    # The data plane: 1,000 requests through meshproxy split exactly 90/10.
+    assert re.search(r"^\s+900 answered by payment-v1$", out, re.M), out
+    assert re.search(r"^\s+100 answered by payment-v2$", out, re.M), out
+    assert "404, x-mesh-error: no route" in out
     assert os.listdir(tmp_path) == [], "the demo must remove its store"

@@ -18,8 +18,8 @@ from proxy_fixtures import (  # noqa: F401 - lab and proxy_binaries are fixtures
     proxy_binaries,
     read_all,
     read_head,
-    run_parallel,
     route,
+    run_parallel,
     service,
     virtual_service,
 )

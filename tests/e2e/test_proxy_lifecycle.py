@@ -9,12 +9,15 @@ import time
 
 from proxy_fixtures import (  # noqa: F401 - lab and proxy_binaries are fixtures
     IO_TIMEOUT,
+    circuit_breaker,
     echo_services,
     lab,
+    parse_head,
     proxy_binaries,
     read_head,
-    parse_head,
     route,
+    run_parallel,
+    service,
     virtual_service,
     wait_until,
 )
@@ -246,3 +249,32 @@ def test_ready_is_503_while_draining(lab):
     assert parse_head(read_head(s)[0])[0] == 200
     s.close()
     assert proxy.wait(5) == 0
+
+
+def test_reload_moves_traffic_to_the_new_endpoints(lab):
+    a, b = lab.echos("old-v1", "new-v1")
+    docs = [service("payment", a.addr), virtual_service("old", [OLD_HOST], route("payment"))]
+    proxy = lab.proxy(docs)
+    c = proxy.client(OLD_HOST)
+    assert c.request().text == "old-v1\n"  # leaves a pooled upstream connection to a
+    docs[0] = service("payment", b.addr)
+    proxy.reload(docs, "config reloaded")
+    wait_until(lambda: c.request().text == "new-v1\n", 2, what="traffic on the new endpoint")
+    assert {c.request().text for _ in range(10)} == {"new-v1\n"}
+    c.close()
+
+
+def test_reload_applies_new_breaker_limits(lab):
+    e = lab.echo("old-v1")
+    base = echo_services(e) + [virtual_service("old", [OLD_HOST], route("old-v1"))]
+    proxy = lab.proxy(base + [circuit_breaker("old-v1", "old-v1", max_requests=1)])
+
+    def burst():
+        return [r.status for r in run_parallel(
+            lambda _: proxy.request(host=OLD_HOST, path="/?delay=200ms"), 6)]
+
+    assert 503 in burst()
+    proxy.reload(base + [circuit_breaker("old-v1", "old-v1", max_requests=100)],
+                 "config reloaded")
+    time.sleep(0.3)  # every worker has adopted the new snapshot
+    assert burst() == [200] * 6

@@ -134,6 +134,18 @@ def test_truncated_upstream_response_cuts_the_client_connection(lab):
     assert cutter.connections == 2
 
 
+def test_malformed_upstream_response_is_502(lab):
+    bad = lab.upstream("bad", misbehave="smuggle")
+    proxy = lab.proxy([
+        service("payment", bad.addr),
+        virtual_service("payment", [HOST], route("payment")),
+    ])
+    r = proxy.request(host=HOST)
+    assert r.status == 502, r
+    assert r.header("x-mesh-error"), r
+    assert proxy.metrics().sum("mesh_parse_errors_total", kind="upstream_bad_response") == 1
+
+
 def test_route_timeout_is_504(lab):
     e = lab.echo("slow")
     proxy = lab.proxy(echo_services(e) + [
@@ -206,6 +218,46 @@ def test_breaker_overflow_is_answered_at_once(lab):
     assert r.status == 503 and r.header("x-mesh-overflow") == "requests", r
     assert time.monotonic() - start < 0.5  # not queued behind the slow request
     holder.join(5)
+
+
+def test_breaker_max_connections_queues_a_bounded_number(lab):
+    e = lab.echo("slow")
+    proxy = lab.proxy(echo_services(e) + [
+        virtual_service("payment", [HOST], route("slow", timeout="2s")),
+        circuit_breaker("slow", "slow", max_connections=1, max_pending_requests=2),
+    ])
+
+    def one(_):
+        start = time.monotonic()
+        r = proxy.request(host=HOST, path="/?delay=300ms")
+        return r, time.monotonic() - start
+
+    results = run_parallel(one, 8)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, errors
+    ok = [(r, t) for r, t in results if r.status == 200]
+    overflow = [r for r, _ in results if r.status == 503]
+    # Every request is either served or refused at once: none waits out the route timeout
+    # (504), wherever the one connection was opened.
+    assert len(ok) + len(overflow) == 8, [(r.status, round(t, 2)) for r, t in results]
+    # One on the connection, at most two waiting for it (a proxy may let each of its two
+    # workers open one), the rest refused at once.
+    assert 1 <= len(ok) <= 4, results
+    assert all(r.header("x-mesh-overflow") == "pending_requests" for r in overflow), overflow
+    assert max(t for _, t in ok) < 1.5, ok  # the waiting ones were served one after another
+
+
+def test_breaker_max_connections_serves_sequential_clients_on_every_worker(lab):
+    e = lab.echo("one")
+    proxy = lab.proxy(echo_services(e) + [
+        virtual_service("payment", [HOST], route("one", timeout="2s")),
+        circuit_breaker("one", "one", max_connections=1, max_pending_requests=10),
+    ], workers=2)
+    # One request at a time, each on a new client connection (so on either worker): the single
+    # allowed upstream connection must always be usable, wherever it was opened.
+    for i in range(20):
+        r = proxy.request(host=HOST, path=f"/s{i}")
+        assert r.status == 200, (i, r)
 
 
 def test_failing_endpoint_is_ejected_and_returns(lab):
