@@ -251,7 +251,8 @@ static void decode_labels(struct mesh_decoder *d, const struct mesh_node *n, con
                           struct mesh_labels *out)
 {
     if (n->type != MESH_NODE_MAP) {
-        mesh_decoder_error(d, n, path, "must be a mapping of strings, got %s", mesh_node_type_name(n));
+        mesh_decoder_error(d, n, path, "must be a mapping of strings, got %s",
+                           mesh_node_type_name(n));
         return;
     }
     for (size_t i = 0; i < n->len; i++) {

@@ -20,8 +20,8 @@ static void dconn_on_io(struct mesh_loop *loop, struct mesh_io *io, uint32_t eve
 static void peer_host(const struct sockaddr_storage *peer, char *out, size_t len)
 {
     char text[MESH_SOCK_ADDR_STRLEN];
-    socklen_t sl = peer->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in);
+    socklen_t sl =
+        peer->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (mesh_sock_format_addr((const struct sockaddr *)peer, sl, text, sizeof(text)) != MESH_OK) {
         snprintf(out, len, "unknown");
         return;
@@ -50,8 +50,8 @@ static void dconn_on_timer(struct mesh_timer *t, void *data)
     mesh_dconn_close(c); /* idle keep-alive connection */
 }
 
-static void dconn_new(struct mesh_worker *w, int fd,
-                                    const struct sockaddr_storage *peer, bool admin);
+static void dconn_new(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer,
+                      bool admin);
 
 void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer)
 {
@@ -80,8 +80,8 @@ void mesh_dconns_close_all(struct mesh_worker *w)
         mesh_dconn_close(w->dconns);
 }
 
-static void dconn_new(struct mesh_worker *w, int fd,
-                                    const struct sockaddr_storage *peer, bool admin)
+static void dconn_new(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer,
+                      bool admin)
 {
     struct mesh_dconn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -215,20 +215,34 @@ bool mesh_dconn_flush(struct mesh_dconn *c)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     }
     return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
 }
@@ -237,8 +251,7 @@ void mesh_dconn_respond(struct mesh_dconn *c, int status, const char *extra_head
                         const char *body)
 {
     size_t len = body ? strlen(body) : 0;
-    bool ok = mesh_wbuf_printf(&c->out,
-                               "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\n%s%s\r\n", status,
+    bool ok = mesh_wbuf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\n%s%s\r\n", status,
                                reason(status), len, extra_headers ? extra_headers : "",
                                c->close_after ? "connection: close\r\n" : "") &&
               mesh_wbuf_append(&c->out, body ? body : "", len);

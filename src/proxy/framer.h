@@ -22,9 +22,9 @@ struct mesh_framer {
     enum mesh_framing kind;
     uint64_t unscanned; /* MESH_FRAME_LENGTH: body bytes not yet seen */
     struct mesh_h1_chunked chunked;
-    size_t ready;    /* bytes at the front of the buffer that are body, not yet sent */
-    bool complete;   /* the end of the body has been seen */
-    bool failed;     /* bad chunked framing */
+    size_t ready;  /* bytes at the front of the buffer that are body, not yet sent */
+    bool complete; /* the end of the body has been seen */
+    bool failed;   /* bad chunked framing */
 };
 
 void mesh_framer_init(struct mesh_framer *f, enum mesh_framing kind, uint64_t length);

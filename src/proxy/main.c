@@ -73,8 +73,19 @@ static bool parse_duration(const char *text, uint64_t *ms)
     return *ms > 0;
 }
 
-enum { OPT_CONFIG = 1000, OPT_LISTEN, OPT_ADMIN, OPT_WORKERS, OPT_ACCESS_LOG, OPT_CONNECT_TO,
-       OPT_ROUTE_TO, OPT_HEADER_TO, OPT_IDLE_TO, OPT_DRAIN_TO, OPT_VERSION };
+enum {
+    OPT_CONFIG = 1000,
+    OPT_LISTEN,
+    OPT_ADMIN,
+    OPT_WORKERS,
+    OPT_ACCESS_LOG,
+    OPT_CONNECT_TO,
+    OPT_ROUTE_TO,
+    OPT_HEADER_TO,
+    OPT_IDLE_TO,
+    OPT_DRAIN_TO,
+    OPT_VERSION
+};
 
 static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o)
 {
@@ -98,10 +109,18 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o)
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         uint64_t *dur = NULL;
         switch (opt) {
-        case OPT_CONFIG: o->config_path = optarg; break;
-        case OPT_LISTEN: o->listen = optarg; break;
-        case OPT_ADMIN: o->admin = optarg; break;
-        case OPT_ACCESS_LOG: o->access_log = optarg; break;
+        case OPT_CONFIG:
+            o->config_path = optarg;
+            break;
+        case OPT_LISTEN:
+            o->listen = optarg;
+            break;
+        case OPT_ADMIN:
+            o->admin = optarg;
+            break;
+        case OPT_ACCESS_LOG:
+            o->access_log = optarg;
+            break;
         case OPT_WORKERS: {
             char *end = NULL;
             long n = strtol(optarg, &end, 10);
@@ -110,15 +129,31 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o)
             o->workers = (unsigned)n;
             break;
         }
-        case OPT_CONNECT_TO: dur = &o->connect_timeout_ms; break;
-        case OPT_ROUTE_TO: dur = &o->route_timeout_ms; break;
-        case OPT_HEADER_TO: dur = &o->header_timeout_ms; break;
-        case OPT_IDLE_TO: dur = &o->idle_timeout_ms; break;
-        case OPT_DRAIN_TO: dur = &o->drain_timeout_ms; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case OPT_VERSION: printf("meshproxy %s\n", MESH_VERSION); return 0;
-        case ':': return usage_error("%s needs a value", argv[optind - 1]);
-        default: return usage_error("unknown flag %s", argv[optind - 1]);
+        case OPT_CONNECT_TO:
+            dur = &o->connect_timeout_ms;
+            break;
+        case OPT_ROUTE_TO:
+            dur = &o->route_timeout_ms;
+            break;
+        case OPT_HEADER_TO:
+            dur = &o->header_timeout_ms;
+            break;
+        case OPT_IDLE_TO:
+            dur = &o->idle_timeout_ms;
+            break;
+        case OPT_DRAIN_TO:
+            dur = &o->drain_timeout_ms;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("meshproxy %s\n", MESH_VERSION);
+            return 0;
+        case ':':
+            return usage_error("%s needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown flag %s", argv[optind - 1]);
         }
         if (dur && !parse_duration(optarg, dur))
             return usage_error("invalid duration \"%s\": use 500ms, 10s or 1m", optarg);
@@ -202,7 +237,8 @@ static int start_workers(struct mesh_proxy *p)
     p->workers = xcalloc(p->n_workers, sizeof(*p->workers));
     for (unsigned i = 0; i < p->n_workers; i++) {
         struct mesh_worker *w = &p->workers[i];
-        if (mesh_worker_init(w, p, i) != MESH_OK || mesh_worker_listen(w, why, sizeof(why)) != MESH_OK) {
+        if (mesh_worker_init(w, p, i) != MESH_OK ||
+            mesh_worker_listen(w, why, sizeof(why)) != MESH_OK) {
             fprintf(stderr, "meshproxy: listen %s: %s\n", p->opt.listen, why);
             return 1;
         }

@@ -34,7 +34,8 @@ struct mesh_wbuf {
     size_t len, off, cap;
 };
 
-bool mesh_wbuf_printf(struct mesh_wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool mesh_wbuf_printf(struct mesh_wbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 bool mesh_wbuf_append(struct mesh_wbuf *b, const void *p, size_t n);
 static inline size_t mesh_wbuf_pending(const struct mesh_wbuf *b)
 {
@@ -80,9 +81,9 @@ struct mesh_proxy {
 /* A worker's view of one snapshot, with the mutable per-worker routing state it needs. */
 struct mesh_wsnap {
     struct mesh_snapshot *snap;
-    unsigned users;         /* streams using it; the worker frees it at 0 unless current */
-    int *swrr;              /* current weights, snap->n_dests */
-    uint32_t *active;       /* in-flight requests per endpoint, snap->n_endpoints */
+    unsigned users;           /* streams using it; the worker frees it at 0 unless current */
+    int *swrr;                /* current weights, snap->n_dests */
+    uint32_t *active;         /* in-flight requests per endpoint, snap->n_endpoints */
     struct mesh_lb_state *lb; /* per cluster */
     struct mesh_stat_slot *stat_cache; /* request-stat handles by (route, endpoint) */
 };
@@ -122,8 +123,8 @@ struct mesh_worker {
     struct mesh_bufpool bufs;
     struct mesh_rng rng;
     struct mesh_wstats st;
-    struct mesh_stream *waiters; /* waiting for an upstream connection, oldest first */
-    struct mesh_dconn *dconns;    /* open client connections */
+    struct mesh_stream *waiters;      /* waiting for an upstream connection, oldest first */
+    struct mesh_dconn *dconns;        /* open client connections */
     struct mesh_stream *free_streams; /* recycled, see stream.c */
     unsigned n_free_streams;
     struct mesh_wsnap *wsnap; /* current */
@@ -145,9 +146,9 @@ struct mesh_dconn {
     struct mesh_timer timer; /* header timeout, or idle keep-alive timeout */
     char peer[64];           /* client address, for x-forwarded-for */
     bool readable, writable, peer_closed, close_after;
-    bool hup; /* the peer's FIN was signalled: read on to see the EOF */
-    bool tunnel; /* after a 101: raw bytes both ways */
-    bool admin;  /* the admin listener's: requests go to admin.c */
+    bool hup;                       /* the peer's FIN was signalled: read on to see the EOF */
+    bool tunnel;                    /* after a 101: raw bytes both ways */
+    bool admin;                     /* the admin listener's: requests go to admin.c */
     struct mesh_dconn *prev, *next; /* the worker's open connections */
 };
 
@@ -210,7 +211,6 @@ void mesh_stream_free(struct mesh_stream *s);
 bool mesh_stream_parse_head(struct mesh_stream *s, enum mesh_err *err);
 void mesh_stream_on_downstream(struct mesh_stream *s);
 void mesh_stream_on_upstream(struct mesh_stream *s);
-
 
 /* wstats.c: counting what happens, by service */
 enum mesh_err mesh_wstats_init(struct mesh_worker *w);

@@ -8,7 +8,7 @@
 #include "snapshot.h"
 
 #define INDEX_MIN_ROUTES 8
-#define MAX_CANDIDATES 256 /* more, and the plain scan is as good */
+#define MAX_CANDIDATES   256 /* more, and the plain scan is as good */
 
 static uint32_t child(const struct mesh_route_index *ix, uint32_t node, unsigned char byte)
 {

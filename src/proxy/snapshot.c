@@ -84,8 +84,7 @@ static void fail(struct builder *b, const char *what, const char *name, const ch
     mesh_strbuf_printf(&b->err, "%s %s: %s", what, name, why);
 }
 
-static struct mesh_cluster *find_cluster(struct mesh_snapshot *s, const char *name,
-                                         const char *ns)
+static struct mesh_cluster *find_cluster(struct mesh_snapshot *s, const char *name, const char *ns)
 {
     for (size_t i = 0; i < s->n_clusters; i++)
         if (strcmp(s->clusters[i].name, name) == 0 && strcmp(s->clusters[i].ns, ns) == 0)
@@ -138,7 +137,7 @@ static void build_clusters(struct builder *b, struct mesh_resource *const *res, 
         c->id = (uint32_t)s->n_clusters++;
         c->name = xstrdup(svc->res.name);
         c->ns = xstrdup(mesh_resource_namespace(&svc->res));
-        c->lb = !svc->load_balancer                             ? MESH_LB_LEAST_REQUEST
+        c->lb = !svc->load_balancer                              ? MESH_LB_LEAST_REQUEST
                 : strcmp(svc->load_balancer, "round_robin") == 0 ? MESH_LB_ROUND_ROBIN
                 : strcmp(svc->load_balancer, "random") == 0      ? MESH_LB_RANDOM
                                                                  : MESH_LB_LEAST_REQUEST;
@@ -275,8 +274,8 @@ static void build_route(struct builder *b, struct mesh_vhost *vh, const struct m
         const struct mesh_route_destination *dst = &r->destinations[d];
         rt->dests[d].host = xstrdup(dst->host);
         rt->dests[d].cluster = resolve_service(s, dst->host, ns);
-        rt->weights[d] = dst->weight == MESH_UNSET ? (r->n_destinations == 1 ? 100 : 0)
-                                                   : dst->weight;
+        rt->weights[d] =
+            dst->weight == MESH_UNSET ? (r->n_destinations == 1 ? 100 : 0) : dst->weight;
         if (!rt->dests[d].cluster)
             fprintf(stderr,
                     "lvl=warn msg=\"destination names no Service: its share answers 503\" "

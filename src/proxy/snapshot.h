@@ -19,9 +19,9 @@
 #include "outlier.h"
 #include "route_match.h"
 
-#define MESH_RETRY_ON_5XX 0x1u
-#define MESH_RETRY_ON_GATEWAY_ERROR 0x2u
-#define MESH_RETRY_ON_RESET 0x4u
+#define MESH_RETRY_ON_5XX             0x1u
+#define MESH_RETRY_ON_GATEWAY_ERROR   0x2u
+#define MESH_RETRY_ON_RESET           0x4u
 #define MESH_RETRY_ON_CONNECT_FAILURE 0x8u
 
 struct mesh_endpoint_rt {
@@ -40,7 +40,7 @@ struct mesh_cluster_state {
     struct mesh_outlier_cluster outlier;
     struct mesh_outlier_config outlier_cfg; /* of the newest snapshot; main thread */
     uint64_t next_sweep_ms;                 /* main thread */
-    struct mesh_cluster_state *next; /* in the registry of live states */
+    struct mesh_cluster_state *next;        /* in the registry of live states */
 };
 
 struct mesh_cluster {
@@ -64,9 +64,9 @@ struct mesh_route_dest {
 };
 
 struct mesh_route_rt {
-    char *name;   /* the route's name, or "route-N" */
-    uint32_t id;  /* dense over the snapshot */
-    uint32_t dest_base; /* index of dests[0] in per-worker weight arrays */
+    char *name;                          /* the route's name, or "route-N" */
+    uint32_t id;                         /* dense over the snapshot */
+    uint32_t dest_base;                  /* index of dests[0] in per-worker weight arrays */
     struct mesh_route_matcher *matchers; /* any may match; none = everything */
     size_t n_matchers;
     struct mesh_route_dest *dests;

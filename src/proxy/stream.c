@@ -146,8 +146,7 @@ static void stream_finish(struct mesh_stream *s, bool keep_alive)
 
 /* --- local answers --- */
 
-static void respond_local(struct mesh_stream *s, int status, const char *headers,
-                          const char *body)
+static void respond_local(struct mesh_stream *s, int status, const char *headers, const char *body)
 {
     struct mesh_dconn *c = s->c;
     s->status = status;
@@ -197,8 +196,8 @@ static bool token_list_has(struct mesh_slice list, struct mesh_slice name)
 
 static bool is_hop_by_hop(struct mesh_slice name, struct mesh_slice connection_tokens)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "trailer",    "upgrade"};
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
+                                      "te",         "trailer",    "upgrade"};
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if (mesh_slice_eq_cstr_nocase(name, hop[i]))
             return true;
@@ -334,7 +333,7 @@ static void on_head_complete(struct mesh_stream *s)
     mesh_timer_stop(&w->loop, &c->timer);
     copy_for_log(s);
     s->keep_alive = s->req.keep_alive;
-    enum mesh_framing kind = s->req.chunked          ? MESH_FRAME_CHUNKED
+    enum mesh_framing kind = s->req.chunked              ? MESH_FRAME_CHUNKED
                              : s->req.content_length > 0 ? MESH_FRAME_LENGTH
                                                          : MESH_FRAME_NONE;
     mesh_framer_init(&s->req_framer, kind,
@@ -458,8 +457,8 @@ static void stream_attempt(struct mesh_stream *s)
                                            w->proxy->opt.connect_timeout_ms, &u, &reused);
     if (err == MESH_E_AGAIN) {
         /* At max_connections: wait for one, if the pending limit allows. */
-        if (!s->holds_pending && !mesh_breaker_try_acquire(&cl->state->breaker, &cl->limits,
-                                                           MESH_BREAKER_PENDING)) {
+        if (!s->holds_pending &&
+            !mesh_breaker_try_acquire(&cl->state->breaker, &cl->limits, MESH_BREAKER_PENDING)) {
             mesh_wstats_overflow(w, s->service, "pending_requests");
             respond_local(s, 503, "x-mesh-overflow: pending_requests\r\n",
                           "circuit breaker overflow\n");
@@ -547,10 +546,18 @@ void mesh_stream_upstream_failed(struct mesh_stream *s, enum mesh_fail cause)
         return;
     }
     switch (cause) {
-    case MESH_FAIL_CONNECT: respond_error(s, 503, "upstream connect error"); break;
-    case MESH_FAIL_RESET: respond_error(s, 502, "upstream reset"); break;
-    case MESH_FAIL_TIMEOUT: respond_error(s, 504, "upstream request timeout"); break;
-    default: respond_error(s, 502, "upstream error"); break;
+    case MESH_FAIL_CONNECT:
+        respond_error(s, 503, "upstream connect error");
+        break;
+    case MESH_FAIL_RESET:
+        respond_error(s, 502, "upstream reset");
+        break;
+    case MESH_FAIL_TIMEOUT:
+        respond_error(s, 504, "upstream request timeout");
+        break;
+    default:
+        respond_error(s, 502, "upstream error");
+        break;
     }
 }
 
@@ -684,10 +691,14 @@ static bool render_response_head(struct mesh_stream *s)
 static enum mesh_framing response_framing(const struct mesh_stream *s)
 {
     switch (mesh_h1_response_body(&s->resp, strcmp(s->method, "HEAD") == 0)) {
-    case MESH_H1_BODY_NONE: return MESH_FRAME_NONE;
-    case MESH_H1_BODY_LENGTH: return MESH_FRAME_LENGTH;
-    case MESH_H1_BODY_CHUNKED: return MESH_FRAME_CHUNKED;
-    case MESH_H1_BODY_UNTIL_CLOSE: return MESH_FRAME_UNTIL_CLOSE;
+    case MESH_H1_BODY_NONE:
+        return MESH_FRAME_NONE;
+    case MESH_H1_BODY_LENGTH:
+        return MESH_FRAME_LENGTH;
+    case MESH_H1_BODY_CHUNKED:
+        return MESH_FRAME_CHUNKED;
+    case MESH_H1_BODY_UNTIL_CLOSE:
+        return MESH_FRAME_UNTIL_CLOSE;
     }
     return MESH_FRAME_UNTIL_CLOSE;
 }
@@ -954,10 +965,10 @@ void mesh_admin_respond(struct mesh_stream *s, int status, const char *content_t
     c->in->start += (uint32_t)s->req.head_len;
     if (!s->req_framer.complete)
         c->close_after = true;
-    bool ok = mesh_wbuf_printf(&c->out,
-                               "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n%s\r\n",
-                               status, status == 200 ? "OK" : "Error", content_type, len,
-                               c->close_after ? "connection: close\r\n" : "") &&
+    bool ok = mesh_wbuf_printf(
+                  &c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n%s\r\n",
+                  status, status == 200 ? "OK" : "Error", content_type, len,
+                  c->close_after ? "connection: close\r\n" : "") &&
               mesh_wbuf_append(&c->out, body, len);
     if (!ok)
         c->close_after = true;

@@ -42,7 +42,7 @@ struct mesh_stream {
     struct mesh_h1_message resp;
     struct mesh_framer resp_framer;
     struct mesh_timer route_timer;
-    struct mesh_timer try_timer; /* per-try timeout, or a fault delay */
+    struct mesh_timer try_timer;   /* per-try timeout, or a fault delay */
     struct mesh_stream *wait_next; /* in the worker's list of streams waiting for a connection */
     uint64_t start_ms;
     uint64_t start_us; /* CLOCK_MONOTONIC, for the duration histogram */

@@ -73,8 +73,8 @@ static enum mesh_err uconn_connect(struct mesh_worker *w, const struct mesh_endp
 {
     char why[160];
     int fd = -1;
-    enum mesh_err err = mesh_sock_connect((const struct sockaddr *)&ep->addr, ep->addrlen, &fd,
-                                          why, sizeof(why));
+    enum mesh_err err =
+        mesh_sock_connect((const struct sockaddr *)&ep->addr, ep->addrlen, &fd, why, sizeof(why));
     if (err != MESH_OK && err != MESH_E_AGAIN)
         return err;
     struct mesh_uconn *u = calloc(1, sizeof(*u));
@@ -109,8 +109,7 @@ static enum mesh_err uconn_connect(struct mesh_worker *w, const struct mesh_endp
 enum mesh_err mesh_uconn_acquire(struct mesh_worker *w, const struct mesh_endpoint_rt *ep,
                                  struct mesh_cluster_state *state,
                                  const struct mesh_breaker_limits *limits,
-                                 uint64_t connect_timeout_ms, struct mesh_uconn **out,
-                                 bool *reused)
+                                 uint64_t connect_timeout_ms, struct mesh_uconn **out, bool *reused)
 {
     struct mesh_pool *pool = pool_for(w, ep->name);
     *out = NULL;

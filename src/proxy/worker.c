@@ -145,9 +145,9 @@ static void on_admin_accept(struct mesh_loop *loop, struct mesh_io *io, uint32_t
 enum mesh_err mesh_worker_listen(struct mesh_worker *w, char *why, size_t len)
 {
     struct mesh_proxy *p = w->proxy;
-    enum mesh_err err = mesh_sock_listen((const struct sockaddr *)&p->listen_addr,
-                                         p->listen_addrlen, MESH_SOCK_F_REUSEPORT,
-                                         &w->listener.fd, why, len);
+    enum mesh_err err =
+        mesh_sock_listen((const struct sockaddr *)&p->listen_addr, p->listen_addrlen,
+                         MESH_SOCK_F_REUSEPORT, &w->listener.fd, why, len);
     if (err != MESH_OK)
         return err;
     w->listener.cb = on_accept;

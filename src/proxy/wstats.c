@@ -79,9 +79,8 @@ static void access_log(struct mesh_stream *s, uint64_t duration_ms)
                      "\"endpoint\":\"%s\",\"attempts\":%u,\"request_id\":\"%s\","
                      "\"client\":\"%s\"}\n",
                      (unsigned long long)s->start_ms, s->method, s->path, s->authority, s->status,
-                     (unsigned long long)duration_ms, s->service,
-                     s->route ? s->route->name : "", s->ep ? s->ep->name : "", s->attempts + 1,
-                     s->request_id, s->c->peer);
+                     (unsigned long long)duration_ms, s->service, s->route ? s->route->name : "",
+                     s->ep ? s->ep->name : "", s->attempts + 1, s->request_id, s->c->peer);
     if (n > 0)
         mesh_access_log(p, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }

@@ -19,8 +19,7 @@ static struct mesh_snapshot *build(const char *yaml)
     struct mesh_resource **res = NULL;
     size_t n = 0;
     struct mesh_diags diags = {0};
-    assert_int_equal(mesh_parse_documents(yaml, strlen(yaml), "t.yaml", &res, &n, &diags),
-                     MESH_OK);
+    assert_int_equal(mesh_parse_documents(yaml, strlen(yaml), "t.yaml", &res, &n, &diags), MESH_OK);
     struct mesh_snapshot *s = NULL;
     char *why = NULL;
     assert_int_equal(mesh_snapshot_build(res, n, 1, &s, &why), MESH_OK);
@@ -33,16 +32,25 @@ static char *many_routes_yaml(void)
 {
     struct mesh_strbuf sb;
     mesh_strbuf_init(&sb, 0);
-    mesh_strbuf_puts(&sb, "apiVersion: mesh.clusterdb.io/v1\nkind: Service\nmetadata: {name: a}\n"
-                          "spec: {endpoints: [\"127.0.0.1:1\"]}\n---\n"
-                          "apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\n"
-                          "metadata: {name: vs}\nspec:\n  hosts: [x.example.com]\n  http_routes:\n");
-    const char *paths[] = {"/svc-1/*",   "{prefix: /svc-2/}", "/svc-3",     "{regex: \"/r[0-9]+\"}",
-                           "{prefix: /sv}", "/api/v2/*",      "/api/v1/pay", "/api/v1/*",
-                           "/*",         "/api"};
+    mesh_strbuf_puts(&sb,
+                     "apiVersion: mesh.clusterdb.io/v1\nkind: Service\nmetadata: {name: a}\n"
+                     "spec: {endpoints: [\"127.0.0.1:1\"]}\n---\n"
+                     "apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\n"
+                     "metadata: {name: vs}\nspec:\n  hosts: [x.example.com]\n  http_routes:\n");
+    const char *paths[] = {"/svc-1/*",
+                           "{prefix: /svc-2/}",
+                           "/svc-3",
+                           "{regex: \"/r[0-9]+\"}",
+                           "{prefix: /sv}",
+                           "/api/v2/*",
+                           "/api/v1/pay",
+                           "/api/v1/*",
+                           "/*",
+                           "/api"};
     for (size_t i = 0; i < 40; i++)
-        mesh_strbuf_printf(&sb, "  - name: r%zu\n    matches: [{path: %s}]\n"
-                                "    destinations: [{host: a}]\n",
+        mesh_strbuf_printf(&sb,
+                           "  - name: r%zu\n    matches: [{path: %s}]\n"
+                           "    destinations: [{host: a}]\n",
                            i, paths[i % 10]);
     return mesh_strbuf_take(&sb);
 }
@@ -63,9 +71,9 @@ static void test_route_index_agrees_with_first_match_scan(void **state)
     const struct mesh_vhost *vh = mesh_snapshot_find_vhost(s, mesh_slice_cstr("x.example.com"));
     assert_non_null(vh);
     assert_non_null(vh->index);
-    const char *paths[] = {"/svc-1/a", "/svc-2/b", "/svc-3", "/svc-3/x", "/r12", "/svx",
-                           "/api/v2/q", "/api/v1/pay", "/api/v1/other", "/api", "/", "/nothing",
-                           "/api/", "/svc-1", ""};
+    const char *paths[] = {"/svc-1/a", "/svc-2/b",  "/svc-3",      "/svc-3/x",      "/r12",
+                           "/svx",     "/api/v2/q", "/api/v1/pay", "/api/v1/other", "/api",
+                           "/",        "/nothing",  "/api/",       "/svc-1",        ""};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         struct mesh_h1_message m = {0};
         m.method = mesh_slice_cstr("GET");
@@ -95,7 +103,8 @@ static void test_hosts_exact_wildcard_and_service_names(void **state)
     assert_string_equal(w->name, "w.default");
     assert_ptr_equal(mesh_snapshot_find_vhost(s, mesh_slice_cstr("a.b.example.com")), w);
     assert_null(mesh_snapshot_find_vhost(s, mesh_slice_cstr("example.com")));
-    const char *names[] = {"pay", "pay.default", "pay.default.svc", "pay.default.svc.cluster.local"};
+    const char *names[] = {"pay", "pay.default", "pay.default.svc",
+                           "pay.default.svc.cluster.local"};
     for (size_t i = 0; i < 4; i++) {
         const struct mesh_vhost *vh = mesh_snapshot_find_vhost(s, mesh_slice_cstr(names[i]));
         assert_non_null(vh);
