@@ -166,7 +166,8 @@ struct mesh_uconn {
     struct mesh_uconn *pool_next;
     struct mesh_timer timer; /* connect timeout, or idle timeout in the pool */
     bool readable, writable, connected, peer_closed;
-    bool hup; /* as for struct mesh_dconn */
+    bool hup;        /* as for struct mesh_dconn */
+    bool holds_slot; /* counts against the breaker's max_connections (in use, see upstream.c) */
 };
 
 /* worker.c */

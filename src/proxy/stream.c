@@ -478,6 +478,7 @@ static void stream_attempt(struct mesh_stream *s)
         return;
     }
     s->u = u;
+    s->on_reused = reused;
     u->stream = s;
     s->state = MESH_STREAM_UPSTREAM;
     s->req_head.off = 0;
@@ -536,6 +537,15 @@ static void report_outlier(struct mesh_stream *s, bool failure)
 
 void mesh_stream_upstream_failed(struct mesh_stream *s, enum mesh_fail cause)
 {
+    /* A kept-alive connection the upstream closed just as we reused it: not the endpoint's
+     * fault, and nothing was answered. Try once more on a fresh connection, as nginx does. */
+    if (cause == MESH_FAIL_RESET && s->on_reused && !s->stale_retried && !s->resp_started &&
+        !s->req_body_sent) {
+        s->stale_retried = true;
+        drop_upstream(s, false);
+        stream_attempt(s);
+        return;
+    }
     report_outlier(s, true);
     drop_upstream(s, false);
     mesh_timer_stop(&s->w->loop, &s->try_timer);

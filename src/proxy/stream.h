@@ -53,6 +53,7 @@ struct mesh_stream {
     bool keep_alive, resp_keep_alive, routed, delayed, fault_checked;
     bool resp_head_seen, resp_started, req_body_sent;
     bool holds_request, holds_retry, holds_pending;
+    bool on_reused, stale_retried; /* the try runs on a pooled connection; retried once already */
     char method[16];
     char path[256];
     char authority[128];

@@ -12,6 +12,7 @@
 #define UPSTREAM_IDLE_TIMEOUT_MS 60000
 
 static void uconn_on_io(struct mesh_loop *loop, struct mesh_io *io, uint32_t events);
+static void release_slot(struct mesh_uconn *u);
 
 static struct mesh_pool *pool_for(struct mesh_worker *w, const char *key)
 {
@@ -48,7 +49,7 @@ static void uconn_close(struct mesh_uconn *u)
     close(u->io.fd);
     if (u->in)
         mesh_bufpool_put(&w->bufs, u->in);
-    mesh_breaker_release(&st->breaker, MESH_BREAKER_CONNECTIONS);
+    release_slot(u);
     mesh_wstats_upstream_cx(w, st, u->pool->key, !u->connected, -1);
     free(u);
     mesh_worker_wake_waiter(w, st);
@@ -106,6 +107,9 @@ static enum mesh_err uconn_connect(struct mesh_worker *w, const struct mesh_endp
     return MESH_OK;
 }
 
+/* max_connections bounds the connections in use or being established: a connection holds a
+ * breaker slot from its pick to its release into the pool. Idle pooled connections hold none,
+ * so that a worker whose pool is empty is never starved by another worker's idle ones. */
 enum mesh_err mesh_uconn_acquire(struct mesh_worker *w, const struct mesh_endpoint_rt *ep,
                                  struct mesh_cluster_state *state,
                                  const struct mesh_breaker_limits *limits,
@@ -116,25 +120,41 @@ enum mesh_err mesh_uconn_acquire(struct mesh_worker *w, const struct mesh_endpoi
     *reused = false;
     if (!pool)
         return MESH_E_NOMEM;
-    while (pool->idle) {
-        struct mesh_uconn *u = pool->idle;
-        pool->idle = u->pool_next;
+    if (!mesh_breaker_try_acquire(&state->breaker, limits, MESH_BREAKER_CONNECTIONS))
+        return MESH_E_AGAIN;
+    for (struct mesh_uconn **pp = &pool->idle; *pp;) {
+        struct mesh_uconn *u = *pp;
+        if (u->state != state) { /* another Service on the same address */
+            pp = &u->pool_next;
+            continue;
+        }
+        *pp = u->pool_next;
         u->pool_next = NULL;
         mesh_timer_stop(&w->loop, &u->timer);
         if (u->peer_closed) {
             uconn_close(u);
             continue;
         }
+        u->holds_slot = true;
         *out = u;
         *reused = true;
         return MESH_OK;
     }
-    if (!mesh_breaker_try_acquire(&state->breaker, limits, MESH_BREAKER_CONNECTIONS))
-        return MESH_E_AGAIN;
     enum mesh_err err = uconn_connect(w, ep, pool, state, connect_timeout_ms, out);
-    if (err != MESH_OK)
+    if (err != MESH_OK) {
         mesh_breaker_release(&state->breaker, MESH_BREAKER_CONNECTIONS);
-    return err;
+        return err;
+    }
+    (*out)->holds_slot = true;
+    return MESH_OK;
+}
+
+static void release_slot(struct mesh_uconn *u)
+{
+    if (!u->holds_slot)
+        return;
+    u->holds_slot = false;
+    mesh_breaker_release(&u->state->breaker, MESH_BREAKER_CONNECTIONS);
 }
 
 void mesh_uconn_release(struct mesh_uconn *u, bool reusable)
@@ -153,6 +173,7 @@ void mesh_uconn_release(struct mesh_uconn *u, bool reusable)
     u->pool_next = u->pool->idle;
     u->pool->idle = u;
     mesh_timer_start(&w->loop, &u->timer, UPSTREAM_IDLE_TIMEOUT_MS);
+    release_slot(u);
     mesh_worker_wake_waiter(w, u->state);
 }
 

@@ -11,6 +11,7 @@
 #include "stream.h"
 
 #define LOOP_MAX_WAIT_MS 100 /* also bounds how late a worker sees a new snapshot */
+#define WAITER_POLL_MS   2
 
 /* --- snapshots --- */
 
@@ -96,6 +97,20 @@ void mesh_worker_unwait(struct mesh_worker *w, struct mesh_stream *s)
             s->wait_next = NULL;
             return;
         }
+    }
+}
+
+/* A slot freed by another worker raises no event here: waiting streams try again on every
+ * loop iteration (the loop waits at most WAITER_POLL_MS while there are any). */
+static void retry_waiters(struct mesh_worker *w)
+{
+    struct mesh_stream *list = w->waiters;
+    w->waiters = NULL;
+    while (list) {
+        struct mesh_stream *s = list;
+        list = s->wait_next;
+        s->wait_next = NULL;
+        mesh_stream_retry_connect(s); /* waits again (at the end) when still at the limit */
     }
 }
 
@@ -194,7 +209,9 @@ static void *worker_main(void *arg)
                 mesh_loop_now_ms(&w->loop) >= drain_deadline)
                 break;
         }
-        mesh_loop_run_once(&w->loop, LOOP_MAX_WAIT_MS);
+        if (w->waiters)
+            retry_waiters(w);
+        mesh_loop_run_once(&w->loop, w->waiters ? WAITER_POLL_MS : LOOP_MAX_WAIT_MS);
     }
     mesh_dconns_close_all(w);
     mesh_pools_free(w);
