@@ -125,7 +125,8 @@ static bool collect(uint32_t *out, size_t *n, const uint32_t *routes, uint32_t c
 {
     if (*n + count > MAX_CANDIDATES)
         return false;
-    memcpy(out + *n, routes, count * sizeof(*routes));
+    if (count) /* a node with no routes has a NULL list */
+        memcpy(out + *n, routes, count * sizeof(*routes));
     *n += count;
     return true;
 }
