@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of route lookup: the first-segment index of large route tables picks exactly the
- * route a plain first-match scan picks, and host lookup by exact name, wildcard and Service. */
+/* Unit tests of snapshots: the route trie of large route tables picks exactly the route a plain
+ * first-match scan picks; host lookup by exact name, wildcard and Service; shared cluster state
+ * kept across rebuilds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,11 +114,35 @@ static void test_hosts_exact_wildcard_and_service_names(void **state)
     mesh_snapshot_unref(s);
 }
 
+static const char two_services[] =
+    "apiVersion: mesh.clusterdb.io/v1\nkind: Service\nmetadata: {name: pay}\n"
+    "spec: {endpoints: [\"127.0.0.1:1\", \"127.0.0.1:2\"]}\n---\n"
+    "apiVersion: mesh.clusterdb.io/v1\nkind: CircuitBreaker\nmetadata: {name: pay}\n"
+    "spec: {service: pay, max_requests: 7, detection: {consecutive_errors: 2}}\n";
+
+static void test_reload_keeps_breaker_and_outlier_state(void **state)
+{
+    (void)state;
+    struct mesh_snapshot *a = build(two_services);
+    struct mesh_cluster *ca = &a->clusters[0];
+    assert_int_equal(ca->limits.max_requests, 7);
+    assert_true(ca->outlier_enabled);
+    assert_true(mesh_breaker_try_acquire(&ca->state->breaker, &ca->limits, MESH_BREAKER_REQUESTS));
+    struct mesh_snapshot *b = build(two_services);
+    /* Same Service, same endpoints: the same shared state, with its count. */
+    assert_ptr_equal(b->clusters[0].state, ca->state);
+    assert_int_equal(mesh_breaker_active(&b->clusters[0].state->breaker, MESH_BREAKER_REQUESTS), 1);
+    mesh_snapshot_unref(a);
+    assert_int_equal(mesh_breaker_active(&b->clusters[0].state->breaker, MESH_BREAKER_REQUESTS), 1);
+    mesh_snapshot_unref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_index_agrees_with_first_match_scan),
         cmocka_unit_test(test_hosts_exact_wildcard_and_service_names),
+        cmocka_unit_test(test_reload_keeps_breaker_and_outlier_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
