@@ -556,6 +556,21 @@ static enum mesh_err sqlite_get(struct mesh_store *base, const char *kind, const
     return err;
 }
 
+/* Makes room for one more row in a growing result array; false (nothing changed) without
+ * memory. */
+static bool grow_rows(void **rows, size_t *cap, size_t count, size_t size)
+{
+    if (count < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *grown = realloc(*rows, ncap * size);
+    if (!grown)
+        return false;
+    *rows = grown;
+    *cap = ncap;
+    return true;
+}
+
 static enum mesh_err sqlite_list(struct mesh_store *base, const char *kind, const char *ns,
                                  struct mesh_store_record **out, size_t *n)
 {
@@ -579,15 +594,9 @@ static enum mesh_err sqlite_list(struct mesh_store *base, const char *kind, cons
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             break;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct mesh_store_record *grown = realloc(recs, ncap * sizeof *recs);
-            if (!grown) {
-                err = set_error(s, MESH_E_NOMEM, "%s: out of memory", what);
-                goto out;
-            }
-            recs = grown;
-            cap = ncap;
+        if (!grow_rows((void **)&recs, &cap, count, sizeof *recs)) {
+            err = set_error(s, MESH_E_NOMEM, "%s: out of memory", what);
+            goto out;
         }
         memset(&recs[count], 0, sizeof recs[count]);
         err = copy_record(s, st, &recs[count], what);
@@ -630,15 +639,9 @@ static enum mesh_err sqlite_changes_after(struct mesh_store *base, uint64_t afte
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             break;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct mesh_store_change *grown = realloc(changes, ncap * sizeof *changes);
-            if (!grown) {
-                err = set_error(s, MESH_E_NOMEM, "%s: out of memory", what);
-                goto out;
-            }
-            changes = grown;
-            cap = ncap;
+        if (!grow_rows((void **)&changes, &cap, count, sizeof *changes)) {
+            err = set_error(s, MESH_E_NOMEM, "%s: out of memory", what);
+            goto out;
         }
         struct mesh_store_change *c = &changes[count];
         memset(c, 0, sizeof *c);
