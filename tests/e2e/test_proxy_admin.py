@@ -107,7 +107,13 @@ def test_config_dump_shows_the_documents(lab):
 def test_stats_is_json(lab):
     e, proxy = payment_proxy(lab)
     assert proxy.request(host=HOST, path="/api/pay").status == 200
-    r = proxy.admin("/stats")
+
+    # A request is counted just after its response goes out: poll until it shows.
+    def counted():
+        got = proxy.admin("/stats")
+        return got if b'"payment-v1"' in got.body else None
+
+    r = wait_until(counted, 5, what="the request in /stats")
     assert r.status == 200
     assert "json" in (r.header("content-type") or "")
     stats = json.loads(r.body)
