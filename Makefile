@@ -17,7 +17,7 @@ else
   BUILD ?= build/$(compiler)
 endif
 
-PKGS      := yaml-0.1 jansson sqlite3
+PKGS      := yaml-0.1 jansson sqlite3 libcurl
 TEST_PKGS := cmocka
 
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Werror
@@ -35,6 +35,8 @@ LIB_SRC  := $(sort $(wildcard src/core/*.c src/model/*.c src/store/*.c src/provi
               src/net/*.c src/http/*.c))
 PROXY_SRC := $(sort $(wildcard src/proxy/*.c))
 PROXY_LIB_SRC := $(filter-out src/proxy/main.c,$(PROXY_SRC))
+CONTROL_SRC := $(sort $(wildcard src/control/*.c))
+CONTROL_LIB_SRC := $(filter-out src/control/main.c,$(CONTROL_SRC))
 ECHO_SRC := $(sort $(wildcard src/echo/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -44,13 +46,16 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 PROXY_OBJ := $(PROXY_SRC:%.c=$(BUILD)/obj/%.o)
 PROXY_LIB_OBJ := $(PROXY_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CONTROL_OBJ := $(CONTROL_SRC:%.c=$(BUILD)/obj/%.o)
+CONTROL_LIB_OBJ := $(CONTROL_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ECHO_OBJ := $(ECHO_SRC:%.c=$(BUILD)/obj/%.o)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(EX_SRC:examples/c/%.c=$(BUILD)/examples/%)
 
 .PHONY: all deps check unit e2e demo fuzz fuzz-replay format format-check install clean bench
 
-BINS := $(BUILD)/meshctl $(if $(wildcard src/proxy/main.c),$(BUILD)/meshproxy) $(if $(ECHO_SRC),$(BUILD)/mesh-echo)
+BINS := $(BUILD)/meshctl $(BUILD)/meshproxy $(BUILD)/mesh-echo \
+        $(if $(wildcard src/control/main.c),$(BUILD)/meshd)
 
 all: deps $(BUILD)/libmesh.a $(BUILD)/libmesh.so $(BUILD)/mesh.pc $(BINS) $(EXAMPLES)
 
@@ -72,8 +77,9 @@ $(BUILD)/mesh.pc: mesh.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@REQUIRES@|$(PKGS)|g' mesh.pc.in > $@
 
-$(BUILD)/meshctl: $(CLI_OBJ) $(BUILD)/libmesh.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmesh.a $(LDLIBS)
+# meshctl uses meshd's analyzer and the proxy's own router (explain), so it links both archives.
+$(BUILD)/meshctl: $(CLI_OBJ) $(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The proxy's own modules (src/proxy) live in an internal archive linked into meshproxy and the
 # unit tests, not into libmesh.
@@ -84,6 +90,15 @@ $(BUILD)/libmeshproxy.a: $(PROXY_LIB_OBJ)
 $(BUILD)/meshproxy: $(BUILD)/obj/src/proxy/main.o $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# meshd's modules (src/control) likewise: an internal archive for meshd and the unit tests.
+$(BUILD)/libmeshcontrol.a: $(CONTROL_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/meshd: $(BUILD)/obj/src/control/main.o $(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a \
+		$(BUILD)/libmesh.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/mesh-echo: $(ECHO_OBJ) $(BUILD)/libmesh.a
 	$(CC) $(LDFLAGS) -o $@ $(ECHO_OBJ) $(BUILD)/libmesh.a $(LDLIBS)
 
@@ -91,10 +106,10 @@ $(BUILD)/examples/%: examples/c/%.c $(BUILD)/libmesh.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmesh.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
-		$(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a $(shell pkg-config --libs $(TEST_PKGS)) $(LDLIBS)
+		$(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a $(shell pkg-config --libs $(TEST_PKGS)) $(LDLIBS)
 
 # Every test, then one summary line. SAN=1 runs the same under ASan+UBSan.
 check: all $(UNITS)
@@ -136,11 +151,11 @@ bench: all
 	bench/run.sh
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(CONTROL_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
 		$(wildcard include/mesh/*.h src/*/*.h)
 
 format-check:
-	clang-format --dry-run -Werror $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
+	clang-format --dry-run -Werror $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(CONTROL_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
 		$(wildcard include/mesh/*.h src/*/*.h)
 
 install: all
@@ -151,9 +166,9 @@ install: all
 	ln -sf libmesh.so.0 $(DESTDIR)$(PREFIX)/lib/libmesh.so
 	install -m 0644 $(BUILD)/mesh.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 0644 include/mesh/*.h $(DESTDIR)$(PREFIX)/include/mesh/
-	install -m 0755 $(BUILD)/meshctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROXY_OBJ:.o=.d) $(ECHO_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROXY_OBJ:.o=.d) $(CONTROL_OBJ:.o=.d) $(ECHO_OBJ:.o=.d)
