@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* meshproxy: flags, the first snapshot, workers, and the main thread's signal loop (SIGHUP
  * reloads, SIGTERM drains) with the outlier sweeps. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -263,7 +265,11 @@ static void stop_workers(struct mesh_proxy *p)
 
 static void defaults(struct mesh_proxy_options *o)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* One worker per core the process may run on: under taskset or a cgroup cpuset that is
+     * fewer than the machine has, and more workers than cores only adds context switches. */
+    cpu_set_t set;
+    long cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                             : sysconf(_SC_NPROCESSORS_ONLN);
     o->workers = cpus > 0 && cpus <= MESH_PROXY_MAX_WORKERS ? (unsigned)cpus : 1;
     o->connect_timeout_ms = 1000;
     o->route_timeout_ms = 15000;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -36,13 +37,43 @@ struct mesh_wbuf {
 
 bool mesh_wbuf_printf(struct mesh_wbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-bool mesh_wbuf_append(struct mesh_wbuf *b, const void *p, size_t n);
+/* The slow path of mesh_wbuf_reserve: grows the buffer. */
+bool mesh_wbuf_grow(struct mesh_wbuf *b, size_t extra);
+
 static inline size_t mesh_wbuf_pending(const struct mesh_wbuf *b)
 {
     return b->len - b->off;
 }
-bool mesh_wbuf_puts(struct mesh_wbuf *b, const char *s);
-bool mesh_wbuf_put_slice(struct mesh_wbuf *b, struct mesh_slice s);
+
+/* Room for extra more bytes. Inline, like the appends below, because response heads are built
+ * from a dozen small pieces per request: the common case is one comparison, and a literal's
+ * strlen folds to a constant. */
+static inline bool mesh_wbuf_reserve(struct mesh_wbuf *b, size_t extra)
+{
+    if (b->off == b->len)
+        b->off = b->len = 0; /* everything was written: start over at the front */
+    return b->len + extra <= b->cap || mesh_wbuf_grow(b, extra);
+}
+
+static inline bool mesh_wbuf_append(struct mesh_wbuf *b, const void *p, size_t n)
+{
+    if (!mesh_wbuf_reserve(b, n))
+        return false;
+    if (n) /* an empty slice may carry a NULL pointer */
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return true;
+}
+
+static inline bool mesh_wbuf_puts(struct mesh_wbuf *b, const char *s)
+{
+    return mesh_wbuf_append(b, s, strlen(s));
+}
+
+static inline bool mesh_wbuf_put_slice(struct mesh_wbuf *b, struct mesh_slice s)
+{
+    return mesh_wbuf_append(b, s.p, s.len);
+}
 bool mesh_wbuf_put_uint(struct mesh_wbuf *b, unsigned long long v);
 /* "name: value\r\n" */
 bool mesh_wbuf_put_header(struct mesh_wbuf *b, struct mesh_slice name, struct mesh_slice value);

@@ -196,12 +196,30 @@ static bool token_list_has(struct mesh_slice list, struct mesh_slice name)
 
 static bool is_hop_by_hop(struct mesh_slice name, struct mesh_slice connection_tokens)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-                                      "te",         "trailer",    "upgrade"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (mesh_slice_eq_cstr_nocase(name, hop[i]))
+    /* By length first: this runs for every header of every request and response. */
+    switch (name.len) {
+    case 2:
+        if (mesh_slice_eq_cstr_nocase(name, "te"))
             return true;
-    return token_list_has(connection_tokens, name);
+        break;
+    case 7:
+        if (mesh_slice_eq_cstr_nocase(name, "trailer") ||
+            mesh_slice_eq_cstr_nocase(name, "upgrade"))
+            return true;
+        break;
+    case 10:
+        if (mesh_slice_eq_cstr_nocase(name, "connection") ||
+            mesh_slice_eq_cstr_nocase(name, "keep-alive"))
+            return true;
+        break;
+    case 16:
+        if (mesh_slice_eq_cstr_nocase(name, "proxy-connection"))
+            return true;
+        break;
+    default:
+        break;
+    }
+    return connection_tokens.len && token_list_has(connection_tokens, name);
 }
 
 static struct mesh_slice header_value(const struct mesh_h1_message *m, const char *name)

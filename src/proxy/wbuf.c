@@ -7,12 +7,8 @@
 
 #include "proxy.h"
 
-static bool reserve(struct mesh_wbuf *b, size_t extra)
+bool mesh_wbuf_grow(struct mesh_wbuf *b, size_t extra)
 {
-    if (b->off == b->len)
-        b->off = b->len = 0; /* everything was written: start over at the front */
-    if (b->len + extra <= b->cap)
-        return true;
     size_t cap = b->cap ? b->cap : 512;
     while (cap < b->len + extra)
         cap *= 2;
@@ -24,23 +20,13 @@ static bool reserve(struct mesh_wbuf *b, size_t extra)
     return true;
 }
 
-bool mesh_wbuf_append(struct mesh_wbuf *b, const void *p, size_t n)
-{
-    if (!reserve(b, n))
-        return false;
-    if (n) /* an empty slice may carry a NULL pointer */
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    return true;
-}
-
 bool mesh_wbuf_printf(struct mesh_wbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || !reserve(b, (size_t)n + 1))
+    if (n < 0 || !mesh_wbuf_reserve(b, (size_t)n + 1))
         return false;
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
@@ -64,7 +50,7 @@ void mesh_wbuf_free(struct mesh_wbuf *b)
 bool mesh_wbuf_put_header(struct mesh_wbuf *b, struct mesh_slice name, struct mesh_slice value)
 {
     size_t n = name.len + value.len + 4;
-    if (!reserve(b, n))
+    if (!mesh_wbuf_reserve(b, n))
         return false;
     char *p = b->p + b->len;
     if (name.len)
@@ -79,16 +65,6 @@ bool mesh_wbuf_put_header(struct mesh_wbuf *b, struct mesh_slice name, struct me
     *p++ = '\n';
     b->len += n;
     return true;
-}
-
-bool mesh_wbuf_puts(struct mesh_wbuf *b, const char *s)
-{
-    return mesh_wbuf_append(b, s, strlen(s));
-}
-
-bool mesh_wbuf_put_slice(struct mesh_wbuf *b, struct mesh_slice s)
-{
-    return mesh_wbuf_append(b, s.p, s.len);
 }
 
 bool mesh_wbuf_put_uint(struct mesh_wbuf *b, unsigned long long v)
