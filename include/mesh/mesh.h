@@ -30,7 +30,10 @@ struct mesh; /* opaque; one per thread, or guarded by the caller */
 struct mesh_config {
     const char *provider;  /* "native" when NULL; "istio", "linkerd" or a registered name */
     const char *store_dir; /* native: embedded store directory; NULL = $MESH_STORE, else ./.mesh */
-    const char *server;    /* native: meshd URL; NULL = use the embedded store */
+    const char *server;    /* native: meshd URL (http://127.0.0.1:15010); NULL = embedded store */
+    /* native with server: meshd's bearer token (the text of meshd's DATA_DIR/token); NULL = the
+     * first line of the file $MESH_TOKEN_FILE names, else $MESH_TOKEN, else none (reads only). */
+    const char *token;
 };
 
 /* Opens the provider cfg names (cfg may be NULL for all defaults). On success *out is a new

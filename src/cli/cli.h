@@ -24,11 +24,28 @@ enum cli_long_opt {
     CLI_OPT_IGNORE_NOT_FOUND,
     CLI_OPT_EXIT_CODE,
     CLI_OPT_VERSION,
+    CLI_OPT_SERVER,
+    CLI_OPT_TOKEN,
 };
+
+/* meshd's address when a command that only makes sense against meshd (proxy-status, check) is
+ * given neither --server nor $MESH_SERVER. */
+#define CLI_DEFAULT_SERVER "http://127.0.0.1:15010"
+
+/* getopt_long entries for the global flags, which every command also accepts after its name;
+ * handle them in the command's switch with cli_global_option(). */
+/* clang-format off */
+#define CLI_GLOBAL_OPTIONS                                  \
+    {"store", required_argument, NULL, CLI_OPT_STORE},      \
+    {"server", required_argument, NULL, CLI_OPT_SERVER},    \
+    {"token", required_argument, NULL, CLI_OPT_TOKEN}
+/* clang-format on */
 
 /* What the global flags selected; every command may also take --store itself. */
 struct cli_ctx {
-    const char *store_dir; /* --store DIR; NULL = $MESH_STORE, else ./.mesh (libmesh decides) */
+    const char *store_dir;  /* --store DIR; NULL = $MESH_STORE, else ./.mesh (libmesh decides) */
+    const char *server;     /* --server URL; NULL = $MESH_SERVER (see cli_server) */
+    const char *token_file; /* --token FILE; NULL = $MESH_TOKEN_FILE, else $MESH_TOKEN */
 };
 
 struct cli_command {
@@ -45,6 +62,13 @@ extern const struct cli_command cli_cmd_delete;
 extern const struct cli_command cli_cmd_validate;
 extern const struct cli_command cli_cmd_diff;
 extern const struct cli_command cli_cmd_version;
+extern const struct cli_command cli_cmd_backup;
+extern const struct cli_command cli_cmd_restore;
+extern const struct cli_command cli_cmd_explain;
+extern const struct cli_command cli_cmd_proxy_status;
+extern const struct cli_command cli_cmd_proxy_config;
+extern const struct cli_command cli_cmd_check;
+extern const struct cli_command cli_cmd_analyze;
 
 /* Prints "error: MESSAGE" to stderr; returns CLI_EXIT_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -61,9 +85,34 @@ int cli_bad_option(const struct cli_command *cmd, int c, char **argv);
 /* Prints cmd's help text to stdout; returns CLI_EXIT_OK. */
 int cli_help(const struct cli_command *cmd);
 
-/* Opens the mesh the flags selected (native provider, embedded store). On error prints why and
- * returns the error; *out is NULL then. */
+/* Opens the mesh the flags selected (native provider: meshd when cli_server() names one, else the
+ * embedded store). On error prints why and returns the error; *out is NULL then. */
 enum mesh_err cli_open(const struct cli_ctx *ctx, struct mesh **out);
+
+/* Records a global flag met by a command's own getopt loop (c is CLI_OPT_STORE, CLI_OPT_SERVER or
+ * CLI_OPT_TOKEN, arg its value). Returns CLI_EXIT_OK, CLI_EXIT_USAGE (after printing why, naming
+ * cmd) for an empty value, or -1 when c is not a global flag. */
+int cli_global_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c, const char *arg);
+
+/* The meshd URL in effect: --server, else $MESH_SERVER unless --store was given (an explicit
+ * store beats the environment). NULL: use the embedded store. */
+const char *cli_server(const struct cli_ctx *ctx);
+
+/* The bearer token in effect: the first line of --token FILE, else of $MESH_TOKEN_FILE, else
+ * $MESH_TOKEN; *out (caller frees) is NULL when none is set. Returns false after printing why
+ * when the file cannot be read or is empty. */
+bool cli_token(const struct cli_ctx *ctx, char **out);
+
+struct mesh_http_response;
+
+/* For commands that call meshd's API themselves (proxy-status, check): sends METHOD path
+ * ("/v1/proxies") with body (NULL = none, else JSON) to cli_server(), or CLI_DEFAULT_SERVER when
+ * none is set, with the token when one is set. On MESH_OK *resp holds the answer whatever its
+ * status (clear it with mesh_http_response_clear; mesh_http_error_message reads an error body).
+ * On failure prints "error: cannot reach meshd at URL: why" (or the token problem) and returns
+ * the error (MESH_E_UNAVAILABLE when meshd is down). */
+enum mesh_err cli_meshd_request(const struct cli_ctx *ctx, const char *method, const char *path,
+                                const char *body, struct mesh_http_response *resp);
 
 /* "virtualservice": the kind's name in lower case, as apply/delete print it. Static storage. */
 const char *cli_kind_lower(enum mesh_kind kind);

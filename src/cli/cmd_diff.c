@@ -31,6 +31,8 @@ const struct cli_command cli_cmd_diff = {
         "  -R, --recursive       also read the subdirectories of a directory\n"
         "      --exit-code       exit 1 when there are differences\n"
         "      --store DIR       embedded store directory (default $MESH_STORE, else ./.mesh)\n"
+        "      --server URL      meshd to use instead (default $MESH_SERVER)\n"
+        "      --token FILE      meshd's token (default $MESH_TOKEN_FILE, else $MESH_TOKEN)\n"
         "  -h, --help            show this help\n"
         "\n"
         "Examples:\n"
@@ -100,7 +102,7 @@ static int run_diff(struct cli_ctx *ctx, int argc, char **argv)
         {"filename", required_argument, NULL, 'f'},
         {"recursive", no_argument, NULL, 'R'},
         {"exit-code", no_argument, NULL, CLI_OPT_EXIT_CODE},
-        {"store", required_argument, NULL, CLI_OPT_STORE},
+        CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -125,7 +127,11 @@ static int run_diff(struct cli_ctx *ctx, int argc, char **argv)
             exit_code = true;
             break;
         case CLI_OPT_STORE:
-            ctx->store_dir = optarg;
+        case CLI_OPT_SERVER:
+        case CLI_OPT_TOKEN:
+            rc = cli_global_option(ctx, cmd, c, optarg);
+            if (rc != CLI_EXIT_OK)
+                goto out;
             break;
         case 'h':
             rc = cli_help(cmd);

@@ -31,6 +31,8 @@ const struct cli_command cli_cmd_get = {
         "  -o, --output FORMAT      table (default), yaml, json (an array when listing) or\n"
         "                           name (kind/name, one per line)\n"
         "      --store DIR          embedded store directory (default $MESH_STORE, else ./.mesh)\n"
+        "      --server URL         meshd to use instead (default $MESH_SERVER)\n"
+        "      --token FILE         meshd's token (default $MESH_TOKEN_FILE, else $MESH_TOKEN)\n"
         "  -h, --help               show this help\n"
         "\n"
         "Examples:\n"
@@ -182,7 +184,7 @@ static int run_get(struct cli_ctx *ctx, int argc, char **argv)
         {"namespace", required_argument, NULL, 'n'},
         {"all-namespaces", no_argument, NULL, 'A'},
         {"output", required_argument, NULL, 'o'},
-        {"store", required_argument, NULL, CLI_OPT_STORE},
+        CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -214,7 +216,10 @@ static int run_get(struct cli_ctx *ctx, int argc, char **argv)
                     cmd, "unknown output format \"%s\" (use table, yaml, json or name)", optarg);
             break;
         case CLI_OPT_STORE:
-            ctx->store_dir = optarg;
+        case CLI_OPT_SERVER:
+        case CLI_OPT_TOKEN:
+            if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
             break;
         case 'h':
             return cli_help(cmd);

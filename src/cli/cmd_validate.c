@@ -37,7 +37,7 @@ static int run_validate(struct cli_ctx *ctx, int argc, char **argv)
     static const struct option opts[] = {
         {"filename", required_argument, NULL, 'f'},
         {"recursive", no_argument, NULL, 'R'},
-        {"store", required_argument, NULL, CLI_OPT_STORE},
+        CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -58,8 +58,12 @@ static int run_validate(struct cli_ctx *ctx, int argc, char **argv)
             recursive = true;
             break;
         case CLI_OPT_STORE:
-            /* accepted so that a global --store after the command is not an error */
-            ctx->store_dir = optarg;
+        case CLI_OPT_SERVER:
+        case CLI_OPT_TOKEN:
+            /* accepted so that a global flag after the command is not an error */
+            rc = cli_global_option(ctx, cmd, c, optarg);
+            if (rc != CLI_EXIT_OK)
+                goto out;
             break;
         case 'h':
             rc = cli_help(cmd);

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Helpers every meshctl command uses: error lines, usage errors, kinds, opening the mesh. */
+/* Helpers every meshctl command uses: error lines, usage errors, kinds, global flags, opening the
+ * mesh (embedded store or meshd) and calling meshd. */
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/strbuf.h"
+#include "core/xalloc.h"
+#include "net/http_client.h"
 
 int cli_error(const char *fmt, ...)
 {
@@ -58,16 +62,148 @@ int cli_help(const struct cli_command *cmd)
     return CLI_EXIT_OK;
 }
 
+int cli_global_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c, const char *arg)
+{
+    switch (c) {
+    case CLI_OPT_STORE:
+        if (!*arg)
+            return cli_usage_error(cmd, "--store needs a directory");
+        ctx->store_dir = arg;
+        return CLI_EXIT_OK;
+    case CLI_OPT_SERVER:
+        if (!*arg)
+            return cli_usage_error(cmd, "--server needs a URL (http://127.0.0.1:15010)");
+        ctx->server = arg;
+        return CLI_EXIT_OK;
+    case CLI_OPT_TOKEN:
+        if (!*arg)
+            return cli_usage_error(cmd, "--token needs a file (meshd's DATA_DIR/token)");
+        ctx->token_file = arg;
+        return CLI_EXIT_OK;
+    default:
+        return -1;
+    }
+}
+
+const char *cli_server(const struct cli_ctx *ctx)
+{
+    const char *env = getenv("MESH_SERVER");
+
+    if (ctx->server && ctx->server[0])
+        return ctx->server;
+    if (ctx->store_dir)
+        return NULL;
+    return env && env[0] ? env : NULL;
+}
+
+/* The first line of path, blanks trimmed, in a new string; NULL after printing why. */
+static char *read_token_file(const char *path, const char *from)
+{
+    char buf[4097];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        cli_error("cannot read the token file %s%s: %s", path, from, strerror(errno));
+        return NULL;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        cli_error("cannot read the token file %s%s: %s", path, from, strerror(errno));
+        return NULL;
+    }
+    buf[n] = '\0';
+    char *p = buf;
+    while (isspace((unsigned char)*p))
+        p++;
+    p[strcspn(p, "\r\n")] = '\0';
+    size_t len = strlen(p);
+    while (len > 0 && isspace((unsigned char)p[len - 1]))
+        p[--len] = '\0';
+    if (len == 0) {
+        cli_error("the token file %s%s is empty", path, from);
+        return NULL;
+    }
+    return xstrdup(p);
+}
+
+bool cli_token(const struct cli_ctx *ctx, char **out)
+{
+    const char *file = getenv("MESH_TOKEN_FILE");
+    const char *env = getenv("MESH_TOKEN");
+
+    *out = NULL;
+    if (ctx->token_file)
+        return (*out = read_token_file(ctx->token_file, "")) != NULL;
+    if (file && file[0])
+        return (*out = read_token_file(file, " (from $MESH_TOKEN_FILE)")) != NULL;
+    if (env && env[0])
+        *out = xstrdup(env);
+    return true;
+}
+
 enum mesh_err cli_open(const struct cli_ctx *ctx, struct mesh **out)
 {
-    struct mesh_config cfg = {.provider = NULL, .store_dir = ctx->store_dir, .server = NULL};
-    char *msg = NULL;
-    enum mesh_err err = mesh_new_verbose(&cfg, out, &msg);
+    const char *server = cli_server(ctx);
+    char *token = NULL, *msg = NULL;
+    enum mesh_err err;
+
+    *out = NULL;
+    if (server && ctx->store_dir && ctx->server) {
+        cli_error("give --store DIR (embedded store) or --server URL (meshd), not both");
+        return MESH_E_INVALID;
+    }
+    /* Read here rather than by libmesh so that --token FILE and the messages are meshctl's. */
+    if (server && !cli_token(ctx, &token))
+        return MESH_E_IO;
+    struct mesh_config cfg = {
+        .provider = NULL, .store_dir = ctx->store_dir, .server = server, .token = token};
+    err = mesh_new_verbose(&cfg, out, &msg);
     if (err != MESH_OK) {
         *out = NULL;
-        cli_error("cannot open the mesh store: %s", msg && *msg ? msg : mesh_strerror(err));
+        if (server) /* the message names the server already */
+            cli_error("%s", msg && *msg ? msg : mesh_strerror(err));
+        else
+            cli_error("cannot open the mesh store: %s", msg && *msg ? msg : mesh_strerror(err));
     }
     free(msg);
+    free(token);
+    return err;
+}
+
+enum mesh_err cli_meshd_request(const struct cli_ctx *ctx, const char *method, const char *path,
+                                const char *body, struct mesh_http_response *resp)
+{
+    const char *server = cli_server(ctx);
+    char *token = NULL, *msg = NULL;
+    enum mesh_err err;
+
+    memset(resp, 0, sizeof(*resp));
+    if (!server)
+        server = CLI_DEFAULT_SERVER;
+    if (!cli_token(ctx, &token))
+        return MESH_E_IO;
+    size_t base_len = strlen(server);
+    while (base_len > 0 && server[base_len - 1] == '/')
+        base_len--;
+    char *url = strstr(server, "://") ? xasprintf("%.*s%s", (int)base_len, server, path)
+                                      : xasprintf("http://%.*s%s", (int)base_len, server, path);
+    struct mesh_http_request req = {
+        .method = method,
+        .url = url,
+        .peer_name = "meshd",
+        .token = token,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .connect_timeout_ms = 3000,
+        .timeout_ms = 30000,
+    };
+    err = mesh_http_do(&req, resp, &msg);
+    if (err != MESH_OK)
+        cli_error("%s", msg ? msg : mesh_strerror(err));
+    free(msg);
+    free(url);
+    free(token);
     return err;
 }
 

@@ -18,10 +18,25 @@ static const struct cli_command cmd_help = {
     .run = run_help,
 };
 
+/* One command per line, so that adding one is a one-line change. */
+/* clang-format off */
 static const struct cli_command *const commands[] = {
-    &cli_cmd_apply, &cli_cmd_get,     &cli_cmd_delete, &cli_cmd_validate,
-    &cli_cmd_diff,  &cli_cmd_version, &cmd_help,
+    &cli_cmd_apply,
+    &cli_cmd_get,
+    &cli_cmd_delete,
+    &cli_cmd_validate,
+    &cli_cmd_diff,
+    &cli_cmd_backup,
+    &cli_cmd_restore,
+    &cli_cmd_explain,
+    &cli_cmd_proxy_status,
+    &cli_cmd_proxy_config,
+    &cli_cmd_check,
+    &cli_cmd_analyze,
+    &cli_cmd_version,
+    &cmd_help,
 };
+/* clang-format on */
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -38,17 +53,21 @@ static void print_global_help(FILE *out)
     fputs("meshctl manages ClusterDB Mesh resources: apply, inspect, diff and delete them.\n"
           "\n"
           "Usage:\n"
-          "  meshctl [--store DIR] COMMAND [ARGS...]\n"
+          "  meshctl [--store DIR | --server URL [--token FILE]] COMMAND [ARGS...]\n"
           "\n"
           "Commands:\n",
           out);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+        fprintf(out, "  %-13s %s\n", commands[i]->name, commands[i]->summary);
     fputs("\n"
           "Global flags (also accepted after the command):\n"
-          "  --store DIR   embedded store directory (default $MESH_STORE, else ./.mesh)\n"
-          "  -h, --help    show help\n"
-          "  --version     print the meshctl and libmesh versions\n"
+          "  --store DIR    embedded store directory (default $MESH_STORE, else ./.mesh)\n"
+          "  --server URL   talk to meshd at URL instead (default $MESH_SERVER; an explicit\n"
+          "                 --store wins over $MESH_SERVER)\n"
+          "  --token FILE   meshd's bearer token, first line of FILE (meshd's DATA_DIR/token;\n"
+          "                 default $MESH_TOKEN_FILE, else the token in $MESH_TOKEN)\n"
+          "  -h, --help     show help\n"
+          "  --version      print the meshctl and libmesh versions\n"
           "\n"
           "Run 'meshctl help COMMAND' for a command's usage.\n",
           out);
@@ -74,12 +93,12 @@ static int run_help(struct cli_ctx *ctx, int argc, char **argv)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"store", required_argument, NULL, CLI_OPT_STORE},
+        CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, CLI_OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
-    struct cli_ctx ctx = {.store_dir = NULL};
+    struct cli_ctx ctx = {.store_dir = NULL, .server = NULL, .token_file = NULL};
     int c;
 
     /* '+' stops at the command name: everything after it belongs to the command. */
@@ -87,9 +106,10 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         switch (c) {
         case CLI_OPT_STORE:
-            if (!*optarg)
-                return cli_usage_error(NULL, "--store needs a directory");
-            ctx.store_dir = optarg;
+        case CLI_OPT_SERVER:
+        case CLI_OPT_TOKEN:
+            if (cli_global_option(&ctx, NULL, c, optarg) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
             break;
         case 'h':
             print_global_help(stdout);

@@ -4,11 +4,14 @@
 #ifndef MESH_CONTROL_COMPILE_H
 #define MESH_CONTROL_COMPILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mesh/err.h"
 #include "mesh/resource.h"
 #include "registry.h"
+
+struct mesh_virtual_service;
 
 /* One proxy's config. */
 struct mesh_proxy_config {
@@ -23,13 +26,23 @@ void mesh_proxy_config_clear(struct mesh_proxy_config *cfg);
  *   - every Service, endpoints = its static ones + the address (and labels) of every sidecar
  *     registered for it; a registered service without a Service resource gets one;
  *   - sidecar: VirtualServices without gateways or listing "mesh"; gateway: those whose
- *     gateways list its name or NAMESPACE/NAME;
+ *     gateways list its NAMESPACE/NAME, or its NAME when they are in its namespace (as Istio
+ *     reads a gateway name without a namespace);
  *   - every CircuitBreaker, FaultInjection, SecurityPolicy and MeshConfig.
  * The same input always gives the same bytes and version. MESH_E_NOMEM on allocation failure. */
 enum mesh_err mesh_compile_proxy_config(const struct mesh_resource *const *res, size_t n,
                                         const struct mesh_registry *reg,
                                         const struct mesh_proxy_entry *proxy,
                                         struct mesh_proxy_config *out);
+
+/* Whether a VirtualService's `gateways` item ref (NAME, meaning the gateway of that name in the
+ * VirtualService's namespace vs_ns, or NAMESPACE/NAME) names gateway in gateway_ns. */
+bool mesh_compile_gateway_ref_matches(const char *ref, const char *vs_ns, const char *gateway,
+                                      const char *gateway_ns);
+
+/* Whether proxy gets vs in its config, by the rule of mesh_compile_proxy_config. */
+bool mesh_compile_vs_serves(const struct mesh_virtual_service *vs,
+                            const struct mesh_proxy_entry *proxy);
 
 /* The body of a 200 watch answer: {"proxy": id, "version": v, "resources": [...]}. Caller
  * frees. NULL on allocation failure. */

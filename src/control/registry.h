@@ -13,7 +13,7 @@
 #include "mesh/err.h"
 #include "mesh/resource.h"
 
-#define MESH_PROXY_ID_MAX     63
+#define MESH_PROXY_ID_MAX       63
 #define MESH_CONFIG_VERSION_LEN 16 /* hex digits of a config version */
 
 enum mesh_proxy_role {
@@ -63,7 +63,8 @@ enum mesh_err mesh_registry_register(struct mesh_registry *reg,
 enum mesh_err mesh_registry_heartbeat(struct mesh_registry *reg, const char *id, uint64_t now_ms,
                                       uint64_t wall_ms);
 enum mesh_err mesh_registry_remove(struct mesh_registry *reg, const char *id);
-/* Records the config version id serves. MESH_E_NOTFOUND when id is unknown. */
+/* Records the config version id serves. MESH_E_NOTFOUND when id is unknown, MESH_E_INVALID
+ * when version is longer than MESH_CONFIG_VERSION_LEN (nothing recorded). */
 enum mesh_err mesh_registry_ack(struct mesh_registry *reg, const char *id, const char *version);
 /* Removes every proxy not seen for ttl_ms; returns how many. */
 size_t mesh_registry_expire(struct mesh_registry *reg, uint64_t now_ms);

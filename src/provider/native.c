@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The native provider: resources kept as canonical JSON in the embedded store, one transaction
- * per apply. (Talking to a running meshd instead comes with the control-plane work.) */
+ * per apply; or, when mesh_config.server is set, the same calls made to meshd (remote.c). */
 #include "native.h"
 
 #include <stdlib.h>
@@ -24,19 +24,13 @@ static const char *store_dir(const struct mesh_config *cfg)
     return DEFAULT_STORE_DIR;
 }
 
-static enum mesh_err native_open(struct mesh *mesh, const struct mesh_config *cfg, void **state)
+static enum mesh_err store_open(struct mesh *mesh, const struct mesh_config *cfg, void **state)
 {
     struct mesh_store *st = NULL;
     char *msg = NULL;
     enum mesh_err err;
 
     *state = NULL;
-    if (cfg->server && cfg->server[0])
-        return mesh_set_error(mesh, MESH_E_UNSUPPORTED,
-                              "provider \"native\": server \"%s\" is not available in this build "
-                              "yet: the meshd client comes with the control-plane work; leave "
-                              "server unset to use the embedded store",
-                              cfg->server);
     const char *dir = store_dir(cfg);
     err = mesh_store_open_sqlite(dir, &st, &msg);
     if (err != MESH_OK) {
@@ -50,7 +44,7 @@ out:
     return err;
 }
 
-static void native_close(void *state)
+static void store_close(void *state)
 {
     mesh_store_close(state);
 }
@@ -91,9 +85,9 @@ out:
     return err;
 }
 
-static enum mesh_err native_apply(struct mesh *mesh, void *state,
-                                  const struct mesh_resource *const *res, size_t n,
-                                  struct mesh_apply_result *results)
+static enum mesh_err store_apply(struct mesh *mesh, void *state,
+                                 const struct mesh_resource *const *res, size_t n,
+                                 struct mesh_apply_result *results)
 {
     struct mesh_store *st = state;
 
@@ -147,8 +141,8 @@ out:
     return err;
 }
 
-static enum mesh_err native_get(struct mesh *mesh, void *state, enum mesh_kind kind, const char *ns,
-                                const char *name, struct mesh_resource **out)
+static enum mesh_err store_get(struct mesh *mesh, void *state, enum mesh_kind kind, const char *ns,
+                               const char *name, struct mesh_resource **out)
 {
     struct mesh_store *st = state;
     struct mesh_store_record rec = {0};
@@ -166,8 +160,8 @@ out:
     return err;
 }
 
-static enum mesh_err native_list(struct mesh *mesh, void *state, enum mesh_kind kind,
-                                 const char *ns, struct mesh_resource ***out, size_t *n)
+static enum mesh_err store_list(struct mesh *mesh, void *state, enum mesh_kind kind, const char *ns,
+                                struct mesh_resource ***out, size_t *n)
 {
     struct mesh_store *st = state;
     struct mesh_store_record *recs = NULL;
@@ -202,8 +196,8 @@ out:
     return err;
 }
 
-static enum mesh_err native_remove(struct mesh *mesh, void *state, enum mesh_kind kind,
-                                   const char *ns, const char *name)
+static enum mesh_err store_remove(struct mesh *mesh, void *state, enum mesh_kind kind,
+                                  const char *ns, const char *name)
 {
     struct mesh_store *st = state;
     const char *kind_name = mesh_kind_name(kind);
@@ -212,6 +206,77 @@ static enum mesh_err native_remove(struct mesh *mesh, void *state, enum mesh_kin
     if (err != MESH_OK)
         return store_failed(mesh, st, err, kind_name, ns, name);
     return MESH_OK;
+}
+
+static const struct mesh_provider_ops store_ops = {
+    .name = "native",
+    .open = store_open,
+    .close = store_close,
+    .apply = store_apply,
+    .get = store_get,
+    .list = store_list,
+    .remove = store_remove,
+};
+
+/* What one native mesh talks to: the embedded store or meshd, chosen once at open. */
+struct native {
+    const struct mesh_provider_ops *backend;
+    void *state;
+};
+
+static enum mesh_err native_open(struct mesh *mesh, const struct mesh_config *cfg, void **state)
+{
+    struct native *nat = calloc(1, sizeof(*nat));
+
+    *state = NULL;
+    if (!nat)
+        return mesh_set_error(mesh, MESH_E_NOMEM, "provider \"native\": out of memory");
+    nat->backend = cfg->server && cfg->server[0] ? &mesh_native_remote_ops : &store_ops;
+    enum mesh_err err = nat->backend->open(mesh, cfg, &nat->state);
+    if (err != MESH_OK) {
+        free(nat);
+        return err;
+    }
+    *state = nat;
+    return MESH_OK;
+}
+
+static void native_close(void *state)
+{
+    struct native *nat = state;
+    if (!nat)
+        return;
+    nat->backend->close(nat->state);
+    free(nat);
+}
+
+static enum mesh_err native_apply(struct mesh *mesh, void *state,
+                                  const struct mesh_resource *const *res, size_t n,
+                                  struct mesh_apply_result *results)
+{
+    struct native *nat = state;
+    return nat->backend->apply(mesh, nat->state, res, n, results);
+}
+
+static enum mesh_err native_get(struct mesh *mesh, void *state, enum mesh_kind kind, const char *ns,
+                                const char *name, struct mesh_resource **out)
+{
+    struct native *nat = state;
+    return nat->backend->get(mesh, nat->state, kind, ns, name, out);
+}
+
+static enum mesh_err native_list(struct mesh *mesh, void *state, enum mesh_kind kind,
+                                 const char *ns, struct mesh_resource ***out, size_t *n)
+{
+    struct native *nat = state;
+    return nat->backend->list(mesh, nat->state, kind, ns, out, n);
+}
+
+static enum mesh_err native_remove(struct mesh *mesh, void *state, enum mesh_kind kind,
+                                   const char *ns, const char *name)
+{
+    struct native *nat = state;
+    return nat->backend->remove(mesh, nat->state, kind, ns, name);
 }
 
 const struct mesh_provider_ops mesh_native_provider = {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The admin listener: /metrics (Prometheus), /stats (JSON), /ready, /config_dump (YAML). */
+/* The admin listener: /metrics (Prometheus), /stats (JSON), /ready, /config_dump (YAML, or JSON
+ * with ?format=json or as /config.json). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,46 @@ static void shards(struct mesh_proxy *p, struct mesh_stats_shard **out)
         out[i] = p->workers[i].st.shard;
 }
 
+/* The value of query parameter name ("" when it has none), or NULL when absent. Copied into
+ * buf (size bytes, cut to fit). */
+static const char *query_param(struct mesh_slice query, const char *name, char *buf, size_t size)
+{
+    size_t nlen = strlen(name), i = 0;
+    while (i < query.len) {
+        size_t end = i;
+        while (end < query.len && query.p[end] != '&')
+            end++;
+        if (end - i >= nlen && memcmp(query.p + i, name, nlen) == 0 &&
+            (end - i == nlen || query.p[i + nlen] == '=')) {
+            size_t vstart = i + nlen + (end - i > nlen ? 1 : 0);
+            size_t vlen = end - vstart < size - 1 ? end - vstart : size - 1;
+            memcpy(buf, query.p + vstart, vlen);
+            buf[vlen] = '\0';
+            return buf;
+        }
+        i = end + 1;
+    }
+    return NULL;
+}
+
+static void config_dump(struct mesh_stream *s, bool json)
+{
+    struct mesh_worker *w = s->w;
+    /* The published snapshot, adopted now if this worker has not yet: a dump right after a
+     * publication shows the new config. */
+    struct mesh_wsnap *ws = mesh_worker_wsnap(w, MESH_LISTENER_ROUTER);
+    if (json) {
+        struct mesh_strbuf body;
+        mesh_strbuf_init(&body, ADMIN_MAX_BODY);
+        enum mesh_err err = mesh_config_dump_json(w->proxy, ws->snap, &body);
+        respond_buf(s, err, &body, "application/json");
+    } else {
+        const char *yaml = ws->snap->source ? ws->snap->source : "";
+        mesh_admin_respond(s, 200, "application/yaml", yaml, strlen(yaml));
+    }
+    mesh_worker_release_wsnap(w, ws);
+}
+
 void mesh_admin_handle(struct mesh_stream *s)
 {
     struct mesh_proxy *p = s->w->proxy;
@@ -41,14 +82,25 @@ void mesh_admin_handle(struct mesh_stream *s)
         enum mesh_err err = mesh_stats_render_json(all, p->n_workers, &body);
         respond_buf(s, err, &body, "application/json");
     } else if (strcmp(s->path, "/ready") == 0) {
-        bool ready = !atomic_load(&p->draining);
-        const char *msg = ready ? "ready\n" : "draining\n";
-        mesh_admin_respond(s, ready ? 200 : 503, "text/plain", msg, strlen(msg));
-    } else if (strcmp(s->path, "/config_dump") == 0) {
-        const char *yaml = s->w->wsnap->snap->source ? s->w->wsnap->snap->source : "";
-        mesh_admin_respond(s, 200, "application/yaml", yaml, strlen(yaml));
+        /* A sidecar or gateway is ready once it has a config from meshd: before, its outbound
+         * listener only answers 503. */
+        bool draining = atomic_load(&p->draining);
+        bool awaiting = atomic_load(&p->current)->awaiting_config;
+        const char *msg = draining ? "draining\n" : awaiting ? "no config yet\n" : "ready\n";
+        mesh_admin_respond(s, draining || awaiting ? 503 : 200, "text/plain", msg, strlen(msg));
+    } else if (strcmp(s->path, "/config_dump") == 0 || strcmp(s->path, "/config.json") == 0) {
+        char format[16];
+        const char *f = query_param(s->req.query, "format", format, sizeof(format));
+        bool json = strcmp(s->path, "/config.json") == 0 || (f && strcmp(f, "json") == 0);
+        if (f && strcmp(f, "json") != 0 && strcmp(f, "yaml") != 0) {
+            const char *msg = "format must be yaml or json\n";
+            mesh_admin_respond(s, 400, "text/plain", msg, strlen(msg));
+        } else {
+            config_dump(s, json);
+        }
     } else {
-        const char *msg = "not found: try /metrics, /stats, /ready or /config_dump\n";
+        const char *msg =
+            "not found: try /metrics, /stats, /ready, /config_dump or /config_dump?format=json\n";
         mesh_admin_respond(s, 404, "text/plain", msg, strlen(msg));
     }
 }

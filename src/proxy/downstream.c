@@ -50,19 +50,6 @@ static void dconn_on_timer(struct mesh_timer *t, void *data)
     mesh_dconn_close(c); /* idle keep-alive connection */
 }
 
-static void dconn_new(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer,
-                      bool admin);
-
-void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer)
-{
-    dconn_new(w, fd, peer, false);
-}
-
-void mesh_dconn_accept_admin(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer)
-{
-    dconn_new(w, fd, peer, true);
-}
-
 void mesh_dconns_close_idle(struct mesh_worker *w)
 {
     struct mesh_dconn *c = w->dconns;
@@ -80,8 +67,8 @@ void mesh_dconns_close_all(struct mesh_worker *w)
         mesh_dconn_close(w->dconns);
 }
 
-static void dconn_new(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer,
-                      bool admin)
+void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer,
+                       enum mesh_listener_role role)
 {
     struct mesh_dconn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -89,7 +76,7 @@ static void dconn_new(struct mesh_worker *w, int fd, const struct sockaddr_stora
         return;
     }
     c->w = w;
-    c->admin = admin;
+    c->role = role;
     c->io.fd = fd;
     c->io.cb = dconn_on_io;
     c->io.data = c;

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* meshproxy: flags, the first snapshot, workers, and the main thread's signal loop (SIGHUP
- * reloads, SIGTERM drains) with the outlier sweeps. */
+/* meshproxy: flags, the first snapshot, listeners and workers, the link to meshd in sidecar and
+ * gateway modes, and the main thread's signal loop (SIGHUP reloads, SIGTERM drains) with the
+ * outlier sweeps. */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,18 +15,41 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "core/xalloc.h"
 #include "net/sock.h"
 #include "proxy.h"
 
 static const char usage[] =
     "Usage: meshproxy --config FILE --listen ADDR --admin ADDR [options]\n"
+    "       meshproxy --control URL --token FILE --service NAME --namespace NS [--version V]\n"
+    "                 --app ADDR --outbound ADDR --inbound ADDR --admin ADDR [options]\n"
+    "       meshproxy --control URL --token FILE --gateway NAME [--namespace NS]\n"
+    "                 --listen ADDR --admin ADDR [options]\n"
     "\n"
-    "An L7 HTTP/1.1 proxy that routes by the resource documents in FILE (Service endpoints,\n"
-    "VirtualService, CircuitBreaker, FaultInjection), as meshctl applies them.\n"
+    "An L7 HTTP/1.1 proxy that routes by resource documents (Service endpoints, VirtualService,\n"
+    "CircuitBreaker, FaultInjection): from FILE (static mode), or from meshd as a sidecar in\n"
+    "front of one app or as a gateway.\n"
     "\n"
+    "Static mode:\n"
     "  --config FILE            resource documents (YAML or JSON); SIGHUP re-reads it\n"
     "  --listen ADDR            where clients connect, e.g. 127.0.0.1:15001\n"
+    "Sidecar and gateway modes:\n"
+    "  --control URL            meshd, e.g. http://127.0.0.1:15010\n"
+    "  --token FILE             meshd's token (default: $MESH_TOKEN_FILE)\n"
+    "  --namespace NS           the service's (or gateway's) namespace (default \"default\")\n"
+    "  --id ID                  the proxy id at meshd (default SERVICE.NS-PID or GATEWAY-PID)\n"
+    "  --service NAME           sidecar: the service of the app it fronts\n"
+    "  --version V              sidecar: registered as the label version=V\n"
+    "  --app ADDR               sidecar: the app; the inbound listener forwards everything there\n"
+    "  --outbound ADDR          sidecar: the app's requests to other services, routed by Host\n"
+    "  --inbound ADDR           sidecar: where other proxies reach the app (registered at meshd)\n"
+    "  --gateway NAME           gateway: serves the VirtualServices whose gateways list NAME\n"
+    "  --listen ADDR            gateway: where clients connect\n"
+    "  --deregister-wait DUR    SIGTERM: after deregistering, keep serving this long so that\n"
+    "                           peers stop routing here before the listeners close (default "
+    "500ms)\n"
+    "Common:\n"
     "  --admin ADDR             /metrics, /stats, /ready, /config_dump, e.g. 127.0.0.1:15000\n"
     "  --workers N              worker threads (default: one per core)\n"
     "  --access-log FILE        JSON lines, one per request; \"-\" for stdout (default: off)\n"
@@ -36,8 +61,10 @@ static const char usage[] =
     "  -h, --help               this help\n"
     "  --version                print the version\n"
     "\n"
+    "An address with port 0 takes a free port; the ready line on stderr says which.\n"
     "Signals: SIGHUP reloads FILE (a bad file is refused and the running config stays);\n"
-    "SIGTERM or SIGINT stops accepting, finishes in-flight requests, and exits 0.\n";
+    "SIGTERM or SIGINT deregisters from meshd (sidecar, gateway), stops accepting, finishes\n"
+    "in-flight requests, and exits 0.\n";
 
 static uint64_t monotonic_ms(void)
 {
@@ -86,10 +113,57 @@ enum {
     OPT_HEADER_TO,
     OPT_IDLE_TO,
     OPT_DRAIN_TO,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_CONTROL,
+    OPT_TOKEN,
+    OPT_SERVICE,
+    OPT_NAMESPACE,
+    OPT_SVC_VERSION,
+    OPT_ID,
+    OPT_APP,
+    OPT_OUTBOUND,
+    OPT_INBOUND,
+    OPT_GATEWAY,
+    OPT_DEREG_WAIT,
 };
 
-static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o)
+/* Flags that only make sense in one mode, with the mode, for messages. */
+static int check_mode(const struct mesh_proxy_options *o, const char *outbound)
+{
+    if (o->control_url && o->config_path)
+        return usage_error("%s", "--config (static mode) and --control (meshd) exclude each other");
+    if (!o->control_url) {
+        if (o->service || o->gateway || o->app || o->inbound || outbound || o->id || o->version)
+            return usage_error("%s", "--service, --gateway, --app, --inbound, --outbound, --id "
+                                     "and --version need --control URL");
+        if (!o->config_path || !o->listen || !o->admin)
+            return usage_error("%s", "--config, --listen and --admin are required");
+        return -1;
+    }
+    if (!o->token_path)
+        return usage_error("%s", "--control needs --token FILE (or $MESH_TOKEN_FILE)");
+    if (o->service && o->gateway)
+        return usage_error("%s", "--service (sidecar) and --gateway exclude each other");
+    if (o->mode == MESH_PROXY_SIDECAR) {
+        if (o->listen)
+            return usage_error("%s",
+                               "a sidecar listens with --outbound and --inbound, not --listen");
+        if (!o->app || !outbound || !o->inbound || !o->admin)
+            return usage_error("%s", "a sidecar needs --app, --outbound, --inbound and --admin");
+        return -1;
+    }
+    if (o->mode == MESH_PROXY_GATEWAY) {
+        if (o->app || o->inbound || outbound || o->version)
+            return usage_error("%s", "--app, --inbound, --outbound and --version are for sidecars");
+        if (!o->listen || !o->admin)
+            return usage_error("%s", "a gateway needs --listen and --admin");
+        return -1;
+    }
+    return usage_error("%s", "--control needs --service NAME (sidecar) or --gateway NAME");
+}
+
+static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o,
+                       uint64_t *deregister_wait_ms)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
@@ -102,10 +176,22 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o)
         {"header-timeout", required_argument, NULL, OPT_HEADER_TO},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TO},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN_TO},
+        {"control", required_argument, NULL, OPT_CONTROL},
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"service", required_argument, NULL, OPT_SERVICE},
+        {"namespace", required_argument, NULL, OPT_NAMESPACE},
+        {"version", optional_argument, NULL, OPT_VERSION},
+        {"id", required_argument, NULL, OPT_ID},
+        {"app", required_argument, NULL, OPT_APP},
+        {"outbound", required_argument, NULL, OPT_OUTBOUND},
+        {"inbound", required_argument, NULL, OPT_INBOUND},
+        {"gateway", required_argument, NULL, OPT_GATEWAY},
+        {"deregister-wait", required_argument, NULL, OPT_DEREG_WAIT},
         {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
+    const char *outbound = NULL;
+    bool print_version = false;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -146,11 +232,48 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o)
         case OPT_DRAIN_TO:
             dur = &o->drain_timeout_ms;
             break;
+        case OPT_DEREG_WAIT:
+            dur = deregister_wait_ms;
+            break;
+        case OPT_CONTROL:
+            o->control_url = optarg;
+            break;
+        case OPT_TOKEN:
+            o->token_path = optarg;
+            break;
+        case OPT_SERVICE:
+            o->service = optarg;
+            break;
+        case OPT_NAMESPACE:
+            o->ns = optarg;
+            break;
+        case OPT_ID:
+            o->id = optarg;
+            break;
+        case OPT_APP:
+            o->app = optarg;
+            break;
+        case OPT_OUTBOUND:
+            outbound = optarg;
+            break;
+        case OPT_INBOUND:
+            o->inbound = optarg;
+            break;
+        case OPT_GATEWAY:
+            o->gateway = optarg;
+            break;
+        case OPT_VERSION:
+            /* Bare --version prints the program's version; --version V (or --version=V) is a
+             * sidecar's version label. */
+            if (!optarg && optind < argc && argv[optind][0] != '-')
+                optarg = argv[optind++];
+            if (optarg)
+                o->version = optarg;
+            else
+                print_version = true;
+            break;
         case 'h':
             fputs(usage, stdout);
-            return 0;
-        case OPT_VERSION:
-            printf("meshproxy %s\n", MESH_VERSION);
             return 0;
         case ':':
             return usage_error("%s needs a value", argv[optind - 1]);
@@ -160,37 +283,28 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o)
         if (dur && !parse_duration(optarg, dur))
             return usage_error("invalid duration \"%s\": use 500ms, 10s or 1m", optarg);
     }
+    if (print_version) {
+        printf("meshproxy %s\n", MESH_VERSION);
+        return 0;
+    }
     if (optind < argc)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
-    if (!o->config_path || !o->listen || !o->admin)
-        return usage_error("%s", "--config, --listen and --admin are required");
+    if (!o->token_path)
+        o->token_path = getenv("MESH_TOKEN_FILE");
+    o->mode = o->service ? MESH_PROXY_SIDECAR : o->gateway ? MESH_PROXY_GATEWAY : MESH_PROXY_STATIC;
+    if (!o->control_url && !o->service && !o->gateway)
+        o->token_path = NULL; /* $MESH_TOKEN_FILE means nothing to static mode */
+    int rc = check_mode(o, outbound);
+    if (rc >= 0)
+        return rc;
+    if (o->mode == MESH_PROXY_SIDECAR)
+        o->listen = outbound;
+    if (o->mode != MESH_PROXY_STATIC && !o->ns)
+        o->ns = MESH_DEFAULT_NAMESPACE;
     return -1;
 }
 
-void mesh_access_log(struct mesh_proxy *p, const char *line, size_t len)
-{
-    pthread_mutex_lock(&p->access_log_lock);
-    fwrite(line, 1, len, p->access_log);
-    fflush(p->access_log);
-    pthread_mutex_unlock(&p->access_log_lock);
-}
-
-/* --- publication of snapshots --- */
-
-/* Stores s as current and frees the old one once every worker has moved past it. */
-static void publish(struct mesh_proxy *p, struct mesh_snapshot *s)
-{
-    uint64_t seen[MESH_PROXY_MAX_WORKERS];
-    for (unsigned i = 0; i < p->n_workers; i++)
-        seen[i] = atomic_load(&p->workers[i].epoch);
-    struct mesh_snapshot *old = atomic_exchange(&p->current, s);
-    for (unsigned i = 0; i < p->n_workers; i++) {
-        uint64_t deadline = monotonic_ms() + 5000;
-        while (atomic_load(&p->workers[i].epoch) <= seen[i] + 1 && monotonic_ms() < deadline)
-            nanosleep(&(struct timespec){0, 2000000}, NULL);
-    }
-    mesh_snapshot_unref(old);
-}
+/* --- static mode: reloads --- */
 
 static void reload(struct mesh_proxy *p, uint64_t *version)
 {
@@ -204,7 +318,7 @@ static void reload(struct mesh_proxy *p, uint64_t *version)
         return;
     }
     (*version)++;
-    publish(p, s);
+    mesh_proxy_publish(p, s);
     atomic_fetch_add(&p->reloads_ok, 1);
     fprintf(stderr, "lvl=info msg=\"config reloaded\" file=%s version=%llu\n", p->opt.config_path,
             (unsigned long long)*version);
@@ -221,31 +335,87 @@ static void sweep(struct mesh_cluster_state *st, void *ctx)
     st->next_sweep_ms = now + interval;
 }
 
+/* --- listeners --- */
+
+static const char *role_flag(const struct mesh_proxy *p, enum mesh_listener_role role)
+{
+    if (role == MESH_LISTENER_ROUTER)
+        return p->opt.mode == MESH_PROXY_SIDECAR ? "--outbound" : "--listen";
+    return role == MESH_LISTENER_INBOUND ? "--inbound" : "--admin";
+}
+
+/* Parses the address of each listener role the mode has. */
+static int parse_listen_addrs(struct mesh_proxy *p)
+{
+    const char *text[MESH_LISTENER_N_ROLES] = {
+        [MESH_LISTENER_ROUTER] = p->opt.listen,
+        [MESH_LISTENER_INBOUND] = p->opt.mode == MESH_PROXY_SIDECAR ? p->opt.inbound : NULL,
+        [MESH_LISTENER_ADMIN] = p->opt.admin,
+    };
+    for (int r = 0; r < MESH_LISTENER_N_ROLES; r++) {
+        struct mesh_listen_addr *a = &p->addrs[r];
+        char why[256];
+        if (!text[r])
+            continue;
+        if (mesh_sock_parse_addr(text[r], MESH_SOCK_F_RESOLVE, &a->addr, &a->len, why,
+                                 sizeof(why)) != MESH_OK)
+            return usage_error("%s: %s", role_flag(p, (enum mesh_listener_role)r), why);
+        a->enabled = true;
+    }
+    return -1;
+}
+
+/* Binds one socket of role: after the first bind, the address really bound (its port when 0
+ * was asked for) is what the next workers bind and what the logs and meshd are told. */
+static enum mesh_err bind_role(struct mesh_proxy *p, enum mesh_listener_role role, unsigned flags,
+                               int *fd, char *why, size_t len)
+{
+    struct mesh_listen_addr *a = &p->addrs[role];
+    enum mesh_err err =
+        mesh_sock_listen((const struct sockaddr *)&a->addr, a->len, flags, fd, why, len);
+    if (err != MESH_OK || a->text[0])
+        return err;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (mesh_sock_local_addr(*fd, &bound, &blen) == MESH_OK) {
+        a->addr = bound;
+        a->len = blen;
+    }
+    mesh_sock_format_addr((const struct sockaddr *)&a->addr, a->len, a->text, sizeof(a->text));
+    return MESH_OK;
+}
+
 /* --- start and stop --- */
 
 static int start_workers(struct mesh_proxy *p)
 {
     char why[256];
-    struct sockaddr_storage admin;
-    socklen_t admin_len;
     int admin_fd = -1;
-    if (mesh_sock_parse_addr(p->opt.admin, MESH_SOCK_F_RESOLVE, &admin, &admin_len, why,
-                             sizeof(why)) != MESH_OK ||
-        mesh_sock_listen((const struct sockaddr *)&admin, admin_len, 0, &admin_fd, why,
-                         sizeof(why)) != MESH_OK) {
+    if (bind_role(p, MESH_LISTENER_ADMIN, 0, &admin_fd, why, sizeof(why)) != MESH_OK) {
         fprintf(stderr, "meshproxy: admin %s: %s\n", p->opt.admin, why);
         return 1;
     }
     p->workers = xcalloc(p->n_workers, sizeof(*p->workers));
     for (unsigned i = 0; i < p->n_workers; i++) {
         struct mesh_worker *w = &p->workers[i];
-        if (mesh_worker_init(w, p, i) != MESH_OK ||
-            mesh_worker_listen(w, why, sizeof(why)) != MESH_OK) {
-            fprintf(stderr, "meshproxy: listen %s: %s\n", p->opt.listen, why);
+        if (mesh_worker_init(w, p, i) != MESH_OK) {
+            fprintf(stderr, "meshproxy: cannot set up worker %u\n", i);
             return 1;
         }
+        for (int r = MESH_LISTENER_ROUTER; r <= MESH_LISTENER_INBOUND; r++) {
+            int fd = -1;
+            if (!p->addrs[r].enabled)
+                continue;
+            if (bind_role(p, (enum mesh_listener_role)r, MESH_SOCK_F_REUSEPORT, &fd, why,
+                          sizeof(why)) != MESH_OK ||
+                mesh_worker_add_listener(w, (enum mesh_listener_role)r, fd) != MESH_OK) {
+                fprintf(stderr, "meshproxy: listen %s: %s\n",
+                        r == MESH_LISTENER_ROUTER ? p->opt.listen : p->opt.inbound, why);
+                return 1;
+            }
+        }
     }
-    mesh_worker_listen_admin(&p->workers[0], admin_fd);
+    mesh_worker_add_listener(&p->workers[0], MESH_LISTENER_ADMIN, admin_fd);
     for (unsigned i = 0; i < p->n_workers; i++)
         if (mesh_worker_start(&p->workers[i]) != MESH_OK)
             return 1;
@@ -256,11 +426,16 @@ static void stop_workers(struct mesh_proxy *p)
 {
     atomic_store(&p->draining, true);
     for (unsigned i = 0; i < p->n_workers; i++)
+        mesh_worker_wake(&p->workers[i]);
+    for (unsigned i = 0; i < p->n_workers; i++)
         mesh_worker_join(&p->workers[i]);
     for (unsigned i = 0; i < p->n_workers; i++)
         mesh_stats_shard_free(p->workers[i].st.shard);
     free(p->workers);
+    p->workers = NULL;
     mesh_snapshot_unref(atomic_load(&p->current));
+    mesh_snapshot_unref(p->inbound);
+    p->inbound = NULL;
 }
 
 static void defaults(struct mesh_proxy_options *o)
@@ -281,7 +456,120 @@ static void defaults(struct mesh_proxy_options *o)
     o->limits.max_headers = MESH_PROXY_MAX_HEADERS;
 }
 
-static int serve(struct mesh_proxy *p)
+/* --- meshd --- */
+
+/* The token in FILE, trimmed; NULL (with a message on stderr) when it cannot be read. */
+static char *read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "meshproxy: --token %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *start = buf;
+    while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+        start++;
+    size_t len = strlen(start);
+    while (len && (start[len - 1] == ' ' || start[len - 1] == '\t' || start[len - 1] == '\n' ||
+                   start[len - 1] == '\r'))
+        start[--len] = '\0';
+    if (len == 0) {
+        fprintf(stderr, "meshproxy: --token %s: the file is empty\n", path);
+        return NULL;
+    }
+    return xstrdup(start);
+}
+
+/* Where peers reach this listener: its bound address, with a wildcard host (0.0.0.0, ::) read
+ * as loopback, the only address it is sure to answer on. */
+static void reachable_addr(const struct mesh_listen_addr *a, char *out, size_t size)
+{
+    struct sockaddr_storage ss = a->addr;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (memcmp(&in6->sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0)
+            in6->sin6_addr = in6addr_loopback;
+    }
+    mesh_sock_format_addr((const struct sockaddr *)&ss, a->len, out, size);
+}
+
+static int start_control(struct mesh_proxy *p, const char *token)
+{
+    char address[MESH_SOCK_ADDR_STRLEN] = "", admin[MESH_SOCK_ADDR_STRLEN] = "";
+    if (p->addrs[MESH_LISTENER_INBOUND].enabled)
+        reachable_addr(&p->addrs[MESH_LISTENER_INBOUND], address, sizeof(address));
+    reachable_addr(&p->addrs[MESH_LISTENER_ADMIN], admin, sizeof(admin));
+    struct mesh_control_config cfg = {
+        .url = p->opt.control_url,
+        .token = token,
+        .id = p->opt.id,
+        .mode = p->opt.mode,
+        .service = p->opt.service,
+        .ns = p->opt.ns,
+        .version = p->opt.version,
+        .gateway = p->opt.gateway,
+        .address = address,
+        .admin = admin,
+    };
+    char *why = NULL;
+    if (mesh_control_start(p, &cfg, &p->control, &why) != MESH_OK) {
+        fprintf(stderr, "meshproxy: %s\n", why ? why : "cannot start talking to meshd");
+        free(why);
+        return 1;
+    }
+    return 0;
+}
+
+/* The placeholder served until meshd's first config: every outbound request answers 503. */
+static struct mesh_snapshot *placeholder(void)
+{
+    struct mesh_snapshot *s = NULL;
+    char *why = NULL;
+    if (mesh_snapshot_build(NULL, 0, 0, &s, &why) != MESH_OK) {
+        fprintf(stderr, "meshproxy: %s\n", why ? why : "out of memory");
+        free(why);
+        return NULL;
+    }
+    s->awaiting_config = true;
+    snprintf(s->version_text, sizeof(s->version_text), "none");
+    return s;
+}
+
+static void announce(const struct mesh_proxy *p)
+{
+    const char *router = p->addrs[MESH_LISTENER_ROUTER].text;
+    const char *admin = p->addrs[MESH_LISTENER_ADMIN].text;
+    switch (p->opt.mode) {
+    case MESH_PROXY_STATIC:
+        fprintf(stderr, "meshproxy listening on %s with %u workers, admin on %s\n", router,
+                p->n_workers, admin);
+        break;
+    case MESH_PROXY_SIDECAR:
+        fprintf(stderr,
+                "meshproxy sidecar %s (service %s.%s) outbound on %s, inbound on %s -> app %s, "
+                "with %u workers, admin on %s, meshd %s\n",
+                p->opt.id, p->opt.service, p->opt.ns, router, p->addrs[MESH_LISTENER_INBOUND].text,
+                p->opt.app, p->n_workers, admin, p->opt.control_url);
+        break;
+    case MESH_PROXY_GATEWAY:
+        fprintf(stderr,
+                "meshproxy gateway %s (%s/%s) listening on %s with %u workers, admin on %s, "
+                "meshd %s\n",
+                p->opt.id, p->opt.ns, p->opt.gateway, router, p->n_workers, admin,
+                p->opt.control_url);
+        break;
+    }
+}
+
+static int serve(struct mesh_proxy *p, uint64_t deregister_wait_ms)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -289,14 +577,21 @@ static int serve(struct mesh_proxy *p)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     uint64_t version = 1;
-    fprintf(stderr, "meshproxy listening on %s with %u workers, admin on %s\n", p->opt.listen,
-            p->n_workers, p->opt.admin);
+    announce(p);
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &(struct timespec){0, 100000000});
-        if (sig == SIGHUP) {
+        if (sig == SIGHUP && p->opt.mode == MESH_PROXY_STATIC) {
             reload(p, &version);
+        } else if (sig == SIGHUP) {
+            fprintf(stderr, "lvl=info msg=\"SIGHUP ignored: the config comes from meshd\"\n");
         } else if (sig == SIGTERM || sig == SIGINT) {
             fprintf(stderr, "lvl=info msg=\"draining\" signal=%s\n", strsignal(sig));
+            if (p->control) {
+                /* Peers first: once meshd has pushed them a config without this proxy, they
+                 * stop sending it requests; only then do the listeners close. */
+                mesh_control_stop(p->control, true, 2000, deregister_wait_ms);
+                p->control = NULL;
+            }
             stop_workers(p);
             fprintf(stderr, "lvl=info msg=\"stopped\"\n");
             return 0;
@@ -309,24 +604,57 @@ static int serve(struct mesh_proxy *p)
 int main(int argc, char **argv)
 {
     struct mesh_proxy p = {0};
+    uint64_t deregister_wait_ms = 500;
+    char *token = NULL, *default_id = NULL;
     defaults(&p.opt);
-    int rc = parse_flags(argc, argv, &p.opt);
+    int rc = parse_flags(argc, argv, &p.opt, &deregister_wait_ms);
     if (rc >= 0)
         return rc;
     p.n_workers = p.opt.workers;
-    char why[256];
-    if (mesh_sock_parse_addr(p.opt.listen, MESH_SOCK_F_RESOLVE, &p.listen_addr, &p.listen_addrlen,
-                             why, sizeof(why)) != MESH_OK)
-        return usage_error("--listen: %s", why);
+    if ((rc = parse_listen_addrs(&p)) >= 0)
+        return rc;
+    if (p.opt.mode != MESH_PROXY_STATIC) {
+        if (!p.opt.id) {
+            default_id = p.opt.mode == MESH_PROXY_SIDECAR
+                             ? xasprintf("%s.%s-%ld", p.opt.service, p.opt.ns, (long)getpid())
+                             : xasprintf("%s-%ld", p.opt.gateway, (long)getpid());
+            p.opt.id = default_id;
+        }
+        if (!mesh_control_id_valid(p.opt.id)) {
+            rc = usage_error("proxy id \"%s\" is not valid: [a-z0-9][a-z0-9.-]*, at most 63 "
+                             "characters (set one with --id)",
+                             p.opt.id);
+            free(default_id);
+            return rc;
+        }
+        if (!(token = read_token(p.opt.token_path))) {
+            free(default_id);
+            return 1;
+        }
+    }
     struct mesh_snapshot *first = NULL;
-    char *msg = NULL;
-    if (mesh_snapshot_load_file(p.opt.config_path, 1, &first, &msg) != MESH_OK) {
-        fprintf(stderr, "%s\n", msg ? msg : "meshproxy: cannot load the config");
-        free(msg);
+    if (p.opt.mode == MESH_PROXY_STATIC) {
+        char *msg = NULL;
+        if (mesh_snapshot_load_file(p.opt.config_path, 1, &first, &msg) != MESH_OK) {
+            fprintf(stderr, "%s\n", msg ? msg : "meshproxy: cannot load the config");
+            free(msg);
+            return 1;
+        }
+    } else if (!(first = placeholder())) {
         return 1;
+    }
+    if (p.opt.mode == MESH_PROXY_SIDECAR) {
+        char *msg = NULL;
+        if (mesh_snapshot_build_inbound(p.opt.service, p.opt.ns, p.opt.app, &p.inbound, &msg) !=
+            MESH_OK) {
+            fprintf(stderr, "meshproxy: --app %s: %s\n", p.opt.app, msg ? msg : "invalid");
+            free(msg);
+            return 1;
+        }
     }
     atomic_init(&p.current, first);
     pthread_mutex_init(&p.access_log_lock, NULL);
+    pthread_mutex_init(&p.publish_lock, NULL);
     if (p.opt.access_log) {
         p.access_log = strcmp(p.opt.access_log, "-") == 0 ? stdout : fopen(p.opt.access_log, "a");
         if (!p.access_log) {
@@ -334,7 +662,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    /* Signals are taken by the main thread only: block them before the workers exist. */
+    /* Signals are taken by the main thread only: block them before any other thread exists. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
@@ -344,8 +672,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (start_workers(&p) != 0)
         return 1;
-    rc = serve(&p);
+    /* After the listeners: meshd is told the inbound address really bound. */
+    if (p.opt.mode != MESH_PROXY_STATIC && start_control(&p, token) != 0) {
+        stop_workers(&p);
+        return 1;
+    }
+    rc = serve(&p, deregister_wait_ms);
     if (p.access_log && p.access_log != stdout)
         fclose(p.access_log);
+    free(token);
+    free(default_id);
     return rc;
 }

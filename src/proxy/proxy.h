@@ -16,8 +16,10 @@
 #include "balancer.h"
 #include "core/slice.h"
 #include "core/bufpool.h"
+#include "core/strbuf.h"
 #include "http/h1_parse.h"
 #include "net/loop.h"
+#include "net/sock.h"
 #include "rng.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -80,10 +82,41 @@ bool mesh_wbuf_put_header(struct mesh_wbuf *b, struct mesh_slice name, struct me
 void mesh_wbuf_reset(struct mesh_wbuf *b);
 void mesh_wbuf_free(struct mesh_wbuf *b);
 
+enum mesh_proxy_mode {
+    MESH_PROXY_STATIC = 0, /* --config FILE: documents from a file, SIGHUP reloads */
+    MESH_PROXY_SIDECAR,    /* --control URL --service NAME: outbound + inbound listeners */
+    MESH_PROXY_GATEWAY,    /* --control URL --gateway NAME: the gateway's VirtualServices */
+};
+
+/* "static", "sidecar", "gateway". Never NULL. */
+const char *mesh_proxy_mode_str(enum mesh_proxy_mode mode);
+
+/* What a listener's connections are for. Every worker has its own SO_REUSEPORT socket for the
+ * router and inbound roles; the admin listener is worker 0's alone. */
+enum mesh_listener_role {
+    MESH_LISTENER_ROUTER = 0, /* --listen / --outbound: routed by the published snapshot */
+    MESH_LISTENER_INBOUND,    /* a sidecar's --inbound: everything goes to its app */
+    MESH_LISTENER_ADMIN,      /* /metrics, /stats, /ready, /config_dump */
+    MESH_LISTENER_N_ROLES,
+};
+
+/* "router" ("outbound" in a sidecar), "inbound", "admin". Never NULL. */
+const char *mesh_listener_role_str(enum mesh_listener_role role);
+
 struct mesh_proxy_options {
-    const char *config_path;
-    const char *listen;
+    enum mesh_proxy_mode mode;
+    const char *config_path; /* static */
+    const char *listen;      /* static, gateway; a sidecar's --outbound */
+    const char *inbound;     /* sidecar */
+    const char *app;         /* sidecar: where inbound requests go */
     const char *admin;
+    const char *control_url; /* sidecar, gateway: meshd */
+    const char *token_path;
+    const char *service; /* sidecar */
+    const char *ns;      /* sidecar, gateway; "default" when not given */
+    const char *version; /* sidecar: the version label it registers */
+    const char *id;      /* sidecar, gateway: the proxy id at meshd */
+    const char *gateway; /* gateway */
     unsigned workers;
     const char *access_log; /* NULL = off; "-" = stdout */
     uint64_t connect_timeout_ms;
@@ -94,12 +127,25 @@ struct mesh_proxy_options {
     struct mesh_h1_limits limits;
 };
 
+/* An address a listener role binds, and after the first bind the address it really has (port 0
+ * asks the kernel for one; every worker then binds that one). */
+struct mesh_listen_addr {
+    bool enabled;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    char text[MESH_SOCK_ADDR_STRLEN]; /* "127.0.0.1:15001" once bound */
+};
+
+struct mesh_control;
+
 /* The process: options, the published snapshot and the workers. */
 struct mesh_proxy {
     struct mesh_proxy_options opt;
-    struct sockaddr_storage listen_addr;
-    socklen_t listen_addrlen;
+    struct mesh_listen_addr addrs[MESH_LISTENER_N_ROLES];
     _Atomic(struct mesh_snapshot *) current;
+    struct mesh_snapshot *inbound; /* sidecar: the fixed snapshot of the inbound listener */
+    pthread_mutex_t publish_lock;  /* one publisher at a time (SIGHUP, the control thread) */
+    struct mesh_control *control;  /* sidecar, gateway: the thread that talks to meshd */
     atomic_bool draining;
     atomic_uint workers_running; /* worker 0 (admin) stops last, so /ready answers to the end */
     atomic_uint_fast64_t reloads_ok, reloads_failed;
@@ -144,13 +190,20 @@ struct mesh_wstats {
     struct mesh_stats_gauge *active;
 };
 
+/* One listening socket of a worker. */
+struct mesh_listener {
+    struct mesh_io io; /* fd -1 when the worker has none of this role */
+    struct mesh_worker *w;
+    enum mesh_listener_role role;
+};
+
 struct mesh_worker {
     struct mesh_proxy *proxy;
     unsigned index;
     pthread_t thread;
     struct mesh_loop loop;
-    struct mesh_io listener;
-    struct mesh_io admin_listener; /* worker 0 only */
+    struct mesh_listener listeners[MESH_LISTENER_N_ROLES];
+    struct mesh_io wake; /* an eventfd: a snapshot was published */
     struct mesh_bufpool bufs;
     struct mesh_rng rng;
     struct mesh_wstats st;
@@ -158,7 +211,8 @@ struct mesh_worker {
     struct mesh_dconn *dconns;        /* open client connections */
     struct mesh_stream *free_streams; /* recycled, see stream.c */
     unsigned n_free_streams;
-    struct mesh_wsnap *wsnap; /* current */
+    struct mesh_wsnap *wsnap;   /* current */
+    struct mesh_wsnap *inbound; /* the inbound listener's, for the worker's whole life */
     atomic_uint_fast64_t epoch;
     struct mesh_pool *pools;
     unsigned active_streams;
@@ -179,7 +233,7 @@ struct mesh_dconn {
     bool readable, writable, peer_closed, close_after;
     bool hup;                       /* the peer's FIN was signalled: read on to see the EOF */
     bool tunnel;                    /* after a 101: raw bytes both ways */
-    bool admin;                     /* the admin listener's: requests go to admin.c */
+    enum mesh_listener_role role;   /* which listener accepted it */
     struct mesh_dconn *prev, *next; /* the worker's open connections */
 };
 
@@ -203,16 +257,33 @@ struct mesh_uconn {
 
 /* worker.c */
 enum mesh_err mesh_worker_init(struct mesh_worker *w, struct mesh_proxy *p, unsigned index);
-enum mesh_err mesh_worker_listen(struct mesh_worker *w, char *why, size_t len);
-enum mesh_err mesh_worker_listen_admin(struct mesh_worker *w, int fd);
+/* Serves listening socket fd (the worker takes it) in role. Before mesh_worker_start. */
+enum mesh_err mesh_worker_add_listener(struct mesh_worker *w, enum mesh_listener_role role, int fd);
 enum mesh_err mesh_worker_start(struct mesh_worker *w);
+/* Makes the worker look at the published snapshot now rather than at its next wake-up. Any
+ * thread. */
+void mesh_worker_wake(struct mesh_worker *w);
 void mesh_worker_join(struct mesh_worker *w);
 void mesh_worker_release_wsnap(struct mesh_worker *w, struct mesh_wsnap *ws);
-struct mesh_wsnap *mesh_worker_wsnap(struct mesh_worker *w);
+/* The snapshot a new stream of a role's connection uses, pinned (release it when done):
+ * the inbound one for the inbound role, else the published one (adopted first when it
+ * changed, so that a request never starts on a config older than the last publication). */
+struct mesh_wsnap *mesh_worker_wsnap(struct mesh_worker *w, enum mesh_listener_role role);
+
+/* publish.c: the one way a new snapshot reaches the workers (SIGHUP and meshd alike).
+ * Takes the caller's reference on s, stores it as current with one atomic exchange, wakes every
+ * worker and drops the old snapshot once each worker has moved past it. Any thread but a
+ * worker's; serialised by p->publish_lock. Before the workers exist it just swaps. */
+void mesh_proxy_publish(struct mesh_proxy *p, struct mesh_snapshot *s);
+
+/* config_dump.c: the live config as JSON (docs/meshproxy.md), appended to out. s is the
+ * snapshot being served (borrowed). MESH_E_NOMEM when out is full or memory ran out. */
+enum mesh_err mesh_config_dump_json(struct mesh_proxy *p, const struct mesh_snapshot *s,
+                                    struct mesh_strbuf *out);
 
 /* downstream.c */
-void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer);
-void mesh_dconn_accept_admin(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer);
+void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer,
+                       enum mesh_listener_role role);
 /* Draining: closes connections between requests; at the end, all of them. */
 void mesh_dconns_close_idle(struct mesh_worker *w);
 void mesh_dconns_close_all(struct mesh_worker *w);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/strbuf.h"
 #include "core/xalloc.h"
@@ -17,7 +18,8 @@
 static pthread_mutex_t states_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mesh_cluster_state *states;
 
-static struct mesh_cluster_state *cluster_state_get(const char *key, size_t n_endpoints)
+static struct mesh_cluster_state *cluster_state_get(const char *key, const char *service,
+                                                    size_t n_endpoints)
 {
     pthread_mutex_lock(&states_lock);
     struct mesh_cluster_state *st = states;
@@ -29,6 +31,11 @@ static struct mesh_cluster_state *cluster_state_get(const char *key, size_t n_en
         st = xcalloc(1, sizeof(*st));
         atomic_init(&st->refs, 1);
         st->key = xstrdup(key);
+        st->service = xstrdup(service);
+        st->n_endpoints = n_endpoints;
+        st->active = xcalloc(n_endpoints ? n_endpoints : 1, sizeof(*st->active));
+        for (size_t i = 0; i < n_endpoints; i++)
+            atomic_init(&st->active[i], 0);
         mesh_breaker_init(&st->breaker);
         mesh_outlier_cluster_init(&st->outlier, n_endpoints);
         st->next = states;
@@ -50,6 +57,8 @@ void mesh_cluster_state_unref(struct mesh_cluster_state *st)
         *pp = st->next;
     pthread_mutex_unlock(&states_lock);
     mesh_outlier_cluster_destroy(&st->outlier);
+    free(st->active);
+    free(st->service);
     free(st->key);
     free(st);
 }
@@ -108,7 +117,8 @@ static struct mesh_cluster *resolve_service(struct mesh_snapshot *s, const char 
     return strchr(ns, '.') ? NULL : find_cluster(s, name, ns);
 }
 
-static void add_endpoint(struct builder *b, struct mesh_cluster *c, const char *address)
+static void add_endpoint(struct builder *b, struct mesh_cluster *c, const char *address,
+                         const struct mesh_labels *labels)
 {
     struct mesh_endpoint_rt *ep = &c->endpoints[c->n_endpoints];
     char why[256];
@@ -118,6 +128,7 @@ static void add_endpoint(struct builder *b, struct mesh_cluster *c, const char *
         return;
     }
     snprintf(ep->name, sizeof(ep->name), "%s", address);
+    ep->labels = labels;
     ep->id = b->snap->n_endpoints++;
     c->n_endpoints++;
 }
@@ -135,6 +146,7 @@ static void build_clusters(struct builder *b, struct mesh_resource *const *res, 
         const struct mesh_service *svc = (const struct mesh_service *)res[i];
         struct mesh_cluster *c = &s->clusters[s->n_clusters];
         c->id = (uint32_t)s->n_clusters++;
+        c->src = svc;
         c->name = xstrdup(svc->res.name);
         c->ns = xstrdup(mesh_resource_namespace(&svc->res));
         c->lb = !svc->load_balancer                              ? MESH_LB_LEAST_REQUEST
@@ -143,7 +155,7 @@ static void build_clusters(struct builder *b, struct mesh_resource *const *res, 
                                                                  : MESH_LB_LEAST_REQUEST;
         c->endpoints = xcalloc(svc->n_endpoints ? svc->n_endpoints : 1, sizeof(*c->endpoints));
         for (size_t e = 0; e < svc->n_endpoints; e++)
-            add_endpoint(b, c, svc->endpoints[e].address);
+            add_endpoint(b, c, svc->endpoints[e].address, &svc->endpoints[e].labels);
     }
 }
 
@@ -252,6 +264,7 @@ static void build_route(struct builder *b, struct mesh_vhost *vh, const struct m
 {
     struct mesh_snapshot *s = b->snap;
     struct mesh_route_rt *rt = &vh->routes[index];
+    rt->src = r;
     rt->name = r->name ? xstrdup(r->name) : xasprintf("route-%zu", index);
     rt->id = s->n_routes++;
     rt->vhost = vh;
@@ -303,32 +316,82 @@ static void add_host(struct builder *b, const char *host, const struct mesh_vhos
     b->n_hosts++;
 }
 
-static struct mesh_vhost *new_vhost(struct builder *b, char *name, size_t n_routes)
+static struct mesh_vhost *new_vhost(struct builder *b, const struct mesh_virtual_service *src,
+                                    char *name, size_t n_routes)
 {
     struct mesh_snapshot *s = b->snap;
     struct mesh_vhost *vh = &s->vhosts[s->n_vhosts++];
+    vh->src = src;
     vh->name = name;
     vh->routes = xcalloc(n_routes ? n_routes : 1, sizeof(*vh->routes));
     vh->n_routes = n_routes;
     return vh;
 }
 
+/* The other spellings of a VirtualService host that names an in-mesh service, as Kubernetes DNS
+ * resolves them: "payment" in namespace default is also payment.default, payment.default.svc and
+ * payment.default.svc.cluster.local; "payment.default.svc" is also payment.default, the
+ * cluster.local form, and "payment" for clients in its own namespace. A two-label host is read as
+ * name.namespace only when its second label is the VirtualService's namespace, so that
+ * "example.com" stays a DNS name. */
+static void add_host_aliases(struct builder *b, const char *host, const char *vs_ns,
+                             const struct mesh_vhost *vh)
+{
+    if (strchr(host, '*') || strlen(host) > 253)
+        return;
+    char name[256], ns[256];
+    const char *dot = strchr(host, '.');
+    if (!dot) {
+        snprintf(name, sizeof(name), "%s", host);
+        snprintf(ns, sizeof(ns), "%s", vs_ns);
+    } else {
+        snprintf(name, sizeof(name), "%.*s", (int)(dot - host), host);
+        snprintf(ns, sizeof(ns), "%s", dot + 1);
+        char *rest = strchr(ns, '.');
+        if (rest && (strcmp(rest, ".svc") == 0 || strcmp(rest, ".svc.cluster.local") == 0))
+            *rest = '\0';
+        else if (rest || strcmp(ns, vs_ns) != 0)
+            return; /* an ordinary DNS name */
+    }
+    char *names[4] = {
+        strcmp(ns, vs_ns) == 0 ? xstrdup(name) : NULL,
+        xasprintf("%s.%s", name, ns),
+        xasprintf("%s.%s.svc", name, ns),
+        xasprintf("%s.%s.svc.cluster.local", name, ns),
+    };
+    for (size_t k = 0; k < 4; k++) {
+        if (names[k] && strcasecmp(names[k], host) != 0)
+            add_host(b, names[k], vh);
+        free(names[k]);
+    }
+}
+
 static void build_virtual_services(struct builder *b, struct mesh_resource *const *res, size_t n)
 {
+    size_t first = b->snap->n_vhosts;
     for (size_t i = 0; i < n; i++) {
         if (res[i]->kind != MESH_KIND_VIRTUAL_SERVICE)
             continue;
         const struct mesh_virtual_service *vs = (const struct mesh_virtual_service *)res[i];
         const char *ns = mesh_resource_namespace(&vs->res);
-        /* Only sidecar/mesh VirtualServices here; gateway ones come with the gateway mode. */
+        /* Every VirtualService given is served: meshd sends a sidecar the mesh ones and a gateway
+         * its own; a static file is taken as written. */
         struct mesh_vhost *vh =
-            new_vhost(b, xasprintf("%s.%s", vs->res.name, ns), vs->n_http_routes);
+            new_vhost(b, vs, xasprintf("%s.%s", vs->res.name, ns), vs->n_http_routes);
         for (size_t r = 0; r < vs->n_http_routes; r++)
             build_route(b, vh, &vs->http_routes[r], r, ns,
                         route_fault(res, n, vs, &vs->http_routes[r]));
         vh->index = mesh_route_index_build(vs->http_routes, vs->n_http_routes);
         for (size_t h = 0; h < vs->hosts.len; h++)
             add_host(b, vs->hosts.items[h], vh);
+    }
+    /* Aliases after every host as written, so that a host some VirtualService names literally
+     * is never taken by another one's alias (the first definition wins). */
+    for (size_t v = first; v < b->snap->n_vhosts; v++) {
+        const struct mesh_vhost *vh = &b->snap->vhosts[v];
+        const char *ns = mesh_resource_namespace(&vh->src->res);
+        for (size_t h = 0; h < vh->src->hosts.len; h++)
+            add_host_aliases(b, vh->src->hosts.items[h], ns, vh);
     }
 }
 
@@ -338,7 +401,7 @@ static void build_service_hosts(struct builder *b)
     struct mesh_snapshot *s = b->snap;
     for (size_t i = 0; i < s->n_clusters; i++) {
         struct mesh_cluster *c = &s->clusters[i];
-        struct mesh_vhost *vh = new_vhost(b, xasprintf("%s.%s", c->name, c->ns), 1);
+        struct mesh_vhost *vh = new_vhost(b, NULL, xasprintf("%s.%s", c->name, c->ns), 1);
         struct mesh_route_rt *rt = &vh->routes[0];
         rt->name = xstrdup("default");
         rt->id = s->n_routes++;
@@ -379,6 +442,27 @@ static int by_suffix_length(const void *a, const void *b)
     return la < lb ? 1 : la > lb ? -1 : 0;
 }
 
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Records, in each virtual host, the hosts that really lead to it once the index is built. */
+static void list_vhost_hosts(struct mesh_snapshot *s)
+{
+    for (size_t i = 0; i < s->exact_cap; i++)
+        if (s->exact[i].host)
+            mesh_string_list_add(&s->vhosts[s->exact[i].vhost - s->vhosts].hosts, s->exact[i].host);
+    for (size_t i = 0; i < s->n_wildcards; i++)
+        mesh_string_list_add(&s->vhosts[s->wildcards[i].vhost - s->vhosts].hosts,
+                             s->wildcards[i].host);
+    if (s->catch_all)
+        mesh_string_list_add(&s->vhosts[s->catch_all - s->vhosts].hosts, "*");
+    for (size_t v = 0; v < s->n_vhosts; v++)
+        if (s->vhosts[v].hosts.len > 1)
+            qsort(s->vhosts[v].hosts.items, s->vhosts[v].hosts.len, sizeof(char *), by_string);
+}
+
 /* The first definition of a host wins (VirtualServices come before Service names). */
 static void index_hosts(struct builder *b)
 {
@@ -410,6 +494,7 @@ static void index_hosts(struct builder *b)
     qsort(s->wildcards, s->n_wildcards, sizeof(*s->wildcards), by_suffix_length);
     free(b->hosts);
     b->hosts = NULL;
+    list_vhost_hosts(s);
 }
 
 static void attach_states(struct mesh_snapshot *s)
@@ -422,9 +507,14 @@ static void attach_states(struct mesh_snapshot *s)
         for (size_t e = 0; e < c->n_endpoints; e++)
             mesh_strbuf_printf(&key, "%s,", c->endpoints[e].name);
         char *k = mesh_strbuf_take(&key);
-        c->state = cluster_state_get(k, c->n_endpoints);
-        if (c->outlier_enabled)
-            c->state->outlier_cfg = c->outlier; /* for the main thread's sweeps */
+        c->state = cluster_state_get(k, c->name, c->n_endpoints);
+        if (c->outlier_enabled) {
+            /* For the main thread's sweeps, which read it under the same lock: snapshots of a
+             * sidecar are compiled on its control thread. */
+            pthread_mutex_lock(&states_lock);
+            c->state->outlier_cfg = c->outlier;
+            pthread_mutex_unlock(&states_lock);
+        }
         free(k);
     }
 }
@@ -432,21 +522,44 @@ static void attach_states(struct mesh_snapshot *s)
 enum mesh_err mesh_snapshot_build(struct mesh_resource *const *res, size_t n, uint64_t version,
                                   struct mesh_snapshot **out, char **errmsg)
 {
+    return mesh_snapshot_build_flags(res, n, version, 0, out, errmsg);
+}
+
+enum mesh_err mesh_snapshot_build_flags(struct mesh_resource *const *given, size_t n,
+                                        uint64_t version, unsigned flags,
+                                        struct mesh_snapshot **out, char **errmsg)
+{
     struct builder b = {0};
     size_t n_vs = 0, n_svc = 0;
     for (size_t i = 0; i < n; i++) {
-        n_vs += res[i]->kind == MESH_KIND_VIRTUAL_SERVICE;
-        n_svc += res[i]->kind == MESH_KIND_SERVICE;
+        n_vs += given[i]->kind == MESH_KIND_VIRTUAL_SERVICE;
+        n_svc += given[i]->kind == MESH_KIND_SERVICE;
     }
     b.snap = xcalloc(1, sizeof(*b.snap));
     atomic_init(&b.snap->refs, 1);
     b.snap->version = version;
+    snprintf(b.snap->version_text, sizeof(b.snap->version_text), "%llu",
+             (unsigned long long)version);
+    /* The snapshot keeps its own copy of the documents: routes and clusters point into it, so
+     * that a dump can show them as written (matches, labels) for as long as it lives. */
+    b.snap->res = xcalloc(n ? n : 1, sizeof(*b.snap->res));
+    for (size_t i = 0; i < n; i++) {
+        if (!(b.snap->res[i] = mesh_resource_clone(given[i]))) {
+            mesh_snapshot_unref(b.snap);
+            *out = NULL;
+            *errmsg = xstrdup("out of memory copying the documents");
+            return MESH_E_NOMEM;
+        }
+        b.snap->n_res++;
+    }
+    struct mesh_resource *const *res = b.snap->res;
     b.snap->vhosts = xcalloc(n_vs + n_svc + 1, sizeof(*b.snap->vhosts));
     mesh_strbuf_init(&b.err, 0);
     build_clusters(&b, res, n);
     build_policies(&b, res, n);
     build_virtual_services(&b, res, n);
-    build_service_hosts(&b);
+    if (!(flags & MESH_SNAPSHOT_F_NO_SERVICE_HOSTS))
+        build_service_hosts(&b);
     index_hosts(&b);
     attach_states(b.snap);
     mesh_print_documents((const struct mesh_resource *const *)res, n, MESH_FORMAT_YAML,
@@ -460,6 +573,41 @@ enum mesh_err mesh_snapshot_build(struct mesh_resource *const *res, size_t n, ui
     mesh_strbuf_free(&b.err);
     *out = b.snap;
     return MESH_OK;
+}
+
+enum mesh_err mesh_snapshot_build_inbound(const char *service, const char *ns, const char *address,
+                                          struct mesh_snapshot **out, char **errmsg)
+{
+    /* Built from documents like any other snapshot, so that the request path, the stats and the
+     * dumps need nothing special for it. The cluster name cannot clash with a Service's ('|' is
+     * not allowed in names). */
+    char *name = xasprintf("inbound|%s", service);
+    struct mesh_service *svc = mesh_service_new(name, ns);
+    struct mesh_virtual_service *vs = mesh_virtual_service_new("inbound", ns);
+    enum mesh_err err = MESH_E_NOMEM;
+    *out = NULL;
+    *errmsg = NULL;
+    if (!svc || !vs || !mesh_service_add_endpoint(svc, address) ||
+        mesh_string_list_add(&vs->hosts, "*") != MESH_OK) {
+        *errmsg = xstrdup("out of memory");
+        goto out;
+    }
+    struct mesh_http_route *r = mesh_virtual_service_add_route(vs, "inbound");
+    if (!r || !mesh_http_route_add_destination(r, name, 100) ||
+        mesh_string_list_add(&r->retries.retry_on, "connect-failure") != MESH_OK) {
+        *errmsg = xstrdup("out of memory");
+        goto out;
+    }
+    /* The app may be restarting: one more try on a refused connection, never once the request
+     * may have reached it. */
+    r->retries.attempts = 1;
+    struct mesh_resource *res[2] = {&svc->res, &vs->res};
+    err = mesh_snapshot_build(res, 2, 0, out, errmsg);
+out:
+    mesh_service_free(svc);
+    mesh_virtual_service_free(vs);
+    free(name);
+    return err;
 }
 
 enum mesh_err mesh_snapshot_load_file(const char *path, uint64_t version,
@@ -530,6 +678,7 @@ static void snapshot_free(struct mesh_snapshot *s)
             free_route(&s->vhosts[i].routes[r]);
         free(s->vhosts[i].routes);
         free(s->vhosts[i].name);
+        mesh_string_list_clear(&s->vhosts[i].hosts);
         mesh_route_index_free(s->vhosts[i].index);
     }
     for (size_t i = 0; i < s->n_clusters; i++) {
@@ -538,7 +687,7 @@ static void snapshot_free(struct mesh_snapshot *s)
         free(s->clusters[i].name);
         free(s->clusters[i].ns);
     }
-    for (size_t i = 0; i < s->exact_cap; i++)
+    for (size_t i = 0; s->exact && i < s->exact_cap; i++)
         free(s->exact[i].host);
     for (size_t i = 0; i < s->n_wildcards; i++)
         free(s->wildcards[i].host);
@@ -547,6 +696,7 @@ static void snapshot_free(struct mesh_snapshot *s)
     free(s->vhosts);
     free(s->clusters);
     free(s->source);
+    mesh_resource_list_free(s->res, s->n_res);
     free(s);
 }
 

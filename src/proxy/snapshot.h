@@ -27,15 +27,21 @@
 struct mesh_endpoint_rt {
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char name[64]; /* "127.0.0.1:18081": metrics label and keep-alive pool key */
-    uint32_t id;   /* dense over the snapshot: index of per-worker arrays */
+    char name[64];                    /* "127.0.0.1:18081": metrics label and keep-alive pool key */
+    uint32_t id;                      /* dense over the snapshot: index of per-worker arrays */
+    const struct mesh_labels *labels; /* the Service document's, in the snapshot's copy */
 };
 
 /* What must survive a reload, shared by every worker and every snapshot that names the same
  * service with the same endpoints: breaker counters and outlier state. */
 struct mesh_cluster_state {
     atomic_uint refs;
-    char *key; /* "payment-v1.default|127.0.0.1:18081,..." */
+    char *key;     /* "payment-v1.default|127.0.0.1:18081,..." */
+    char *service; /* "payment-v1": the service label of its metrics */
+    size_t n_endpoints;
+    /* Requests in flight per endpoint, over every worker (the balancer's counts are per worker):
+     * what /config_dump shows. Relaxed atomic adds, like the breaker's counters beside it. */
+    _Atomic uint32_t *active;
     struct mesh_breaker breaker;
     struct mesh_outlier_cluster outlier;
     struct mesh_outlier_config outlier_cfg; /* of the newest snapshot; main thread */
@@ -44,8 +50,9 @@ struct mesh_cluster_state {
 };
 
 struct mesh_cluster {
-    char *name; /* "payment-v1" */
-    char *ns;   /* "default" */
+    const struct mesh_service *src; /* the document, in the snapshot's copy */
+    char *name;                     /* "payment-v1" */
+    char *ns;                       /* "default" */
     uint32_t id;
     struct mesh_endpoint_rt *endpoints;
     size_t n_endpoints;
@@ -64,6 +71,7 @@ struct mesh_route_dest {
 };
 
 struct mesh_route_rt {
+    const struct mesh_http_route *src;   /* in the snapshot's copy; NULL for a Service's host */
     char *name;                          /* the route's name, or "route-N" */
     uint32_t id;                         /* dense over the snapshot */
     uint32_t dest_base;                  /* index of dests[0] in per-worker weight arrays */
@@ -102,7 +110,9 @@ struct mesh_route_index {
 };
 
 struct mesh_vhost {
+    const struct mesh_virtual_service *src; /* in the snapshot's copy; NULL for a Service's */
     char *name; /* "payment-service.default", or the Service's for a direct host */
+    struct mesh_string_list hosts; /* the Host values that lead here (sorted), for dumps */
     struct mesh_route_rt *routes;
     size_t n_routes;
     struct mesh_route_index *index; /* NULL when there are few routes */
@@ -134,13 +144,34 @@ struct mesh_snapshot {
     size_t n_wildcards;
     const struct mesh_vhost *catch_all; /* a VirtualService host "*" */
     uint32_t n_routes, n_dests, n_endpoints;
-    char *source; /* the documents as YAML, for /config_dump */
+    char *source;               /* the documents as YAML, for /config_dump */
+    struct mesh_resource **res; /* copies of the documents it was built from */
+    size_t n_res;
+    /* Set by whoever publishes it, before it is shared: */
+    char version_text[40]; /* as the config's source names it: meshd's hash, or a reload count */
+    bool from_control;     /* the config came from meshd (else from a file) */
+    bool awaiting_config;  /* a placeholder until meshd's first config: routes nothing */
 };
 
 /* Compiles resources into a new snapshot (refs = 1). Unknown kinds for the proxy (SecurityPolicy,
  * MeshConfig...) are kept in the dump but ignored. On error *errmsg (caller frees) says why. */
 enum mesh_err mesh_snapshot_build(struct mesh_resource *const *res, size_t n, uint64_t version,
                                   struct mesh_snapshot **out, char **errmsg);
+
+/* Flags of mesh_snapshot_build_flags. NO_SERVICE_HOSTS: a Host naming a Service is not routed
+ * (a gateway exposes its VirtualServices only). */
+#define MESH_SNAPSHOT_F_NO_SERVICE_HOSTS 0x1u
+
+/* mesh_snapshot_build with flags (MESH_SNAPSHOT_F_*; 0 is mesh_snapshot_build). */
+enum mesh_err mesh_snapshot_build_flags(struct mesh_resource *const *res, size_t n,
+                                        uint64_t version, unsigned flags,
+                                        struct mesh_snapshot **out, char **errmsg);
+/* The fixed snapshot of a sidecar's inbound listener: every request, whatever its Host, goes to
+ * the one endpoint address (the local app) of a cluster named "inbound|SERVICE" in namespace ns,
+ * retried once on a connect failure. It lives outside meshd's config, so snapshot swaps never
+ * touch it. On error *errmsg (caller frees) says why (an address that does not parse). */
+enum mesh_err mesh_snapshot_build_inbound(const char *service, const char *ns, const char *address,
+                                          struct mesh_snapshot **out, char **errmsg);
 /* Reads FILE (all documents, validated) and compiles it. */
 enum mesh_err mesh_snapshot_load_file(const char *path, uint64_t version,
                                       struct mesh_snapshot **out, char **errmsg);

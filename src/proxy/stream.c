@@ -70,8 +70,10 @@ static void release_breaker(struct mesh_stream *s)
 
 static void leave_endpoint(struct mesh_stream *s)
 {
-    if (s->ep && s->ws)
+    if (s->ep && s->ws) {
         s->ws->active[s->ep->id]--;
+        atomic_fetch_sub_explicit(&s->cluster->state->active[s->ep_index], 1, memory_order_relaxed);
+    }
     s->ep = NULL;
 }
 
@@ -356,11 +358,11 @@ static void on_head_complete(struct mesh_stream *s)
                                                          : MESH_FRAME_NONE;
     mesh_framer_init(&s->req_framer, kind,
                      s->req.content_length > 0 ? (uint64_t)s->req.content_length : 0);
-    if (c->admin) {
+    if (c->role == MESH_LISTENER_ADMIN) {
         mesh_admin_handle(s);
         return;
     }
-    s->ws = mesh_worker_wsnap(w);
+    s->ws = mesh_worker_wsnap(w, c->role);
     const struct mesh_vhost *vh = mesh_snapshot_find_vhost(s->ws->snap, s->req.host);
     s->route = vh ? mesh_vhost_match(vh, &s->req) : NULL;
     if (!render_request_head(s)) {
@@ -373,6 +375,12 @@ static void on_head_complete(struct mesh_stream *s)
     /* What of the body is already here is checked before anything goes upstream. */
     if (!mesh_framer_scan(&s->req_framer, c->in->data + c->in->start, mesh_buf_readable(c->in))) {
         refuse_bad_body(s);
+        return;
+    }
+    if (s->ws->snap->awaiting_config) {
+        /* A sidecar or gateway that has not heard from meshd yet knows no route at all: say so
+         * rather than a 404 that would read as "this host does not exist". */
+        respond_error(s, 503, "no config yet");
         return;
     }
     if (!s->route) {
@@ -469,6 +477,7 @@ static void stream_attempt(struct mesh_stream *s)
     s->ep = &cl->endpoints[i];
     s->ep_index = (size_t)i;
     s->ws->active[s->ep->id]++;
+    atomic_fetch_add_explicit(&cl->state->active[i], 1, memory_order_relaxed);
     struct mesh_uconn *u = NULL;
     bool reused = false;
     enum mesh_err err = mesh_uconn_acquire(w, s->ep, cl->state, &cl->limits,

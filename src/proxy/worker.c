@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "net/sock.h"
@@ -49,32 +50,45 @@ static void wsnap_free(struct mesh_wsnap *ws)
     free(ws);
 }
 
-struct mesh_wsnap *mesh_worker_wsnap(struct mesh_worker *w)
+/* Makes cur (loaded from p->current) the worker's snapshot, unless it already is. */
+static void switch_to(struct mesh_worker *w, struct mesh_snapshot *cur)
 {
+    if (w->wsnap && w->wsnap->snap == cur)
+        return;
+    struct mesh_wsnap *ws = wsnap_new(w, cur);
+    if (!ws)
+        return; /* out of memory: stay on the old one, try again later */
+    struct mesh_wsnap *old = w->wsnap;
+    w->wsnap = ws;
+    if (old && old->users == 0)
+        wsnap_free(old);
+}
+
+struct mesh_wsnap *mesh_worker_wsnap(struct mesh_worker *w, enum mesh_listener_role role)
+{
+    if (role == MESH_LISTENER_INBOUND && w->inbound) {
+        w->inbound->users++;
+        return w->inbound;
+    }
+    /* Safe without moving the epoch: this runs between two loop-top adoptions, and the
+     * publisher frees nothing until the epoch has moved past its swap, by which time the
+     * reference taken here exists. */
+    switch_to(w, atomic_load_explicit(&w->proxy->current, memory_order_acquire));
     w->wsnap->users++;
     return w->wsnap;
 }
 
 void mesh_worker_release_wsnap(struct mesh_worker *w, struct mesh_wsnap *ws)
 {
-    if (--ws->users == 0 && ws != w->wsnap)
+    if (--ws->users == 0 && ws != w->wsnap && ws != w->inbound)
         wsnap_free(ws);
 }
 
 /* Takes the published snapshot when it changed. The reference is taken before the epoch moves,
- * so the main thread (which waits for every epoch to move) cannot free it under us. */
+ * so the publisher (which waits for every epoch to move) cannot free it under us. */
 static void adopt_snapshot(struct mesh_worker *w)
 {
-    struct mesh_snapshot *cur = atomic_load_explicit(&w->proxy->current, memory_order_acquire);
-    if (!w->wsnap || w->wsnap->snap != cur) {
-        struct mesh_wsnap *ws = wsnap_new(w, cur);
-        if (ws) {
-            struct mesh_wsnap *old = w->wsnap;
-            w->wsnap = ws;
-            if (old && old->users == 0)
-                wsnap_free(old);
-        }
-    }
+    switch_to(w, atomic_load_explicit(&w->proxy->current, memory_order_acquire));
     atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
 }
 
@@ -129,64 +143,74 @@ void mesh_worker_wake_waiter(struct mesh_worker *w, struct mesh_cluster_state *s
 
 static void on_accept(struct mesh_loop *loop, struct mesh_io *io, uint32_t events)
 {
-    struct mesh_worker *w = io->data;
+    struct mesh_listener *l = io->data;
+    struct mesh_worker *w = l->w;
     (void)loop;
     (void)events;
-    for (int i = 0; i < 64 && !w->draining; i++) {
+    /* The admin listener takes fewer per wake-up, and keeps accepting while draining so that
+     * /ready can say so to the end. */
+    bool admin = l->role == MESH_LISTENER_ADMIN;
+    for (int i = 0; i < (admin ? 16 : 64) && (admin || !w->draining); i++) {
         int fd = -1;
         struct sockaddr_storage peer;
         socklen_t plen = sizeof(peer);
         if (mesh_sock_accept(io->fd, &fd, &peer, &plen) != MESH_OK)
             return;
-        mesh_dconn_accept(w, fd, &peer);
+        mesh_dconn_accept(w, fd, &peer, l->role);
     }
 }
 
-static void on_admin_accept(struct mesh_loop *loop, struct mesh_io *io, uint32_t events)
+enum mesh_err mesh_worker_add_listener(struct mesh_worker *w, enum mesh_listener_role role, int fd)
 {
-    struct mesh_worker *w = io->data;
+    struct mesh_listener *l = &w->listeners[role];
+    l->io.fd = fd;
+    l->io.cb = on_accept;
+    l->io.data = l;
+    enum mesh_err err = mesh_loop_add_listener(&w->loop, &l->io);
+    if (err != MESH_OK) {
+        close(fd);
+        l->io.fd = -1;
+    }
+    return err;
+}
+
+static void close_listener(struct mesh_worker *w, enum mesh_listener_role role)
+{
+    struct mesh_listener *l = &w->listeners[role];
+    if (l->io.fd >= 0) {
+        mesh_loop_del(&w->loop, &l->io);
+        close(l->io.fd);
+        l->io.fd = -1;
+    }
+}
+
+/* --- wake-ups --- */
+
+static void on_wake(struct mesh_loop *loop, struct mesh_io *io, uint32_t events)
+{
+    uint64_t n;
     (void)loop;
     (void)events;
-    for (int i = 0; i < 16; i++) {
-        int fd = -1;
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof(peer);
-        if (mesh_sock_accept(io->fd, &fd, &peer, &plen) != MESH_OK)
-            return;
-        mesh_dconn_accept_admin(w, fd, &peer);
+    /* Just empties the counter: the loop adopts the snapshot at the top of its next turn. */
+    while (read(io->fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+        ;
+}
+
+void mesh_worker_wake(struct mesh_worker *w)
+{
+    uint64_t one = 1;
+    if (w->wake.fd >= 0 && write(w->wake.fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is saturated, so a wake-up is pending anyway. */
     }
-}
-
-enum mesh_err mesh_worker_listen(struct mesh_worker *w, char *why, size_t len)
-{
-    struct mesh_proxy *p = w->proxy;
-    enum mesh_err err =
-        mesh_sock_listen((const struct sockaddr *)&p->listen_addr, p->listen_addrlen,
-                         MESH_SOCK_F_REUSEPORT, &w->listener.fd, why, len);
-    if (err != MESH_OK)
-        return err;
-    w->listener.cb = on_accept;
-    w->listener.data = w;
-    return mesh_loop_add_listener(&w->loop, &w->listener);
-}
-
-enum mesh_err mesh_worker_listen_admin(struct mesh_worker *w, int fd)
-{
-    w->admin_listener.fd = fd;
-    w->admin_listener.cb = on_admin_accept;
-    w->admin_listener.data = w;
-    return mesh_loop_add_listener(&w->loop, &w->admin_listener);
 }
 
 /* --- the thread --- */
 
+/* Draining: no new connections on the traffic listeners; the admin one stays. */
 static void stop_listening(struct mesh_worker *w)
 {
-    if (w->listener.fd >= 0) {
-        mesh_loop_del(&w->loop, &w->listener);
-        close(w->listener.fd);
-        w->listener.fd = -1;
-    }
+    close_listener(w, MESH_LISTENER_ROUTER);
+    close_listener(w, MESH_LISTENER_INBOUND);
 }
 
 static void *worker_main(void *arg)
@@ -225,15 +249,29 @@ enum mesh_err mesh_worker_init(struct mesh_worker *w, struct mesh_proxy *p, unsi
     memset(w, 0, sizeof(*w));
     w->proxy = p;
     w->index = index;
-    w->listener.fd = -1;
-    w->admin_listener.fd = -1;
+    for (int r = 0; r < MESH_LISTENER_N_ROLES; r++) {
+        w->listeners[r].io.fd = -1;
+        w->listeners[r].w = w;
+        w->listeners[r].role = (enum mesh_listener_role)r;
+    }
+    w->wake.fd = -1;
     enum mesh_err err = mesh_loop_init(&w->loop);
+    if (err == MESH_OK) {
+        w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        w->wake.cb = on_wake;
+        w->wake.data = w;
+        err = w->wake.fd < 0 ? MESH_E_IO : mesh_loop_add(&w->loop, &w->wake);
+    }
     if (err == MESH_OK)
         err = mesh_bufpool_init(&w->bufs, MESH_BUF_DEFAULT_SIZE, 65536, 256);
     if (err == MESH_OK && mesh_rng_init(&w->rng) == MESH_E_IO)
         err = MESH_OK; /* no getrandom entropy: seeded from the clock, still fine for picks */
     if (err == MESH_OK)
         err = mesh_wstats_init(w);
+    if (err == MESH_OK && p->inbound) {
+        w->inbound = wsnap_new(w, p->inbound);
+        err = w->inbound ? MESH_OK : MESH_E_NOMEM;
+    }
     return err;
 }
 
@@ -252,10 +290,15 @@ void mesh_worker_join(struct mesh_worker *w)
     if (w->wsnap && w->wsnap->users == 0)
         wsnap_free(w->wsnap);
     w->wsnap = NULL;
-    stop_listening(w);
-    if (w->admin_listener.fd >= 0) {
-        mesh_loop_del(&w->loop, &w->admin_listener);
-        close(w->admin_listener.fd);
+    if (w->inbound && w->inbound->users == 0)
+        wsnap_free(w->inbound);
+    w->inbound = NULL;
+    for (int r = 0; r < MESH_LISTENER_N_ROLES; r++)
+        close_listener(w, (enum mesh_listener_role)r);
+    if (w->wake.fd >= 0) {
+        mesh_loop_del(&w->loop, &w->wake);
+        close(w->wake.fd);
+        w->wake.fd = -1;
     }
     mesh_loop_close(&w->loop);
     mesh_bufpool_destroy(&w->bufs);

@@ -56,15 +56,20 @@ void mesh_wstats_ejection(struct mesh_worker *w, const char *service, const char
 void mesh_wstats_upstream_cx(struct mesh_worker *w, const struct mesh_cluster_state *state,
                              const char *endpoint, bool pending, int delta)
 {
-    char service[128];
-    size_t n = strcspn(state->key, ".|"); /* the key is "name.namespace|endpoints" */
-    snprintf(service, sizeof(service), "%.*s", (int)n, state->key);
-    const char *labels[2] = {service, endpoint};
+    const char *labels[2] = {state->service, endpoint};
     struct mesh_stats_gauge *g = NULL;
     mesh_stats_gauge_get(w->st.shard,
                          pending ? MESH_STATS_UPSTREAM_CX_PENDING : MESH_STATS_UPSTREAM_CX_OPEN,
                          labels, &g);
     mesh_stats_gauge_add(g, delta);
+}
+
+void mesh_access_log(struct mesh_proxy *p, const char *line, size_t len)
+{
+    pthread_mutex_lock(&p->access_log_lock);
+    fwrite(line, 1, len, p->access_log);
+    fflush(p->access_log);
+    pthread_mutex_unlock(&p->access_log_lock);
 }
 
 static void access_log(struct mesh_stream *s, uint64_t duration_ms)
@@ -107,7 +112,7 @@ static struct mesh_stat_slot stat_slot(struct mesh_stream *s, const char *servic
 
 void mesh_stream_account(struct mesh_stream *s)
 {
-    if (s->c->admin || s->status == 0)
+    if (s->c->role == MESH_LISTENER_ADMIN || s->status == 0)
         return;
     uint64_t us = mesh_now_us() - s->start_us;
     const char *route = s->route ? s->route->name : "";

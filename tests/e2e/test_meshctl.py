@@ -736,13 +736,15 @@ def test_no_command_prints_help_and_exits_2(mesh):
 def test_global_help_lists_every_command_with_a_summary(mesh):
     for flag in ("--help", "-h"):
         out = mesh.ok(flag)
-        assert "Usage:\n  meshctl [--store DIR] COMMAND" in out
-        for cmd in ("apply", "get", "delete", "validate", "diff", "version", "help"):
+        assert "Usage:\n  meshctl [--store DIR | --server URL [--token FILE]] COMMAND" in out
+        for cmd in ("apply", "get", "delete", "validate", "diff", "backup", "restore", "version",
+                    "help"):
             assert re.search(rf"^  {cmd}\s+\S.+$", out, re.M), f"{cmd} missing from:\n{out}"
     assert mesh.ok("help") == mesh.ok("--help")
 
 
-@pytest.mark.parametrize("cmd", ["apply", "get", "delete", "validate", "diff", "version", "help"])
+@pytest.mark.parametrize("cmd", ["apply", "get", "delete", "validate", "diff", "backup", "restore",
+                                 "version", "help"])
 def test_command_help(mesh, cmd):
     text = mesh.ok("help", cmd)
     assert f"  meshctl {cmd}" in text

@@ -485,17 +485,28 @@ static void test_store_dir_defaults(void **state)
     assert_store_in(dot_mesh);
 }
 
-static void test_server_is_not_available_yet(void **state)
+/* A server URL selects the meshd client (remote.c) instead of the store: opening contacts
+ * nobody, the first call says meshd cannot be reached, and no store directory appears. */
+static void test_server_selects_the_meshd_client(void **state)
 {
-    (void)state;
-    struct mesh_config cfg = {.server = "http://127.0.0.1:15010"};
+    struct fixture *f = *state;
+    char unused[PATH_MAX];
+    struct mesh_config cfg = {.server = "http://127.0.0.1:1", .store_dir = unused};
     struct mesh *mesh = NULL;
+    struct mesh_resource *res = NULL;
     char *why = NULL;
+    struct stat st;
 
-    assert_int_equal(mesh_new_verbose(&cfg, &mesh, &why), MESH_E_UNSUPPORTED);
-    assert_null(mesh);
-    assert_non_null(strstr(why, "meshd client comes with the control-plane work"));
-    free(why);
+    snprintf(unused, sizeof unused, "%s/never-created", f->dir);
+    assert_int_equal(mesh_new_verbose(&cfg, &mesh, &why), MESH_OK);
+    assert_string_equal(mesh_provider_name(mesh), "native");
+    assert_int_equal(mesh_get(mesh, MESH_KIND_VIRTUAL_SERVICE, "x", NULL, &res),
+                     MESH_E_UNAVAILABLE);
+    assert_null(res);
+    assert_string_equal(mesh_last_error(mesh),
+                        "cannot reach meshd at http://127.0.0.1:1: connection refused");
+    assert_int_not_equal(stat(unused, &st), 0);
+    mesh_free(mesh);
 }
 
 static void test_unusable_store_dir_fails_to_open(void **state)
@@ -531,7 +542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_is_all_or_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_persists_across_meshes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_dir_defaults, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server_is_not_available_yet, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_selects_the_meshd_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unusable_store_dir_fails_to_open, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,637 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of src/net/http_client against a tiny scripted HTTP server on a loopback thread. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "net/http_client.h"
+
+/* How the server answers each request. */
+enum mode {
+    MODE_OK,         /* 200, two wanted headers, body "hello" */
+    MODE_ERROR_JSON, /* 409 with a docs/api.md error body */
+    MODE_BIG,        /* 200 with a 100000-byte body */
+    MODE_SILENT,     /* reads the request, never answers */
+    MODE_CLOSE,      /* reads the request, closes the connection */
+    MODE_CONTINUE,   /* a 100 Continue block carrying x-mesh-version, then 200 without it */
+};
+
+struct server {
+    int fd;
+    int port;
+    pthread_t thread;
+    _Atomic enum mode mode;
+    atomic_int stop;
+    pthread_mutex_t lock;
+    int accepts;     /* connections accepted */
+    int requests;    /* requests read */
+    char head[4096]; /* the last request's head */
+    char body[4096]; /* the last request's body */
+};
+
+static ssize_t read_some(int fd, char *buf, size_t n)
+{
+    ssize_t r;
+    do {
+        r = read(fd, buf, n);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Reads one request (head + content-length body) from fd. 0 on success, -1 on EOF or error. */
+static int read_request(struct server *s, int fd)
+{
+    char buf[8192] = "";
+    size_t len = 0;
+    char *end = NULL;
+
+    while (!(end = strstr(buf, "\r\n\r\n"))) {
+        if (len + 1 >= sizeof(buf))
+            return -1;
+        ssize_t r = read_some(fd, buf + len, sizeof(buf) - 1 - len);
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+        buf[len] = '\0';
+    }
+    size_t head_len = (size_t)(end - buf) + 4;
+    size_t body_len = 0;
+    for (char *p = buf; p < end; p = strstr(p, "\r\n") + 2)
+        if (strncasecmp(p, "Content-Length:", 15) == 0)
+            body_len = strtoul(p + 15, NULL, 10);
+    while (len < head_len + body_len && len + 1 < sizeof(buf)) {
+        ssize_t r = read_some(fd, buf + len, sizeof(buf) - 1 - len);
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+        buf[len] = '\0';
+    }
+    pthread_mutex_lock(&s->lock);
+    s->requests++;
+    snprintf(s->head, sizeof(s->head), "%.*s", (int)head_len, buf);
+    snprintf(s->body, sizeof(s->body), "%.*s", (int)body_len, buf + head_len);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+/* Waits until the client closes fd or the test stops the server. */
+static void wait_for_close(struct server *s, int fd)
+{
+    char c;
+    for (int i = 0; i < 100 && !atomic_load(&s->stop); i++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) > 0 && read_some(fd, &c, 1) <= 0)
+            return;
+    }
+}
+
+/* Serves requests on one connection until the client closes it. */
+static void serve_connection(struct server *s, int fd)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\n"
+                             "X-Mesh-Version: 9f1c0a7e3b2d4c11\r\n"
+                             "retry-after:  7 \r\n"
+                             "Content-Length: 5\r\n"
+                             "\r\n"
+                             "hello";
+    static const char err_body[] = "{\"error\": {\"status\": 409, \"reason\": \"Conflict\", "
+                                   "\"message\": \"VirtualService default/a: stale\"}}";
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n"
+                               "X-Mesh-Version: old\r\n"
+                               "\r\n"
+                               "HTTP/1.1 200 OK\r\n"
+                               "Content-Length: 2\r\n"
+                               "\r\n"
+                               "ok";
+    char head[256];
+
+    while (!atomic_load(&s->stop) && read_request(s, fd) == 0) {
+        switch ((enum mode)atomic_load(&s->mode)) {
+        case MODE_OK:
+            write_all(fd, ok, sizeof(ok) - 1);
+            break;
+        case MODE_ERROR_JSON:
+            snprintf(head, sizeof(head),
+                     "HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     sizeof(err_body) - 1);
+            write_all(fd, head, strlen(head));
+            write_all(fd, err_body, sizeof(err_body) - 1);
+            break;
+        case MODE_BIG: {
+            static char big[100000];
+            memset(big, 'x', sizeof(big));
+            snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+                     sizeof(big));
+            write_all(fd, head, strlen(head));
+            write_all(fd, big, sizeof(big));
+            break;
+        }
+        case MODE_SILENT:
+            wait_for_close(s, fd);
+            return;
+        case MODE_CLOSE:
+            return;
+        case MODE_CONTINUE:
+            write_all(fd, cont, sizeof(cont) - 1);
+            break;
+        }
+    }
+}
+
+static void *server_main(void *arg)
+{
+    struct server *s = arg;
+    while (!atomic_load(&s->stop)) {
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        if (poll(&p, 1, 20) <= 0)
+            continue;
+        int fd = accept(s->fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        struct timeval tv = {.tv_sec = 5};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        pthread_mutex_lock(&s->lock);
+        s->accepts++;
+        pthread_mutex_unlock(&s->lock);
+        serve_connection(s, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* A free loopback port: bind to 0, read it back. */
+static int listen_loopback(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 64), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int server_setup(void **state)
+{
+    struct server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -1;
+    pthread_mutex_init(&s->lock, NULL);
+    s->fd = listen_loopback(&s->port);
+    if (pthread_create(&s->thread, NULL, server_main, s) != 0)
+        return -1;
+    *state = s;
+    return 0;
+}
+
+static int server_teardown(void **state)
+{
+    struct server *s = *state;
+    atomic_store(&s->stop, 1);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return 0;
+}
+
+static void url_of(const struct server *s, const char *path, char *buf, size_t size)
+{
+    snprintf(buf, size, "http://127.0.0.1:%d%s", s->port, path);
+}
+
+static long elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void test_http_sends_method_token_body_and_reads_wanted_headers(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    const char *extra[] = {"X-Trace: abc", NULL};
+    char url[128], *msg = NULL;
+
+    s->mode = MODE_OK;
+    url_of(s, "/v1/apply?dry=1", url, sizeof(url));
+    struct mesh_http_request req = {
+        .method = "POST",
+        .url = url,
+        .peer_name = "meshd",
+        .token = "s3cret",
+        .body = "kind: Service\n",
+        .body_len = 14,
+        .content_type = "application/yaml",
+        .headers = extra,
+        .want_headers = {"x-mesh-version", "Retry-After", "X-Absent"},
+    };
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_OK);
+    assert_null(msg);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "hello");
+    assert_int_equal(resp.body_len, 5);
+    assert_string_equal(resp.header_values[0], "9f1c0a7e3b2d4c11");
+    assert_string_equal(resp.header_values[1], "7"); /* trimmed */
+    assert_null(resp.header_values[2]);
+    assert_string_equal(mesh_http_response_header(&req, &resp, "RETRY-AFTER"), "7");
+    assert_null(mesh_http_response_header(&req, &resp, "content-length"));
+
+    pthread_mutex_lock(&s->lock);
+    assert_non_null(strstr(s->head, "POST /v1/apply?dry=1 HTTP/1.1\r\n"));
+    assert_non_null(strstr(s->head, "Authorization: Bearer s3cret\r\n"));
+    assert_non_null(strstr(s->head, "Content-Type: application/yaml\r\n"));
+    assert_non_null(strstr(s->head, "X-Trace: abc\r\n"));
+    assert_null(strstr(s->head, "Expect:"));
+    assert_string_equal(s->body, "kind: Service\n");
+    pthread_mutex_unlock(&s->lock);
+    mesh_http_response_clear(&resp);
+    mesh_http_response_clear(&resp); /* twice is fine */
+}
+
+static void test_http_get_and_bodyless_writes(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128];
+
+    s->mode = MODE_OK;
+    url_of(s, "/v1/version", url, sizeof(url));
+    struct mesh_http_request req = {.url = url};
+    assert_int_equal(mesh_http_do(&req, &resp, NULL), MESH_OK);
+    mesh_http_response_clear(&resp);
+    pthread_mutex_lock(&s->lock);
+    assert_non_null(strstr(s->head, "GET /v1/version HTTP/1.1\r\n"));
+    assert_null(strstr(s->head, "Authorization"));
+    assert_null(strstr(s->head, "Content-Length"));
+    pthread_mutex_unlock(&s->lock);
+
+    /* A heartbeat: POST with no body still says how long its (empty) body is. */
+    req.method = "POST";
+    assert_int_equal(mesh_http_do(&req, &resp, NULL), MESH_OK);
+    mesh_http_response_clear(&resp);
+    pthread_mutex_lock(&s->lock);
+    assert_non_null(strstr(s->head, "POST /v1/version HTTP/1.1\r\n"));
+    assert_non_null(strstr(s->head, "Content-Length: 0\r\n"));
+    pthread_mutex_unlock(&s->lock);
+
+    req.method = "DELETE";
+    assert_int_equal(mesh_http_do(&req, &resp, NULL), MESH_OK);
+    mesh_http_response_clear(&resp);
+    pthread_mutex_lock(&s->lock);
+    assert_non_null(strstr(s->head, "DELETE /v1/version HTTP/1.1\r\n"));
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void test_http_client_reuses_its_connection(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128];
+
+    s->mode = MODE_OK;
+    url_of(s, "/v1/health", url, sizeof(url));
+    pthread_mutex_lock(&s->lock);
+    int accepts = s->accepts, requests = s->requests;
+    pthread_mutex_unlock(&s->lock);
+
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    for (int i = 0; i < 3; i++) {
+        struct mesh_http_request req = {.url = url, .token = i == 1 ? "t" : NULL};
+        assert_int_equal(mesh_http_client_do(client, &req, &resp, NULL), MESH_OK);
+        assert_int_equal(resp.status, 200);
+        mesh_http_response_clear(&resp);
+    }
+    /* The second request's token must not leak into the third (options are reset). */
+    pthread_mutex_lock(&s->lock);
+    assert_null(strstr(s->head, "Authorization"));
+    assert_int_equal(s->requests - requests, 3);
+    assert_int_equal(s->accepts - accepts, 1);
+    pthread_mutex_unlock(&s->lock);
+    mesh_http_client_free(client);
+    mesh_http_client_free(NULL);
+}
+
+static void test_http_error_status_is_an_answer_and_its_message_parses(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128];
+
+    s->mode = MODE_ERROR_JSON;
+    url_of(s, "/v1/apply", url, sizeof(url));
+    struct mesh_http_request req = {.method = "PUT", .url = url, .body = "{}", .body_len = 2};
+    assert_int_equal(mesh_http_do(&req, &resp, NULL), MESH_OK);
+    assert_int_equal(resp.status, 409);
+    assert_int_equal(mesh_http_status_err(resp.status), MESH_E_CONFLICT);
+    char *msg = mesh_http_error_message(resp.status, resp.body, resp.body_len);
+    assert_string_equal(msg, "VirtualService default/a: stale");
+    free(msg);
+    mesh_http_response_clear(&resp);
+}
+
+static void test_http_error_message_falls_back_to_the_first_line(void **state)
+{
+    (void)state;
+    char *msg = mesh_http_error_message(502, "\n  <html>bad gateway</html>\nmore", 32);
+    assert_string_equal(msg, "HTTP 502: <html>bad gateway</html>");
+    free(msg);
+    msg = mesh_http_error_message(500, "", 0);
+    assert_string_equal(msg, "HTTP 500");
+    free(msg);
+    msg = mesh_http_error_message(400, "{\"error\": \"short form\"}", 23);
+    assert_string_equal(msg, "short form");
+    free(msg);
+    msg = mesh_http_error_message(400, "{\"error\": {\"status\": 400}}", 26);
+    assert_string_equal(msg, "HTTP 400: {\"error\": {\"status\": 400}}");
+    free(msg);
+    char long_line[400];
+    memset(long_line, 'a', sizeof(long_line));
+    msg = mesh_http_error_message(503, long_line, sizeof(long_line));
+    assert_int_equal(strlen(msg), strlen("HTTP 503: ") + 200);
+    free(msg);
+}
+
+static void test_http_status_maps_to_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(mesh_http_status_err(200), MESH_OK);
+    assert_int_equal(mesh_http_status_err(201), MESH_OK);
+    assert_int_equal(mesh_http_status_err(204), MESH_OK);
+    assert_int_equal(mesh_http_status_err(304), MESH_OK);
+    assert_int_equal(mesh_http_status_err(400), MESH_E_INVALID);
+    assert_int_equal(mesh_http_status_err(401), MESH_E_INVALID);
+    assert_int_equal(mesh_http_status_err(413), MESH_E_INVALID);
+    assert_int_equal(mesh_http_status_err(404), MESH_E_NOTFOUND);
+    assert_int_equal(mesh_http_status_err(409), MESH_E_CONFLICT);
+    assert_int_equal(mesh_http_status_err(405), MESH_E_UNSUPPORTED);
+    assert_int_equal(mesh_http_status_err(429), MESH_E_UNAVAILABLE);
+    assert_int_equal(mesh_http_status_err(503), MESH_E_UNAVAILABLE);
+    assert_int_equal(mesh_http_status_err(500), MESH_E_INTERNAL);
+}
+
+static void test_http_refused_connection_names_the_url(void **state)
+{
+    (void)state;
+    struct mesh_http_response resp;
+    char url[128], want[128], *msg = NULL;
+    int port;
+
+    /* A port that was free a moment ago and has no listener now. */
+    int fd = listen_loopback(&port);
+    close(fd);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/apply", port);
+    struct mesh_http_request req = {.url = url, .peer_name = "meshd"};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_UNAVAILABLE);
+    snprintf(want, sizeof(want), "cannot reach meshd at http://127.0.0.1:%d: connection refused",
+             port);
+    assert_string_equal(msg, want);
+    assert_null(resp.body);
+    free(msg);
+}
+
+static void test_http_silent_server_times_out(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    struct timespec t0;
+    char url[128], *msg = NULL;
+
+    s->mode = MODE_SILENT;
+    url_of(s, "/v1/proxies/a/config?after=1", url, sizeof(url));
+    struct mesh_http_request req = {.url = url, .peer_name = "meshd", .timeout_ms = 300};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_UNAVAILABLE);
+    long ms = elapsed_ms(&t0);
+    assert_true(ms >= 250 && ms < 3000);
+    assert_non_null(strstr(msg, "did not answer GET /v1/proxies/a/config?after=1 within 300 ms"));
+    assert_non_null(strstr(msg, "meshd at http://127.0.0.1:"));
+    free(msg);
+}
+
+static void test_http_closed_without_answer(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128], *msg = NULL;
+
+    s->mode = MODE_CLOSE;
+    url_of(s, "/v1/health", url, sizeof(url));
+    struct mesh_http_request req = {.url = url};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_UNAVAILABLE);
+    assert_non_null(strstr(msg, "server at http://127.0.0.1:"));
+    assert_non_null(strstr(msg, "closed the connection without answering GET /v1/health"));
+    free(msg);
+}
+
+static void test_http_body_over_the_limit_fails(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128], *msg = NULL;
+
+    s->mode = MODE_BIG;
+    url_of(s, "/v1/virtualservices", url, sizeof(url));
+    struct mesh_http_request req = {.url = url, .max_body = 65536};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_IO);
+    assert_non_null(strstr(msg, "is over 65536 bytes"));
+    assert_null(resp.body);
+    free(msg);
+
+    req.max_body = 100000; /* exactly the size: fine */
+    assert_int_equal(mesh_http_do(&req, &resp, NULL), MESH_OK);
+    assert_int_equal(resp.body_len, 100000);
+    assert_int_equal(resp.body[100000], '\0');
+    mesh_http_response_clear(&resp);
+}
+
+static void test_http_interim_response_headers_are_forgotten(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128];
+
+    s->mode = MODE_CONTINUE;
+    url_of(s, "/v1/health", url, sizeof(url));
+    struct mesh_http_request req = {.url = url, .want_headers = {"x-mesh-version"}};
+    assert_int_equal(mesh_http_do(&req, &resp, NULL), MESH_OK);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "ok");
+    assert_null(resp.header_values[0]);
+    mesh_http_response_clear(&resp);
+}
+
+struct canceller {
+    atomic_int *flag;
+};
+
+static void *cancel_soon(void *arg)
+{
+    struct canceller *c = arg;
+    struct timespec ts = {.tv_nsec = 100 * 1000000};
+    nanosleep(&ts, NULL);
+    atomic_store(c->flag, 1);
+    return NULL;
+}
+
+static void test_http_cancel_stops_a_long_poll(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    struct timespec t0;
+    atomic_int flag = 0;
+    struct canceller c = {.flag = &flag};
+    pthread_t th;
+    char url[128], *msg = NULL;
+
+    s->mode = MODE_SILENT;
+    url_of(s, "/v1/proxies/a/config", url, sizeof(url));
+    struct mesh_http_request req = {.url = url, .timeout_ms = 10000, .cancel = &flag};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(pthread_create(&th, NULL, cancel_soon, &c), 0);
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_AGAIN);
+    pthread_join(th, NULL);
+    assert_true(elapsed_ms(&t0) < 3000);
+    assert_non_null(strstr(msg, "cancelled"));
+    free(msg);
+}
+
+static void test_http_rejects_bad_requests_without_sending(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128], *msg = NULL;
+
+    s->mode = MODE_OK;
+    url_of(s, "/v1/health", url, sizeof(url));
+    pthread_mutex_lock(&s->lock);
+    int requests = s->requests;
+    pthread_mutex_unlock(&s->lock);
+
+    struct mesh_http_request req = {.url = url, .token = "abc\r\nX-Evil: 1"};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_INVALID);
+    assert_non_null(strstr(msg, "token"));
+    assert_null(strstr(msg, "abc")); /* a token never appears in a message */
+    free(msg);
+
+    const char *bad_header[] = {"no colon here", NULL};
+    struct mesh_http_request req2 = {.url = url, .headers = bad_header};
+    assert_int_equal(mesh_http_do(&req2, &resp, &msg), MESH_E_INVALID);
+    free(msg);
+
+    struct mesh_http_request req3 = {.url = "ftp://127.0.0.1/x", .peer_name = "meshd"};
+    assert_int_equal(mesh_http_do(&req3, &resp, &msg), MESH_E_INVALID);
+    assert_non_null(strstr(msg, "bad meshd URL \"ftp://127.0.0.1/x\""));
+    free(msg);
+
+    struct mesh_http_request req4 = {.url = NULL};
+    assert_int_equal(mesh_http_do(&req4, &resp, &msg), MESH_E_INVALID);
+    free(msg);
+
+    pthread_mutex_lock(&s->lock);
+    assert_int_equal(s->requests, requests);
+    pthread_mutex_unlock(&s->lock);
+}
+
+struct worker {
+    const char *url;
+    int ok;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+
+    for (int i = 0; i < 10; i++) {
+        struct mesh_http_request req = {.url = w->url};
+        /* Half one-shot calls, half on the thread's own client (closed after each call so the
+         * one-connection-at-a-time test server can move on). */
+        if (i % 2 == 0) {
+            if (mesh_http_do(&req, &resp, NULL) == MESH_OK && resp.status == 200)
+                w->ok++;
+        } else {
+            if (mesh_http_client_new(&client) != MESH_OK)
+                continue;
+            if (mesh_http_client_do(client, &req, &resp, NULL) == MESH_OK && resp.status == 200)
+                w->ok++;
+            mesh_http_client_free(client);
+        }
+        mesh_http_response_clear(&resp);
+    }
+    return NULL;
+}
+
+static void test_http_works_from_several_threads(void **state)
+{
+    struct server *s = *state;
+    struct worker w[4];
+    pthread_t th[4];
+    char url[128];
+
+    s->mode = MODE_OK;
+    url_of(s, "/v1/version", url, sizeof(url));
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){.url = url};
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].ok, 10);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_sends_method_token_body_and_reads_wanted_headers),
+        cmocka_unit_test(test_http_get_and_bodyless_writes),
+        cmocka_unit_test(test_http_client_reuses_its_connection),
+        cmocka_unit_test(test_http_error_status_is_an_answer_and_its_message_parses),
+        cmocka_unit_test(test_http_error_message_falls_back_to_the_first_line),
+        cmocka_unit_test(test_http_status_maps_to_errors),
+        cmocka_unit_test(test_http_refused_connection_names_the_url),
+        cmocka_unit_test(test_http_silent_server_times_out),
+        cmocka_unit_test(test_http_closed_without_answer),
+        cmocka_unit_test(test_http_body_over_the_limit_fails),
+        cmocka_unit_test(test_http_interim_response_headers_are_forgotten),
+        cmocka_unit_test(test_http_cancel_stops_a_long_poll),
+        cmocka_unit_test(test_http_rejects_bad_requests_without_sending),
+        cmocka_unit_test(test_http_works_from_several_threads),
+    };
+    /* One server for the whole suite; each test sets its mode first. */
+    return cmocka_run_group_tests(tests, server_setup, server_teardown);
+}
