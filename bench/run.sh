@@ -57,4 +57,6 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 PATH="$PATH:/usr/sbin:/sbin"
 export PATH
 
-exec /usr/bin/python3 bench/bench.py "$@"
+/usr/bin/python3 bench/bench.py "$@"
+# The control plane: config propagation to 50 sidecars and meshd's memory.
+exec /usr/bin/python3 bench/propagation.py
