@@ -17,7 +17,7 @@ bench/results/latest.md.
 
 Environment: BENCH_DURATION (seconds per measured run, 10), BENCH_WARMUP (seconds, 2),
 BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 1), BENCH_ROUNDS (3), BENCH_WORKERS
-(workers/threads of every proxy, default one per CPU the proxies are pinned to), BENCH_IDLE_CONNS (1000),
+(workers/threads of every proxy, default the number of CPUs), BENCH_IDLE_CONNS (1000),
 BENCH_ROUTES (1000), BENCH_PROXIES (meshproxy,nginx,haproxy), MESHPROXY (build/meshproxy),
 MESHCTL (build/meshctl), BENCH_OUT (bench/results/latest.md), BENCH_KEEP=1 keeps the temporary
 directory with the rendered configs and logs.
@@ -63,9 +63,7 @@ class Settings:
         self.connections = env_int("BENCH_CONNECTIONS", 64)
         self.threads = env_int("BENCH_THREADS", 1)
         self.rounds = env_int("BENCH_ROUNDS", 3)
-        # One worker per core each proxy may use, as nginx (worker_processes), HAProxy (nbthread)
-        # and meshproxy all recommend: the proxies are pinned to one CPU below, so one each.
-        self.workers = env_int("BENCH_WORKERS", 1)
+        self.workers = env_int("BENCH_WORKERS", ncpu)
         self.idle_conns = env_int("BENCH_IDLE_CONNS", 1000)
         self.routes = env_int("BENCH_ROUTES", 1000)
         self.proxies = os.environ.get("BENCH_PROXIES", "meshproxy,nginx,haproxy").split(",")
