@@ -55,7 +55,9 @@ void mesh_dconns_close_idle(struct mesh_worker *w)
     struct mesh_dconn *c = w->dconns;
     while (c) {
         struct mesh_dconn *next = c->next;
-        if (!c->stream && mesh_wbuf_pending(&c->out) == 0)
+        /* Admin connections stay: one accepted during the drain may not have sent its request
+         * yet (a /ready probe), and worker 0 closes them when it stops, last. */
+        if (c->role != MESH_LISTENER_ADMIN && !c->stream && mesh_wbuf_pending(&c->out) == 0)
             mesh_dconn_close(c);
         c = next;
     }
