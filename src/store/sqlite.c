@@ -814,8 +814,19 @@ static enum mesh_err configure(struct sqlite_store *s, const char *path)
      * fsyncs the log, so an apply that returned success survives kill -9 and power loss. */
     snprintf(what, sizeof what, "open %s: set journal_mode=WAL", path);
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-    if (rc == SQLITE_OK)
+    /* Switching a fresh file to WAL needs an exclusive lock, and SQLite answers BUSY at once,
+     * without its busy handler, when another process opening the same new store holds a shared
+     * one: retry for the same budget a writer gets. */
+    for (int waited = 0; rc == SQLITE_OK || (rc == SQLITE_BUSY && waited < BUSY_TIMEOUT_MS);
+         waited += 10) {
+        if (rc == SQLITE_BUSY) {
+            sqlite3_reset(st);
+            sqlite3_sleep(10);
+        }
         rc = sqlite3_step(st);
+        if (rc != SQLITE_BUSY)
+            break;
+    }
     if (rc != SQLITE_ROW) {
         err = sqlite_fail(s, rc, what);
         goto out;
