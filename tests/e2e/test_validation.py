@@ -275,7 +275,8 @@ CASES = [
          f'6:28: spec.hosts[1]: "Web_Site.example.com" {HOST}'),
     case("gateway-not-rfc1123",
          doc("VirtualService", HOSTS_LINE + "  gateways: [External_Gateway]\n" + ROUTES_LINES),
-         f'7:14: spec.gateways[0]: "External_Gateway" {RFC1123}'),
+         '7:14: spec.gateways[0]: "External_Gateway" is not a valid gateway: use NAME or '
+         "NAMESPACE/NAME, each an RFC 1123 label (lower-case letters, digits and '-')"),
     case("routes-missing", doc("VirtualService", "  hosts: [web.example.com]\n"),
          "6:3: spec: needs at least one route"),
     case("routes-empty", doc("VirtualService", "  hosts: [web.example.com]\n  http_routes: []\n"),
@@ -658,7 +659,7 @@ def seeded_store(meshctl, tmp_path_factory):
     mesh = Mesh(tmp_path_factory.mktemp("seeded") / "store")
     mesh.apply_examples()
     snapshot = mesh.ok("get", "all", "-A", "-o", "json")
-    assert len(json.loads(snapshot)) == 14
+    assert len(json.loads(snapshot)) == 15
     return mesh.store, snapshot
 
 

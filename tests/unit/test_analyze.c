@@ -585,6 +585,24 @@ static void test_policies_naming_unknown_services(void **state)
     free(yaml);
 }
 
+/* A policy may name an application, the `app` label its versioned Services share. */
+static void test_policy_may_name_an_app_label(void **state)
+{
+    (void)state;
+    char *yaml = with_services(DOC "kind: Service\nmetadata: {name: cart-v1, labels: {app: cart}}\n"
+                                   "spec: {endpoints: [\"127.0.0.1:18090\"]}\n" DOC
+                                   "kind: SecurityPolicy\nmetadata: {name: sp}\n"
+                                   "spec:\n  authorization:\n  - from: [orders.default.svc]\n"
+                                   "    to: [cart.default.svc, cart-v1, shop]\n");
+    struct run r;
+    analyze(&r, yaml, NULL);
+    assert_int_equal(r.f.len, 1);
+    expect(&r, 0, MESH_FINDING_POLICY_TARGET_NOT_FOUND, "sp", "spec.authorization[0].to[2]",
+           "no Service default/shop and no Service labelled app: shop");
+    run_free(&r);
+    free(yaml);
+}
+
 static void test_examples_like_config_is_clean(void **state)
 {
     (void)state;
@@ -675,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_unreachable_route_reported_once_naming_first_cover),
         cmocka_unit_test(test_gateway_not_served),
         cmocka_unit_test(test_policies_naming_unknown_services),
+        cmocka_unit_test(test_policy_may_name_an_app_label),
         cmocka_unit_test(test_examples_like_config_is_clean),
         cmocka_unit_test(test_codes_and_names),
         cmocka_unit_test(test_locate_field_paths),

@@ -263,6 +263,11 @@ static const struct rule_case rule_cases[] = {
      "t.yaml:10:11: spec.http_routes[1].name: duplicate route name \"primary\" (first at "
      "spec.http_routes[0])"},
     {"apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec:\n"
+     "  hosts: [a.example.com]\n  gateways: [edge/Public]\n"
+     "  http_routes: [{destinations: [{host: a}]}]\n",
+     "t.yaml:6:14: spec.gateways[0]: \"edge/Public\" is not a valid gateway: use NAME or "
+     "NAMESPACE/NAME, each an RFC 1123 label (lower-case letters, digits and '-')"},
+    {"apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec:\n"
      "  hostz: [a]\n",
      "t.yaml:5:3: spec.hostz: unknown field \"hostz\" (did you mean \"hosts\"?)"},
     {"apiVersion: mesh.clusterdb.io/v1\nkind: SecurityPolicy\nmetadata: {name: sp}\nspec:\n"
@@ -291,6 +296,22 @@ static void test_model_rejects_each_rule_with_its_message(void **state)
     for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++)
         wrong += !error_is(rule_cases[i].text, rule_cases[i].message);
     assert_int_equal(wrong, 0);
+}
+
+/* Istio's gateway spellings: NAME, NAMESPACE/NAME, and "mesh" for the sidecars. */
+static void test_model_accepts_gateway_references(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    struct mesh_resource **res =
+        parse_ok("apiVersion: mesh.clusterdb.io/v1\nkind: VirtualService\nmetadata: {name: vs}\n"
+                 "spec:\n  hosts: [a.example.com]\n  gateways: [edge, istio-system/public, mesh]\n"
+                 "  http_routes: [{destinations: [{host: a}]}]\n",
+                 &n);
+    const struct mesh_virtual_service *vs = (const struct mesh_virtual_service *)res[0];
+    assert_int_equal(vs->gateways.len, 3);
+    assert_string_equal(vs->gateways.items[1], "istio-system/public");
+    mesh_resource_list_free(res, n);
 }
 
 static void test_model_validates_code_built_resources(void **state)
@@ -351,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_model_round_trips_yaml_and_json),
         cmocka_unit_test(test_model_canonical_json_ignores_versions),
         cmocka_unit_test(test_model_rejects_each_rule_with_its_message),
+        cmocka_unit_test(test_model_accepts_gateway_references),
         cmocka_unit_test(test_model_validates_code_built_resources),
         cmocka_unit_test(test_model_clone_is_deep_and_equal),
         cmocka_unit_test(test_model_kind_names_and_aliases),
