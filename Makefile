@@ -17,7 +17,7 @@ else
   BUILD ?= build/$(compiler)
 endif
 
-PKGS      := yaml-0.1 jansson sqlite3 libcurl
+PKGS      := yaml-0.1 jansson sqlite3
 TEST_PKGS := cmocka
 
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Werror

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A small blocking HTTP client (libcurl) for talking to meshd: one request in, status + body +
- * a few response headers out, errors in words that name the URL. Never on a proxy's request path.
+/* A small blocking HTTP/1.1 client for talking to meshd: one request in, status + body + a few
+ * response headers out, errors in words that name the URL. Plain TCP (http:// only), answers
+ * read with our own parser (http/h1_parse.h); no library beyond libc, so that linking it costs a
+ * proxy nothing. Never on a proxy's request path.
  *
  * Thread use: a struct mesh_http_client belongs to one thread at a time (it keeps that thread's
- * keep-alive connection); mesh_http_do() needs no client and may be called from any thread.
- * libcurl's global init happens once, on first use, guarded by pthread_once. */
+ * keep-alive connection); mesh_http_do() needs no client and may be called from any thread. */
 #ifndef MESH_NET_HTTP_CLIENT_H
 #define MESH_NET_HTTP_CLIENT_H
 
@@ -53,10 +54,9 @@ struct mesh_http_response {
     char *header_values[MESH_HTTP_MAX_WANT];
 };
 
-struct mesh_http_client; /* opaque: one easy handle and its keep-alive connection */
+struct mesh_http_client; /* opaque: its keep-alive connection */
 
-/* *out: a new client, freed with mesh_http_client_free(). MESH_E_NOMEM, MESH_E_INTERNAL (libcurl
- * cannot initialise). */
+/* *out: a new client (no connection yet), freed with mesh_http_client_free(). MESH_E_NOMEM. */
 enum mesh_err mesh_http_client_new(struct mesh_http_client **out);
 void mesh_http_client_free(struct mesh_http_client *client);
 
@@ -66,12 +66,12 @@ void mesh_http_client_free(struct mesh_http_client *client);
  * frees) says why, naming the URL:
  *   MESH_E_UNAVAILABLE  cannot connect, connection lost, timed out
  *                       ("cannot reach meshd at http://127.0.0.1:15010: connection refused")
- *   MESH_E_INVALID      bad URL or request (unsupported scheme, CR/LF in the token)
+ *   MESH_E_INVALID      bad URL or request (a scheme other than http://, CR/LF in the token)
  *   MESH_E_IO           the response body is over max_body, or the answer is not HTTP
- *   MESH_E_TLS          TLS handshake or certificate problem
  *   MESH_E_AGAIN        *req->cancel became non-zero
  *   MESH_E_NOMEM
- * Reuses the client's connection when the server keeps it alive. */
+ * Reuses the client's connection when the server keeps it alive; when a reused connection turns
+ * out closed by the server before any answer byte, connects again and resends once. */
 enum mesh_err mesh_http_client_do(struct mesh_http_client *client,
                                   const struct mesh_http_request *req,
                                   struct mesh_http_response *resp, char **errmsg);

@@ -145,7 +145,8 @@ static enum mesh_err remote_open(struct mesh *mesh, const struct mesh_config *cf
         goto out;
     err = mesh_http_client_new(&r->client);
     if (err != MESH_OK) {
-        mesh_set_error(mesh, err, "meshd client: cannot start libcurl: %s", mesh_strerror(err));
+        mesh_set_error(mesh, err, "meshd client: cannot start the HTTP client: %s",
+                       mesh_strerror(err));
         goto out;
     }
     /* No request yet: meshd may come up later, and each call says if it cannot be reached. */

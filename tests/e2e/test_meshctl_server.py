@@ -15,7 +15,7 @@ from conftest import EXAMPLES, base_env, build_dir, check_sanitizer_output, stri
 from proxy_fixtures import START_TIMEOUT, Process, free_ports, wait_until
 
 RUN_TIMEOUT = 30
-N_EXAMPLES = 14  # documents in examples/
+N_EXAMPLES = 15  # documents in examples/
 
 
 def meshd_path():

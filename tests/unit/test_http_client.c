@@ -24,12 +24,23 @@
 
 /* How the server answers each request. */
 enum mode {
-    MODE_OK,         /* 200, two wanted headers, body "hello" */
-    MODE_ERROR_JSON, /* 409 with a docs/api.md error body */
-    MODE_BIG,        /* 200 with a 100000-byte body */
-    MODE_SILENT,     /* reads the request, never answers */
-    MODE_CLOSE,      /* reads the request, closes the connection */
-    MODE_CONTINUE,   /* a 100 Continue block carrying x-mesh-version, then 200 without it */
+    MODE_OK,           /* 200, two wanted headers, body "hello" */
+    MODE_ERROR_JSON,   /* 409 with a docs/api.md error body */
+    MODE_BIG,          /* 200 with a 100000-byte body */
+    MODE_SILENT,       /* reads the request, never answers */
+    MODE_CLOSE,        /* reads the request, closes the connection */
+    MODE_CONTINUE,     /* a 100 Continue block carrying x-mesh-version, then 200 without it */
+    MODE_CHUNKED,      /* 200, chunked "hello, world" in pieces, with an extension and a trailer */
+    MODE_CHUNKED_BIG,  /* 200, chunked: 100 chunks of 1000 bytes */
+    MODE_UNTIL_CLOSE,  /* 200 without Content-Length: the body ends when the server closes */
+    MODE_IDLE_CLOSE,   /* MODE_OK, then the server closes the connection at once */
+    MODE_SECOND_DROP,  /* answers a connection's first request; closes on its second */
+    MODE_SECOND_LATE,  /* same, but closes 1.2 s after reading the second request */
+    MODE_CLOSE_HEADER, /* MODE_OK plus "Connection: close", then waits for the client to close */
+    MODE_SHORT_BODY,   /* Content-Length: 10, three bytes, close */
+    MODE_BAD_CHUNKED,  /* a chunked body whose first size line is not hex */
+    MODE_NOT_HTTP,     /* a line that is not an HTTP status line */
+    MODE_CANCEL_FIRST, /* sets *cancel_flag, then answers as MODE_OK */
 };
 
 struct server {
@@ -39,10 +50,11 @@ struct server {
     _Atomic enum mode mode;
     atomic_int stop;
     pthread_mutex_t lock;
-    int accepts;     /* connections accepted */
-    int requests;    /* requests read */
-    char head[4096]; /* the last request's head */
-    char body[4096]; /* the last request's body */
+    int accepts;             /* connections accepted */
+    int requests;            /* requests read */
+    char head[4096];         /* the last request's head */
+    char body[4096];         /* the last request's body */
+    atomic_int *cancel_flag; /* MODE_CANCEL_FIRST */
 };
 
 static ssize_t read_some(int fd, char *buf, size_t n)
@@ -52,6 +64,12 @@ static ssize_t read_some(int fd, char *buf, size_t n)
         r = read(fd, buf, n);
     } while (r < 0 && errno == EINTR);
     return r;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -130,13 +148,90 @@ static void serve_connection(struct server *s, int fd)
                                "Content-Length: 2\r\n"
                                "\r\n"
                                "ok";
+    static const char *const chunked[] = {
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Mesh-Version: "
+        "chunky\r\n\r\n5;n=v\r\nhel",
+        "lo\r\n7\r",
+        "\n, world\r\n0\r\nX-Trailer: t\r\n\r\n",
+    };
     char head[256];
+    int served = 0; /* requests read on this connection */
 
     while (!atomic_load(&s->stop) && read_request(s, fd) == 0) {
+        served++;
         switch ((enum mode)atomic_load(&s->mode)) {
         case MODE_OK:
+            /* A HEAD answer has the GET answer's head and no body. */
+            write_all(fd, ok, strncmp(s->head, "HEAD ", 5) == 0 ? sizeof(ok) - 6 : sizeof(ok) - 1);
+            break;
+        case MODE_CHUNKED:
+            /* In pieces, so that the client sees the head and the framing split anywhere. */
+            for (size_t i = 0; i < sizeof(chunked) / sizeof(chunked[0]); i++) {
+                write_all(fd, chunked[i], strlen(chunked[i]));
+                sleep_ms(5);
+            }
+            break;
+        case MODE_CHUNKED_BIG: {
+            static char chunk[1000 + 16];
+            static const char top[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+            write_all(fd, top, sizeof(top) - 1);
+            for (int i = 0; i < 100; i++) {
+                int n = snprintf(chunk, sizeof(chunk), "%s\r\n", i % 2 ? "3E8" : "3e8");
+                memset(chunk + n, 'a' + i % 26, 1000);
+                memcpy(chunk + n + 1000, "\r\n", 2);
+                write_all(fd, chunk, (size_t)n + 1002);
+            }
+            write_all(fd, "0\r\n\r\n", 5);
+            break;
+        }
+        case MODE_UNTIL_CLOSE: {
+            static const char until_close[] = "HTTP/1.1 200 OK\r\nX-Mesh-Version: eof\r\n\r\n"
+                                              "read until close";
+            write_all(fd, until_close, sizeof(until_close) - 1);
+            return;
+        }
+        case MODE_IDLE_CLOSE:
+            write_all(fd, ok, sizeof(ok) - 1);
+            return;
+        case MODE_SECOND_DROP:
+            if (served > 1)
+                return;
             write_all(fd, ok, sizeof(ok) - 1);
             break;
+        case MODE_SECOND_LATE:
+            if (served > 1) {
+                sleep_ms(1200);
+                return;
+            }
+            write_all(fd, ok, sizeof(ok) - 1);
+            break;
+        case MODE_CLOSE_HEADER: {
+            static const char closing[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                                          "Content-Length: 5\r\n\r\nhello";
+            write_all(fd, closing, sizeof(closing) - 1);
+            wait_for_close(s, fd);
+            return;
+        }
+        case MODE_SHORT_BODY: {
+            static const char short_body[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+            write_all(fd, short_body, sizeof(short_body) - 1);
+            return;
+        }
+        case MODE_BAD_CHUNKED: {
+            static const char bad[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                      "zz\r\nhello\r\n0\r\n\r\n";
+            write_all(fd, bad, sizeof(bad) - 1);
+            return;
+        }
+        case MODE_CANCEL_FIRST:
+            atomic_store(s->cancel_flag, 1);
+            write_all(fd, ok, sizeof(ok) - 1);
+            break;
+        case MODE_NOT_HTTP: {
+            static const char ssh[] = "SSH-2.0-OpenSSH_9.2\r\n";
+            write_all(fd, ssh, sizeof(ssh) - 1);
+            return;
+        }
         case MODE_ERROR_JSON:
             snprintf(head, sizeof(head),
                      "HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\n"
@@ -237,6 +332,23 @@ static long elapsed_ms(const struct timespec *t0)
     return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+static void counts(struct server *s, int *accepts, int *requests)
+{
+    pthread_mutex_lock(&s->lock);
+    *accepts = s->accepts;
+    *requests = s->requests;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Checks how many connections and requests the server saw since the counts a0/r0. */
+static void assert_counts_since(struct server *s, int a0, int r0, int accepts, int requests)
+{
+    int a, r;
+    counts(s, &a, &r);
+    assert_int_equal(a - a0, accepts);
+    assert_int_equal(r - r0, requests);
+}
+
 static void test_http_sends_method_token_body_and_reads_wanted_headers(void **state)
 {
     struct server *s = *state;
@@ -270,6 +382,11 @@ static void test_http_sends_method_token_body_and_reads_wanted_headers(void **st
 
     pthread_mutex_lock(&s->lock);
     assert_non_null(strstr(s->head, "POST /v1/apply?dry=1 HTTP/1.1\r\n"));
+    char host[64];
+    snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", s->port);
+    assert_non_null(strstr(s->head, host));
+    assert_non_null(strstr(s->head, "\r\nUser-Agent: libmesh/"));
+    assert_non_null(strstr(s->head, "Content-Length: 14\r\n"));
     assert_non_null(strstr(s->head, "Authorization: Bearer s3cret\r\n"));
     assert_non_null(strstr(s->head, "Content-Type: application/yaml\r\n"));
     assert_non_null(strstr(s->head, "X-Trace: abc\r\n"));
@@ -528,6 +645,33 @@ static void test_http_cancel_stops_a_long_poll(void **state)
     free(msg);
 }
 
+static void test_http_answer_after_cancel_is_not_taken(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    atomic_int flag = 0;
+    char url[128], *msg = NULL;
+    int a0, r0;
+
+    /* The cancel comes first, the answer right after it (a draining proxy deregisters and meshd
+     * then ends its watch): the caller asked to stop, so the answer is dropped. */
+    s->cancel_flag = &flag;
+    s->mode = MODE_CANCEL_FIRST;
+    url_of(s, "/v1/proxies/a/config", url, sizeof(url));
+    struct mesh_http_request req = {.url = url, .timeout_ms = 10000, .cancel = &flag};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_AGAIN);
+    assert_non_null(strstr(msg, "cancelled"));
+    assert_null(resp.body);
+    free(msg);
+
+    /* Already cancelled: no connection is even made. */
+    counts(s, &a0, &r0);
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_AGAIN);
+    free(msg);
+    sleep_ms(50);
+    assert_counts_since(s, a0, r0, 0, 0);
+}
+
 static void test_http_rejects_bad_requests_without_sending(void **state)
 {
     struct server *s = *state;
@@ -560,9 +704,345 @@ static void test_http_rejects_bad_requests_without_sending(void **state)
     assert_int_equal(mesh_http_do(&req4, &resp, &msg), MESH_E_INVALID);
     free(msg);
 
+    /* URLs the client cannot use: each named in the message. */
+    static const char *const bad_urls[] = {
+        "http://[::1/x",        "http://127.0.0.1:99999/x", "http://127.0.0.1:0/x",
+        "http://127.0.0.1:8a/", "http:///v1/health",        "http://a b/x",
+        "http://u:p@host/x",    "http://host/a b",          "127.0.0.1:15010/x",
+    };
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
+        struct mesh_http_request r = {.url = bad_urls[i], .peer_name = "meshd"};
+        char want[128];
+        snprintf(want, sizeof(want), "bad meshd URL \"%s\": ", bad_urls[i]);
+        assert_int_equal(mesh_http_do(&r, &resp, &msg), MESH_E_INVALID);
+        assert_non_null(strstr(msg, want));
+        free(msg);
+    }
+
+    /* The body's framing is the client's: a caller's Content-Length would contradict it. */
+    const char *framing[] = {"content-length : 3", NULL};
+    struct mesh_http_request req5 = {.url = url, .headers = framing};
+    assert_int_equal(mesh_http_do(&req5, &resp, &msg), MESH_E_INVALID);
+    free(msg);
+
+    const char *bad_method[] = {"GET X", "", "G\tT"};
+    for (size_t i = 0; i < 3; i++) {
+        struct mesh_http_request r = {.url = url, .method = bad_method[i]};
+        assert_int_equal(mesh_http_do(&r, &resp, &msg), MESH_E_INVALID);
+        assert_non_null(strstr(msg, "bad method"));
+        free(msg);
+    }
+
     pthread_mutex_lock(&s->lock);
     assert_int_equal(s->requests, requests);
     pthread_mutex_unlock(&s->lock);
+}
+
+static void test_http_reads_a_chunked_body_and_keeps_the_connection(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128];
+    int a0, r0;
+
+    s->mode = MODE_CHUNKED;
+    url_of(s, "/v1/proxies/a/config", url, sizeof(url));
+    counts(s, &a0, &r0);
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    for (int i = 0; i < 2; i++) {
+        struct mesh_http_request req = {.url = url,
+                                        .want_headers = {"x-mesh-version", "x-trailer"}};
+        assert_int_equal(mesh_http_client_do(client, &req, &resp, NULL), MESH_OK);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(resp.body, "hello, world");
+        assert_int_equal(resp.body_len, 12);
+        assert_string_equal(resp.header_values[0], "chunky");
+        assert_null(resp.header_values[1]); /* trailers are not headers */
+        mesh_http_response_clear(&resp);
+    }
+    assert_counts_since(s, a0, r0, 1, 2); /* the chunked end left the connection usable */
+    mesh_http_client_free(client);
+}
+
+static void test_http_chunked_body_counts_against_the_limit(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128], *msg = NULL;
+
+    s->mode = MODE_CHUNKED_BIG;
+    url_of(s, "/v1/virtualservices", url, sizeof(url));
+    struct mesh_http_request req = {.url = url, .max_body = 100000}; /* exactly the size */
+    assert_int_equal(mesh_http_do(&req, &resp, NULL), MESH_OK);
+    assert_int_equal(resp.body_len, 100000);
+    for (size_t i = 0; i < 100; i++) {
+        assert_int_equal(resp.body[i * 1000], 'a' + (int)(i % 26));
+        assert_int_equal(resp.body[i * 1000 + 999], 'a' + (int)(i % 26));
+    }
+    assert_int_equal(resp.body[100000], '\0');
+    mesh_http_response_clear(&resp);
+
+    req.max_body = 99999;
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_IO);
+    assert_non_null(strstr(msg, "the answer to GET /v1/virtualservices is over 99999 bytes"));
+    assert_null(resp.body);
+    free(msg);
+}
+
+static void test_http_reads_a_body_until_close_and_reconnects(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128];
+    int a0, r0;
+
+    s->mode = MODE_UNTIL_CLOSE;
+    url_of(s, "/v1/health", url, sizeof(url));
+    counts(s, &a0, &r0);
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    for (int i = 0; i < 2; i++) {
+        struct mesh_http_request req = {.url = url, .want_headers = {"x-mesh-version"}};
+        assert_int_equal(mesh_http_client_do(client, &req, &resp, NULL), MESH_OK);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(resp.body, "read until close");
+        assert_string_equal(resp.header_values[0], "eof");
+        mesh_http_response_clear(&resp);
+    }
+    assert_counts_since(s, a0, r0, 2, 2);
+
+    /* Over the limit when the close comes too late. */
+    struct mesh_http_request small = {.url = url, .max_body = 4};
+    char *msg = NULL;
+    assert_int_equal(mesh_http_client_do(client, &small, &resp, &msg), MESH_E_IO);
+    assert_non_null(strstr(msg, "is over 4 bytes"));
+    free(msg);
+    mesh_http_client_free(client);
+}
+
+static void test_http_reconnects_after_an_idle_close(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128];
+    int a0, r0;
+
+    s->mode = MODE_IDLE_CLOSE;
+    url_of(s, "/v1/health", url, sizeof(url));
+    counts(s, &a0, &r0);
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    for (int i = 0; i < 3; i++) {
+        struct mesh_http_request req = {.url = url};
+        assert_int_equal(mesh_http_client_do(client, &req, &resp, NULL), MESH_OK);
+        assert_string_equal(resp.body, "hello");
+        mesh_http_response_clear(&resp);
+        sleep_ms(20); /* the server's close arrives while the connection is idle */
+    }
+    assert_counts_since(s, a0, r0, 3, 3);
+    mesh_http_client_free(client);
+}
+
+static void test_http_resends_once_on_a_stale_connection(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128];
+    int a0, r0;
+
+    /* The server takes the second request on a connection and closes without a word: to the
+     * client that is a kept-alive connection found dead. */
+    s->mode = MODE_SECOND_DROP;
+    url_of(s, "/v1/proxies/a/heartbeat", url, sizeof(url));
+    counts(s, &a0, &r0);
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    struct mesh_http_request req = {.method = "POST", .url = url, .body = "{}", .body_len = 2};
+    assert_int_equal(mesh_http_client_do(client, &req, &resp, NULL), MESH_OK);
+    mesh_http_response_clear(&resp);
+    assert_int_equal(mesh_http_client_do(client, &req, &resp, NULL), MESH_OK);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "hello");
+    mesh_http_response_clear(&resp);
+    /* Calls 1 and 2 on the first connection, call 2 again on a second one. */
+    assert_counts_since(s, a0, r0, 2, 3);
+    pthread_mutex_lock(&s->lock);
+    assert_string_equal(s->body, "{}");
+    pthread_mutex_unlock(&s->lock);
+    mesh_http_client_free(client);
+}
+
+static void test_http_does_not_resend_after_a_late_close(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128], *msg = NULL;
+    int a0, r0;
+
+    /* A server that kept the request a while before dying may have acted on it: no resend. */
+    s->mode = MODE_SECOND_LATE;
+    url_of(s, "/v1/apply", url, sizeof(url));
+    counts(s, &a0, &r0);
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    struct mesh_http_request req = {.method = "POST", .url = url, .body = "{}", .body_len = 2};
+    assert_int_equal(mesh_http_client_do(client, &req, &resp, NULL), MESH_OK);
+    mesh_http_response_clear(&resp);
+    assert_int_equal(mesh_http_client_do(client, &req, &resp, &msg), MESH_E_UNAVAILABLE);
+    assert_non_null(strstr(msg, "closed the connection without answering POST /v1/apply"));
+    free(msg);
+    assert_counts_since(s, a0, r0, 1, 2);
+    mesh_http_client_free(client);
+}
+
+static void test_http_head_reads_no_body(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128];
+    int a0, r0;
+
+    s->mode = MODE_OK;
+    url_of(s, "/v1/health", url, sizeof(url));
+    counts(s, &a0, &r0);
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    /* Content-Length: 5 on a HEAD answer announces the GET body; none follows. */
+    struct mesh_http_request head = {.method = "HEAD", .url = url, .timeout_ms = 2000};
+    assert_int_equal(mesh_http_client_do(client, &head, &resp, NULL), MESH_OK);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "");
+    assert_int_equal(resp.body_len, 0);
+    mesh_http_response_clear(&resp);
+    /* The connection is still in step: the next answer is read whole. */
+    struct mesh_http_request get = {.url = url};
+    assert_int_equal(mesh_http_client_do(client, &get, &resp, NULL), MESH_OK);
+    assert_string_equal(resp.body, "hello");
+    mesh_http_response_clear(&resp);
+    assert_counts_since(s, a0, r0, 1, 2);
+    mesh_http_client_free(client);
+}
+
+static void test_http_connection_close_is_honoured(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128];
+    int a0, r0;
+
+    s->mode = MODE_CLOSE_HEADER;
+    url_of(s, "/v1/health", url, sizeof(url));
+    counts(s, &a0, &r0);
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    for (int i = 0; i < 2; i++) {
+        struct mesh_http_request req = {.url = url, .timeout_ms = 2000};
+        assert_int_equal(mesh_http_client_do(client, &req, &resp, NULL), MESH_OK);
+        assert_string_equal(resp.body, "hello");
+        mesh_http_response_clear(&resp);
+    }
+    assert_counts_since(s, a0, r0, 2, 2);
+    mesh_http_client_free(client);
+}
+
+static void test_http_broken_answers_are_named(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128], *msg = NULL;
+
+    url_of(s, "/v1/health", url, sizeof(url));
+    struct mesh_http_request req = {.url = url, .peer_name = "meshd"};
+
+    s->mode = MODE_SHORT_BODY;
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_UNAVAILABLE);
+    assert_non_null(strstr(msg, "meshd at http://127.0.0.1:"));
+    assert_non_null(strstr(msg, ": connection lost during GET /v1/health: the connection closed "
+                                "with 7 bytes of the body still to come"));
+    assert_null(resp.body);
+    free(msg);
+
+    s->mode = MODE_BAD_CHUNKED;
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_IO);
+    assert_non_null(strstr(msg, "did not answer GET /v1/health in HTTP: bad chunked body"));
+    free(msg);
+
+    s->mode = MODE_NOT_HTTP;
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_IO);
+    assert_non_null(strstr(msg, "did not answer GET /v1/health in HTTP: "));
+    free(msg);
+}
+
+static void test_http_refuses_https(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128], want[192], *msg = NULL;
+    int a0, r0;
+
+    counts(s, &a0, &r0);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/health", s->port);
+    struct mesh_http_request req = {.url = url, .peer_name = "meshd"};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_INVALID);
+    snprintf(want, sizeof(want), "bad meshd URL \"%s\": only http:// is supported", url);
+    assert_string_equal(msg, want);
+    assert_null(resp.body);
+    free(msg);
+    assert_counts_since(s, a0, r0, 0, 0);
+}
+
+static void test_http_resolves_a_host_name(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128], host[64], *msg = NULL;
+
+    s->mode = MODE_OK;
+    /* localhost may resolve to ::1 first; the server listens on 127.0.0.1 only. */
+    snprintf(url, sizeof(url), "http://localhost:%d/v1/health", s->port);
+    struct mesh_http_request req = {.url = url};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_OK);
+    assert_null(msg);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "hello");
+    mesh_http_response_clear(&resp);
+    snprintf(host, sizeof(host), "\r\nHost: localhost:%d\r\n", s->port);
+    pthread_mutex_lock(&s->lock);
+    assert_non_null(strstr(s->head, host));
+    pthread_mutex_unlock(&s->lock);
+
+    struct mesh_http_request nowhere = {.url = "http://no-such-host.invalid:80/x",
+                                        .peer_name = "meshd"};
+    assert_int_equal(mesh_http_do(&nowhere, &resp, &msg), MESH_E_UNAVAILABLE);
+    assert_string_equal(msg, "cannot reach meshd at http://no-such-host.invalid:80: unknown host "
+                             "name");
+    free(msg);
+}
+
+static void test_http_ipv6_literal(void **state)
+{
+    (void)state;
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t len = sizeof(sa);
+    struct mesh_http_response resp;
+    char url[128], want[160], *msg = NULL;
+
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        skip(); /* no IPv6 loopback here */
+    }
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    int port = ntohs(sa.sin6_port);
+    close(fd); /* bound, never listening: nothing answers there now */
+    snprintf(url, sizeof(url), "http://[::1]:%d/v1/health", port);
+    struct mesh_http_request req = {.url = url, .peer_name = "meshd"};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_UNAVAILABLE);
+    snprintf(want, sizeof(want), "cannot reach meshd at http://[::1]:%d: connection refused", port);
+    assert_string_equal(msg, want);
+    free(msg);
 }
 
 struct worker {
@@ -629,8 +1109,21 @@ int main(void)
         cmocka_unit_test(test_http_body_over_the_limit_fails),
         cmocka_unit_test(test_http_interim_response_headers_are_forgotten),
         cmocka_unit_test(test_http_cancel_stops_a_long_poll),
+        cmocka_unit_test(test_http_answer_after_cancel_is_not_taken),
         cmocka_unit_test(test_http_rejects_bad_requests_without_sending),
         cmocka_unit_test(test_http_works_from_several_threads),
+        cmocka_unit_test(test_http_reads_a_chunked_body_and_keeps_the_connection),
+        cmocka_unit_test(test_http_chunked_body_counts_against_the_limit),
+        cmocka_unit_test(test_http_reads_a_body_until_close_and_reconnects),
+        cmocka_unit_test(test_http_reconnects_after_an_idle_close),
+        cmocka_unit_test(test_http_resends_once_on_a_stale_connection),
+        cmocka_unit_test(test_http_does_not_resend_after_a_late_close),
+        cmocka_unit_test(test_http_head_reads_no_body),
+        cmocka_unit_test(test_http_connection_close_is_honoured),
+        cmocka_unit_test(test_http_broken_answers_are_named),
+        cmocka_unit_test(test_http_refuses_https),
+        cmocka_unit_test(test_http_resolves_a_host_name),
+        cmocka_unit_test(test_http_ipv6_literal),
     };
     /* One server for the whole suite; each test sets its mode first. */
     return cmocka_run_group_tests(tests, server_setup, server_teardown);
