@@ -16,8 +16,9 @@ proxy. The report holds the median of the rounds; it is printed and written to
 bench/results/latest.md.
 
 Environment: BENCH_DURATION (seconds per measured run, 10), BENCH_WARMUP (seconds, 2),
-BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 1), BENCH_ROUNDS (3), BENCH_WORKERS
-(workers/threads of every proxy, default the number of CPUs), BENCH_IDLE_CONNS (1000),
+BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 1), BENCH_ROUNDS (5), BENCH_WORKERS
+(workers/threads of every proxy, default 1: one per CPU the proxies are pinned to),
+BENCH_IDLE_CONNS (1000),
 BENCH_ROUTES (1000), BENCH_PROXIES (meshproxy,nginx,haproxy), MESHPROXY (build/meshproxy),
 MESHCTL (build/meshctl), BENCH_OUT (bench/results/latest.md), BENCH_KEEP=1 keeps the temporary
 directory with the rendered configs and logs.
@@ -62,8 +63,11 @@ class Settings:
         self.warmup = env_int("BENCH_WARMUP", 2)
         self.connections = env_int("BENCH_CONNECTIONS", 64)
         self.threads = env_int("BENCH_THREADS", 1)
-        self.rounds = env_int("BENCH_ROUNDS", 3)
-        self.workers = env_int("BENCH_WORKERS", ncpu)
+        self.rounds = env_int("BENCH_ROUNDS", 5)
+        # Every proxy runs pinned to one CPU (proxy_cpu below), so each gets one worker per CPU
+        # it may run on, as each project advises (nginx's worker_processes auto, HAProxy's
+        # nbthread default, meshproxy's default): more would only take turns on that CPU.
+        self.workers = env_int("BENCH_WORKERS", 1)
         self.idle_conns = env_int("BENCH_IDLE_CONNS", 1000)
         self.routes = env_int("BENCH_ROUTES", 1000)
         self.proxies = os.environ.get("BENCH_PROXIES", "meshproxy,nginx,haproxy").split(",")
