@@ -17,7 +17,7 @@ else
   BUILD ?= build/$(compiler)
 endif
 
-PKGS      := yaml-0.1 jansson sqlite3
+PKGS      := yaml-0.1 jansson sqlite3 libssl libcrypto
 TEST_PKGS := cmocka
 
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Werror

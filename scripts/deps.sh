@@ -11,7 +11,7 @@ debian_package() {
     sqlite3) echo libsqlite3-dev ;;
     cmocka) echo libcmocka-dev ;;
     libcurl) echo libcurl4-openssl-dev ;;
-    openssl) echo libssl-dev ;;
+    openssl | libssl | libcrypto) echo libssl-dev ;;
     libnghttp2) echo libnghttp2-dev ;;
     *) echo "$1" ;;
     esac

@@ -55,6 +55,18 @@ const char *mesh_provider_name(const struct mesh *mesh);
  * has n slots. MESH_E_INVALID (nothing written), MESH_E_CONFLICT (a stale resource_version). */
 enum mesh_err mesh_apply(struct mesh *mesh, const struct mesh_resource *const *res, size_t n,
                          struct mesh_apply_result *results);
+/* Puts a backup (meshctl backup) back: validates, then writes res[0..n) in one transaction, all
+ * or none. Into a new store (no resource, version counter 0), when every resource carries a
+ * resource_version and a generation (>= 1), the versions all distinct and no resource twice:
+ * each is written with its own versions, so that the store reads back exactly as the one the
+ * backup was taken from; every result is created; *mode (may be NULL) is
+ * MESH_RESTORE_VERSIONS_KEPT. Into any other store, or for resources without versions: exactly
+ * mesh_apply with every resource_version ignored (the store's versions move on from where they
+ * are, as watchers and optimistic concurrency need); *mode is MESH_RESTORE_APPLIED. res is
+ * borrowed and keeps its versions; results as for mesh_apply. MESH_E_INVALID (nothing written).
+ * Same thread rules as mesh_apply. */
+enum mesh_err mesh_restore(struct mesh *mesh, const struct mesh_resource *const *res, size_t n,
+                           struct mesh_apply_result *results, enum mesh_restore_mode *mode);
 /* ns NULL = "default". *out is a new resource owned by the caller. MESH_E_NOTFOUND. */
 enum mesh_err mesh_get(struct mesh *mesh, enum mesh_kind kind, const char *name, const char *ns,
                        struct mesh_resource **out);

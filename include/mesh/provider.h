@@ -27,6 +27,14 @@ struct mesh_apply_result {
     uint64_t generation;
 };
 
+/* Which way a restore went (mesh_restore). */
+enum mesh_restore_mode {
+    /* As mesh_apply with every resource_version ignored: the store assigned the versions. */
+    MESH_RESTORE_APPLIED = 0,
+    /* Into a new store, each resource with its own resource_version and generation. */
+    MESH_RESTORE_VERSIONS_KEPT,
+};
+
 /* A provider. libmesh validates every resource before calling apply, so a provider sees only
  * valid input. Each callback returns MESH_OK or an error after calling mesh_set_error() with a
  * message for the user. Callbacks are called from the thread that uses the struct mesh. */
@@ -48,6 +56,16 @@ struct mesh_provider_ops {
                           struct mesh_resource ***out, size_t *n);
     enum mesh_err (*remove)(struct mesh *mesh, void *state, enum mesh_kind kind, const char *ns,
                             const char *name);
+    /* Optional: NULL (or MESH_E_UNSUPPORTED) makes mesh_restore apply the resources with their
+     * versions ignored. All or nothing, in one transaction. When the target is a new store (no
+     * resource, version counter 0) and every resource carries a resource_version and a
+     * generation (>= 1), the versions all distinct and no resource twice: writes each with its
+     * own versions, in ascending resource_version order; every result created; *mode
+     * VERSIONS_KEPT. Otherwise: exactly apply, with every resource_version ignored; *mode
+     * APPLIED. results has n slots, in res's order; *mode is only read after MESH_OK. */
+    enum mesh_err (*restore)(struct mesh *mesh, void *state, const struct mesh_resource *const *res,
+                             size_t n, struct mesh_apply_result *results,
+                             enum mesh_restore_mode *mode);
 };
 
 /* Adds a provider by ops->name (borrowed: ops must outlive every mesh that uses it).

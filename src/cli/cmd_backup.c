@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `meshctl backup`: every stored resource as one multi-document YAML stream that `meshctl restore`
- * applies back. */
+/* `meshctl backup`: every stored resource, with its versions, as one multi-document YAML stream
+ * that `meshctl restore` puts back. */
 #include <getopt.h>
 #include <stdlib.h>
 
@@ -17,9 +17,9 @@ const struct cli_command cli_cmd_backup = {
         "\n"
         "Resources come in a stable order (MeshConfig, ObservabilityConfig, KubernetesConfig,\n"
         "Service, VirtualService, SecurityPolicy, CircuitBreaker, FaultInjection; then by\n"
-        "namespace and name), without resource_version and generation, which belong to the\n"
-        "store that assigned them: restoring a backup twice changes nothing the second time.\n"
-        "Nothing is printed unless every resource could be read.\n"
+        "namespace and name), each with its resource_version and generation: restored into a\n"
+        "new store, the backup reads back exactly as it was, versions included. Nothing is\n"
+        "printed unless every resource could be read.\n"
         "\n"
         "Usage:\n"
         "  meshctl backup [-n NAMESPACE] > FILE\n"
@@ -96,13 +96,10 @@ static int run_backup(struct cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
         xgrow((void **)&all, &cap_all, n_all + n + 1, sizeof(*all));
-        for (size_t i = 0; i < n; i++) {
-            /* The versions are the store's bookkeeping, not content: without them a restore
-             * is an unconditional, idempotent apply. */
-            list[i]->resource_version = 0;
-            list[i]->generation = 0;
+        /* With their versions: a restore into a new store gives them back as they are, so that
+         * `get -o yaml` reads the same before and after. */
+        for (size_t i = 0; i < n; i++)
             all[n_all++] = list[i];
-        }
         free(list); /* the resources now belong to all */
     }
 
@@ -114,8 +111,9 @@ static int run_backup(struct cli_ctx *ctx, int argc, char **argv)
         rc = cli_error("backup: cannot print the resources: %s", mesh_strerror(err));
         goto out;
     }
-    /* No date and no source in the header: two backups of the same content are byte-equal. */
-    printf("# ClusterDB Mesh backup: %zu resource%s%s%s. Restore with: meshctl restore -f FILE\n",
+    /* No date and no source in the header: two backups of the same store are byte-equal. */
+    printf("# ClusterDB Mesh backup: %zu resource%s%s%s, with resource_version and generation. "
+           "Restore with: meshctl restore -f FILE\n",
            n_all, n_all == 1 ? "" : "s", ns ? " in namespace " : "", ns ? ns : "");
     if (text)
         cli_put_text(text, stdout);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `meshctl restore`: apply a `meshctl backup` stream back, in one transaction, idempotently. */
+/* `meshctl restore`: put a `meshctl backup` stream back in one transaction: exactly, versions
+ * included, into a new store; as an idempotent apply into a store with history. */
 #include <getopt.h>
 #include <stdlib.h>
 
@@ -11,16 +12,25 @@ static int run_restore(struct cli_ctx *ctx, int argc, char **argv);
 
 const struct cli_command cli_cmd_restore = {
     .name = "restore",
-    .summary = "Apply a meshctl backup back (idempotent)",
+    .summary = "Put a meshctl backup back (versions kept in a new store)",
     .usage =
-        "Apply a meshctl backup back to the store or to meshd.\n"
+        "Put a meshctl backup back into the store or into meshd.\n"
         "\n"
         "Every document is parsed and validated first; if any is invalid, every problem is\n"
-        "printed and nothing is written. Otherwise all documents are applied in one\n"
-        "transaction (all or none), whatever resource_version they carry: the backup's\n"
-        "content wins. Resources absent from the backup are left alone. Prints how many\n"
-        "resources were created, configured (changed) and unchanged; restoring the same\n"
-        "backup again reports them all unchanged.\n"
+        "printed and nothing is written. Otherwise all documents are written in one\n"
+        "transaction (all or none), one of two ways:\n"
+        "\n"
+        "- Into a new store (no resources, never written: a new --store directory or a meshd on\n"
+        "  a new data directory), when every document carries its resource_version and\n"
+        "  generation, as backups do: each resource comes back with its own versions, so that\n"
+        "  `get -o yaml` prints exactly what it printed where the backup was taken. Prints\n"
+        "  \"restored N resources into an empty store, with their versions\".\n"
+        "- Into a store with history, or from a backup without versions (an older meshctl's):\n"
+        "  an apply whatever resource_version the documents carry. The backup's content wins,\n"
+        "  the store assigns new versions (they never go back: watchers and conditional writes\n"
+        "  rely on that), and resources absent from the backup are left alone. Prints how many\n"
+        "  were created, configured (changed) and unchanged; restoring the same backup again\n"
+        "  reports them all unchanged.\n"
         "\n"
         "Usage:\n"
         "  meshctl restore -f FILE|- [-f ...]\n"
@@ -33,7 +43,7 @@ const struct cli_command cli_cmd_restore = {
         "  -h, --help            show this help\n"
         "\n"
         "Examples:\n"
-        "  meshctl restore -f mesh-backup.yaml\n"
+        "  meshctl --store /tmp/new-store restore -f mesh-backup.yaml\n"
         "  meshctl --server http://127.0.0.1:15010 restore -f mesh-backup.yaml\n",
     .run = run_restore,
 };
@@ -50,6 +60,7 @@ static int run_restore(struct cli_ctx *ctx, int argc, char **argv)
     struct cli_input in = {0};
     struct mesh *mesh = NULL;
     struct mesh_apply_result *results = NULL;
+    enum mesh_restore_mode mode = MESH_RESTORE_APPLIED;
     char **files = xcalloc((size_t)argc + 1, sizeof(*files));
     size_t n_files = 0, counts[3] = {0, 0, 0};
     int rc = CLI_EXIT_OK, c;
@@ -88,19 +99,20 @@ static int run_restore(struct cli_ctx *ctx, int argc, char **argv)
         goto out;
     }
     if (in.n_all > 0) {
-        /* A backup of an older meshctl, or a hand-edited one, may carry versions; a restore puts
-         * the content back whatever the store's versions are now. */
-        for (size_t i = 0; i < in.n_all; i++) {
-            in.all[i]->resource_version = 0;
-            in.all[i]->generation = 0;
-        }
+        /* The documents keep their versions: mesh_restore decides whether the store can take
+         * them (a new store) or must go on from its own (an apply that ignores them). */
         results = xcalloc(in.n_all, sizeof(*results));
-        enum mesh_err err =
-            mesh_apply(mesh, (const struct mesh_resource *const *)in.all, in.n_all, results);
+        enum mesh_err err = mesh_restore(mesh, (const struct mesh_resource *const *)in.all,
+                                         in.n_all, results, &mode);
         if (err != MESH_OK) {
             rc = cli_error("restore: nothing was restored: %s", mesh_last_error(mesh));
             goto out;
         }
+    }
+    if (mode == MESH_RESTORE_VERSIONS_KEPT) {
+        printf("restored %zu resource%s into an empty store, with their versions\n", in.n_all,
+               in.n_all == 1 ? "" : "s");
+        goto out;
     }
     for (size_t i = 0; i < in.n_all; i++)
         if ((unsigned)results[i].outcome < 3)

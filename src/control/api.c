@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "ca.h"
 #include "core/xalloc.h"
 
 #define MAX_SEGMENTS    6
@@ -79,6 +80,9 @@ struct mesh_api *mesh_api_new(struct mesh_loop *loop, struct mesh_store *store,
     api->opt = *opt;
     api->token = xstrdup(opt->token);
     api->opt.token = api->token;
+    api->trust_domain =
+        xstrdup(opt->trust_domain ? opt->trust_domain : MESH_CA_DEFAULT_TRUST_DOMAIN);
+    api->opt.trust_domain = api->trust_domain;
     api->reg = mesh_registry_new(opt->heartbeat_ttl_ms);
     /* Expiry is checked at a tenth of the TTL: a lapsed proxy goes within 10% of its TTL. */
     api->sweep_ms = opt->heartbeat_ttl_ms / 10;
@@ -105,9 +109,11 @@ void mesh_api_free(struct mesh_api *api)
     mesh_timer_stop(api->loop, &api->sweep);
     mesh_api_proxies_free(api);
     mesh_api_map_clear(&api->buckets, free_value);
+    mesh_api_map_clear(&api->ca_warned, NULL);
     mesh_api_cache_free(&api->cache);
     mesh_registry_free(api->reg);
     free(api->token);
+    free(api->trust_domain);
     free(api);
 }
 
@@ -166,6 +172,11 @@ void mesh_api_handle(struct mesh_httpd_req *req, void *data)
             mesh_api_apply(api, req);
         else
             mesh_api_method_not_allowed(req, "POST");
+    } else if (n == 1 && strcmp(segs[0], "restore") == 0) {
+        if (m->method_id == MESH_H1_M_POST)
+            mesh_api_restore(api, req);
+        else
+            mesh_api_method_not_allowed(req, "POST");
     } else if (n == 1 && (strcmp(segs[0], "version") == 0 || strcmp(segs[0], "health") == 0)) {
         if (!is_read(req))
             mesh_api_method_not_allowed(req, "GET, HEAD");
@@ -173,6 +184,16 @@ void mesh_api_handle(struct mesh_httpd_req *req, void *data)
             mesh_api_version(api, req);
         else
             mesh_api_health(api, req);
+    } else if (n == 1 && strcmp(segs[0], "ca") == 0) {
+        if (is_read(req))
+            mesh_api_ca(api, req);
+        else
+            mesh_api_method_not_allowed(req, "GET, HEAD");
+    } else if (n == 3 && strcmp(segs[0], "proxies") == 0 && strcmp(segs[2], "certificate") == 0) {
+        if (m->method_id == MESH_H1_M_POST)
+            mesh_api_certificate(api, req, segs[1]);
+        else
+            mesh_api_method_not_allowed(req, "POST");
     } else if (strcmp(segs[0], "proxies") == 0) {
         mesh_api_proxies(api, req, segs, n);
     } else {

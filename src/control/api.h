@@ -7,8 +7,10 @@
  *   api_limits.c     the bearer token check and the per-peer token buckets
  *   api_map.c        a string-keyed hash map
  *   api_cache.c      the decoded resources, refreshed when the store version moves
- *   api_resources.c  /v1/namespaces/..., /v1/{kind}, /v1/apply, /v1/version, /v1/health
- *   api_proxies.c    /v1/proxies...: registration, heartbeats, compiled configs, the watch */
+ *   api_resources.c  /v1/namespaces/..., /v1/{kind}, /v1/apply, /v1/restore, /v1/version,
+ *                    /v1/health
+ *   api_proxies.c    /v1/proxies...: registration, heartbeats, compiled configs, the watch
+ *   api_certs.c      /v1/proxies/{id}/certificate (workload certificates), /v1/ca */
 #ifndef MESH_CONTROL_API_H
 #define MESH_CONTROL_API_H
 
@@ -23,6 +25,8 @@
 #include "registry.h"
 #include "store/store.h"
 
+struct mesh_ca_set;
+
 /* What meshd's flags set; main.c fills it. */
 struct mesh_api_options {
     const char *token;              /* the admin token (copied) */
@@ -31,6 +35,9 @@ struct mesh_api_options {
     double burst;                   /* bucket size */
     uint64_t heartbeat_ttl_ms;      /* registrations lapse after this */
     uint64_t heartbeat_interval_ms; /* what proxies are told to heartbeat at */
+    const struct mesh_ca_set *cas;  /* the CAs (borrowed, outlives the API); NULL: none */
+    const char *trust_domain;       /* of the SPIFFE ids (copied) */
+    uint64_t cert_ttl_s;            /* lifetime of a workload certificate */
 };
 
 /* --- api_map.c: a string-keyed hash map (keys copied, values borrowed) --- */
@@ -100,6 +107,8 @@ struct mesh_api {
     uint64_t sweep_ms;
     uint64_t next_bucket_sweep_ms;
     bool store_failing; /* the last cache refresh failed (logged once) */
+    char *trust_domain;
+    struct mesh_api_map ca_warned; /* CA names policies use that meshd lacks, warned about */
 };
 
 /* Creates the API over loop, store and a new registry. The caller keeps ownership of loop and
@@ -160,6 +169,8 @@ void mesh_api_rate_sweep(struct mesh_api *api);
 /* segs: the path after /v1/. Answers req. */
 void mesh_api_resources(struct mesh_api *api, struct mesh_httpd_req *req, char **segs, size_t n);
 void mesh_api_apply(struct mesh_api *api, struct mesh_httpd_req *req);
+/* POST /v1/restore: the body as for /v1/apply, written by mesh_store_restore's rule. */
+void mesh_api_restore(struct mesh_api *api, struct mesh_httpd_req *req);
 void mesh_api_version(struct mesh_api *api, struct mesh_httpd_req *req);
 void mesh_api_health(struct mesh_api *api, struct mesh_httpd_req *req);
 
@@ -174,5 +185,12 @@ void mesh_api_watches_notify(struct mesh_api *api);
 void mesh_api_proxies_free(struct mesh_api *api);
 /* Forgets every compiled config (after a change of the store or the registry). */
 void mesh_api_configs_reset(struct mesh_api *api);
+
+/* --- api_certs.c --- */
+
+/* POST /v1/proxies/{id}/certificate: signs the proxy's CSR. Answers req. */
+void mesh_api_certificate(struct mesh_api *api, struct mesh_httpd_req *req, const char *id);
+/* GET /v1/ca: the trust domain and the trust bundle. Answers req. */
+void mesh_api_ca(struct mesh_api *api, struct mesh_httpd_req *req);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* meshd's resource routes: one resource (GET, PUT, DELETE), lists, the multi-document apply in
- * one transaction, and /v1/version and /v1/health. Bodies are parsed and validated by the same
- * code as meshctl's files, with "request body" as the file name in messages. */
+/* meshd's resource routes: one resource (GET, PUT, DELETE), lists, the multi-document apply and
+ * restore, each in one transaction, and /v1/version and /v1/health. Bodies are parsed and
+ * validated by the same code as meshctl's files, with "request body" as the file name. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -400,6 +400,21 @@ static const char *outcome(const struct mesh_store_put_result *r)
     return r->created ? "created" : r->unchanged ? "unchanged" : "configured";
 }
 
+/* The items of an apply or restore answer: one result per document, in order. */
+static json_t *result_items(struct mesh_resource *const *res, size_t n,
+                            const struct mesh_store_put_result *results)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            items, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "kind", mesh_kind_name(res[i]->kind),
+                             "namespace", mesh_resource_namespace(res[i]), "name", res[i]->name,
+                             "outcome", outcome(&results[i]), "resource_version",
+                             (json_int_t)results[i].resource_version, "generation",
+                             (json_int_t)results[i].generation));
+    return items;
+}
+
 void mesh_api_apply(struct mesh_api *api, struct mesh_httpd_req *req)
 {
     struct mesh_resource **res = NULL;
@@ -407,17 +422,95 @@ void mesh_api_apply(struct mesh_api *api, struct mesh_httpd_req *req)
     if (!read_documents(req, &res, &n))
         return;
     struct mesh_store_put_result *results = xcalloc(n, sizeof(*results));
-    if (store_all(api, req, res, n, results)) {
-        json_t *items = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(
-                items, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "kind", mesh_kind_name(res[i]->kind),
-                                 "namespace", mesh_resource_namespace(res[i]), "name", res[i]->name,
-                                 "outcome", outcome(&results[i]), "resource_version",
-                                 (json_int_t)results[i].resource_version, "generation",
-                                 (json_int_t)results[i].generation));
-        send_json(req, 200, json_pack("{s:o}", "items", items));
+    if (store_all(api, req, res, n, results))
+        send_json(req, 200, json_pack("{s:o}", "items", result_items(res, n, results)));
+    free(results);
+    mesh_resource_list_free(res, n);
+}
+
+/* Restores res[0..n) by the store's restore rule (mesh_store_restore) in one transaction, all or
+ * nothing, then wakes the watches as an apply does. On false the request has been answered with
+ * the error and nothing was written. */
+static bool restore_all(struct mesh_api *api, struct mesh_httpd_req *req,
+                        struct mesh_resource *const *res, size_t n,
+                        struct mesh_store_put_result *results, bool *kept_versions)
+{
+    struct mesh_store *st = api->store;
+    struct mesh_store_restore_item *items = xcalloc(n, sizeof(*items));
+    char **bodies = xcalloc(n, sizeof(*bodies));
+    bool ok = false, in_tx = false;
+
+    for (size_t i = 0; i < n; i++) {
+        items[i] = (struct mesh_store_restore_item){
+            .kind = mesh_kind_name(res[i]->kind),
+            .ns = mesh_resource_namespace(res[i]),
+            .name = res[i]->name,
+            .resource_version = res[i]->resource_version,
+            .generation = res[i]->generation,
+        };
+        enum mesh_err err = mesh_model_canonical_json(res[i], &bodies[i]);
+        if (err != MESH_OK) {
+            mesh_api_error(req, 500, NULL, "%s %s/%s: cannot encode: %s", items[i].kind,
+                           items[i].ns, items[i].name, mesh_strerror(err));
+            goto out;
+        }
+        items[i].body = bodies[i];
     }
+    enum mesh_err err = st->ops->begin(st);
+    if (err != MESH_OK) {
+        mesh_api_error(req, 500, NULL, "store: cannot begin a transaction: %s",
+                       mesh_store_error(st));
+        goto out;
+    }
+    in_tx = true;
+    err = mesh_store_restore(st, items, n, results, kept_versions);
+    if (err != MESH_OK) {
+        /* formatted before the rollback, which may replace the store's message; the store's
+         * message names the resource */
+        char *msg = xstrdup(mesh_store_error(st));
+        st->ops->rollback(st);
+        in_tx = false;
+        mesh_api_error(req, store_status(err), NULL, "%s", msg);
+        free(msg);
+        goto out;
+    }
+    err = st->ops->commit(st);
+    in_tx = false;
+    if (err != MESH_OK) {
+        char *msg = xstrdup(mesh_store_error(st));
+        st->ops->rollback(st);
+        mesh_api_error(req, 500, NULL, "store: cannot commit: %s", msg);
+        free(msg);
+        goto out;
+    }
+    bool changed = false;
+    for (size_t i = 0; i < n; i++)
+        changed = changed || !results[i].unchanged;
+    if (changed)
+        mesh_api_changed(api);
+    ok = true;
+out:
+    if (in_tx)
+        st->ops->rollback(st);
+    for (size_t i = 0; i < n; i++)
+        free(bodies[i]);
+    free(bodies);
+    free(items);
+    return ok;
+}
+
+void mesh_api_restore(struct mesh_api *api, struct mesh_httpd_req *req)
+{
+    struct mesh_resource **res = NULL;
+    size_t n = 0;
+    bool kept = false;
+    if (!read_documents(req, &res, &n))
+        return;
+    struct mesh_store_put_result *results = xcalloc(n, sizeof(*results));
+    if (restore_all(api, req, res, n, results, &kept))
+        send_json(req, 200,
+                  json_pack("{s:s,s:o}", "mode", kept ? "versions_kept" : "applied", "items",
+                            result_items(res, n, results)));
     free(results);
     mesh_resource_list_free(res, n);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* meshd: flags, the data directory (store, admin token, lock), signals and the event loop that
- * serves the REST API. */
+/* meshd: flags, the data directory (store, admin token, lock, CA), signals and the event loop
+ * that serves the REST API. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "ca.h"
 #include "core/xalloc.h"
 #include "http/server.h"
 #include "mesh/mesh.h"
@@ -30,6 +31,8 @@
 #define DEFAULT_LISTEN  "127.0.0.1:15010"
 #define MAX_BODY_LIMIT  (1024ull * 1024 * 1024)
 #define MAX_CONNECTIONS 1000000ull
+#define CERT_TTL_MIN_MS (10ull * 1000)
+#define CERT_TTL_MAX_MS (90ull * 24 * 3600 * 1000)
 
 static const char usage[] =
     "Usage: meshd --data-dir DIR [options]\n"
@@ -51,11 +54,23 @@ static const char usage[] =
     "  --heartbeat-interval DUR    how often proxies are told to heartbeat (default 1s)\n"
     "  --header-timeout DUR        a request must arrive within this (default 10s)\n"
     "  --idle-timeout DUR          idle keep-alive connections close after this (default 60s)\n"
+    "  --trust-domain TD           trust domain of the workload identities,\n"
+    "                              spiffe://TD/ns/NAMESPACE/sa/NAME (default cluster.local)\n"
+    "  --cert-ttl DUR              lifetime of a workload certificate, 10s to 2160h (90 days;\n"
+    "                              default 24h)\n"
+    "  --ca NAME=CERT,KEY          a CA that SecurityPolicies may name in\n"
+    "                              mtls.certificate_authority: its PEM certificate and key\n"
+    "                              (repeatable); meshd's own root lives in DIR/ca\n"
     "  --version                   print the version\n"
     "  -h, --help                  this help\n"
     "\n"
     "It prints \"meshd: listening on ADDR\" on stderr once it serves. SIGTERM or SIGINT stops\n"
     "it (exit 0); proxies keep serving their last config meanwhile.\n";
+
+/* One --ca NAME=CERT,KEY. */
+struct ca_flag {
+    char *name, *cert, *key;
+};
 
 struct options {
     const char *data_dir;
@@ -65,6 +80,10 @@ struct options {
     double rate, burst;
     size_t max_connections;
     uint64_t ttl_ms, interval_ms, header_timeout_ms, idle_timeout_ms;
+    const char *trust_domain;
+    uint64_t cert_ttl_ms;
+    struct ca_flag *cas;
+    size_t n_cas;
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -166,8 +185,59 @@ enum {
     OPT_INTERVAL,
     OPT_HEADER_TIMEOUT,
     OPT_IDLE_TIMEOUT,
+    OPT_TRUST_DOMAIN,
+    OPT_CERT_TTL,
+    OPT_CA,
     OPT_VERSION,
 };
+
+static void free_ca_flags(struct options *o)
+{
+    for (size_t i = 0; i < o->n_cas; i++) {
+        free(o->cas[i].name);
+        free(o->cas[i].cert);
+        free(o->cas[i].key);
+    }
+    free(o->cas);
+    o->cas = NULL;
+    o->n_cas = 0;
+}
+
+/* --ca NAME=CERT,KEY: the name a SecurityPolicy's mtls.certificate_authority uses, then the
+ * files (split at the first comma). 0, or 2 after the usage message. */
+static int parse_ca_flag(const char *arg, struct options *o)
+{
+    char why[256];
+    const char *eq = strchr(arg, '=');
+    const char *comma = eq ? strchr(eq + 1, ',') : NULL;
+    if (!eq || !comma || comma == eq + 1 || !comma[1])
+        return usage_error("--ca: \"%s\" is not NAME=CERT,KEY (a CA's name, its PEM certificate "
+                           "file and its PEM key file)",
+                           arg);
+    char *name = xstrndup(arg, (size_t)(eq - arg));
+    int rc = 0;
+    if (!mesh_text_ok(MESH_CHECK_DNS_LABEL, name, why, sizeof(why))) {
+        rc = usage_error("--ca: %s", why);
+    } else if (strcmp(name, MESH_CA_ROOT_NAME) == 0) {
+        rc = usage_error("--ca: \"%s\" is the name of meshd's own root (DIR/ca); choose another",
+                         name);
+    } else {
+        for (size_t i = 0; i < o->n_cas && rc == 0; i++)
+            if (strcmp(o->cas[i].name, name) == 0)
+                rc = usage_error("--ca: %s is given twice", name);
+    }
+    if (rc != 0) {
+        free(name);
+        return rc;
+    }
+    o->cas = xrealloc(o->cas, (o->n_cas + 1) * sizeof(*o->cas));
+    o->cas[o->n_cas++] = (struct ca_flag){
+        .name = name,
+        .cert = xstrndup(eq + 1, (size_t)(comma - eq - 1)),
+        .key = xstrdup(comma + 1),
+    };
+    return 0;
+}
 
 /* -1 to go on, else the exit code. */
 static int parse_flags(int argc, char **argv, struct options *o)
@@ -184,6 +254,9 @@ static int parse_flags(int argc, char **argv, struct options *o)
         {"heartbeat-interval", required_argument, NULL, OPT_INTERVAL},
         {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN},
+        {"cert-ttl", required_argument, NULL, OPT_CERT_TTL},
+        {"ca", required_argument, NULL, OPT_CA},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -240,6 +313,28 @@ static int parse_flags(int argc, char **argv, struct options *o)
             break;
         case OPT_IDLE_TIMEOUT:
             dur = &o->idle_timeout_ms;
+            break;
+        case OPT_TRUST_DOMAIN: {
+            char why[512];
+            if (!mesh_ca_trust_domain_valid(optarg, why, sizeof(why)))
+                return usage_error("--trust-domain: %s", why);
+            o->trust_domain = optarg;
+            break;
+        }
+        case OPT_CERT_TTL: {
+            char why[256];
+            unsigned long long ms = 0;
+            if (!mesh_duration_parse(optarg, &ms, why, sizeof(why)))
+                return usage_error("--cert-ttl: %s", why);
+            if (ms < CERT_TTL_MIN_MS || ms > CERT_TTL_MAX_MS)
+                return usage_error("--cert-ttl: \"%s\" must be from 10s to 2160h (90 days)",
+                                   optarg);
+            o->cert_ttl_ms = ms;
+            break;
+        }
+        case OPT_CA:
+            if (parse_ca_flag(optarg, o) != 0)
+                return 2;
             break;
         case OPT_VERSION:
             printf("meshd %s\n", MESH_VERSION);
@@ -425,6 +520,52 @@ static int load_token(const char *dir, char **out)
     return rc;
 }
 
+/* --- the CAs --- */
+
+/* Opens meshd's root in DIR/ca (made on first start) and the --ca CAs into set, and logs what
+ * each is: never a key. 0, or 1 after a message. */
+static int open_cas(const struct options *o, struct mesh_ca_set *set)
+{
+    char *dir = xasprintf("%s/ca", o->data_dir), *errmsg = NULL;
+    char when[MESH_CA_TIME_LEN];
+    struct mesh_ca *ca = NULL;
+    bool created = false;
+    time_t now = time(NULL);
+    int rc = 0;
+
+    if (mesh_ca_open_root(dir, o->trust_domain, now, &ca, &created, &errmsg) != MESH_OK ||
+        mesh_ca_set_add(set, ca, &errmsg) != MESH_OK) {
+        rc = fail("the mesh CA: %s", errmsg);
+        goto out;
+    }
+    mesh_ca_format_time(mesh_ca_not_after(ca), when, sizeof(when));
+    fprintf(stderr,
+            "lvl=info msg=\"%s the mesh root CA\" path=%s/%s subject=\"%s\" "
+            "sha256_fingerprint=%s not_after=%s\n",
+            created ? "created" : "loaded", dir, MESH_CA_ROOT_CERT_FILE, mesh_ca_subject(ca),
+            mesh_ca_fingerprint(ca), when);
+    for (size_t i = 0; i < o->n_cas; i++) {
+        free(errmsg);
+        errmsg = NULL;
+        if (mesh_ca_load(o->cas[i].name, o->cas[i].cert, o->cas[i].key, now, &ca, &errmsg) !=
+                MESH_OK ||
+            mesh_ca_set_add(set, ca, &errmsg) != MESH_OK) {
+            rc = fail("--ca %s: %s", o->cas[i].name, errmsg);
+            goto out;
+        }
+        mesh_ca_format_time(mesh_ca_not_after(ca), when, sizeof(when));
+        fprintf(stderr,
+                "lvl=info msg=\"loaded a CA\" name=%s path=%s subject=\"%s\" "
+                "sha256_fingerprint=%s not_after=%s\n",
+                mesh_ca_name(ca), o->cas[i].cert, mesh_ca_subject(ca), mesh_ca_fingerprint(ca),
+                when);
+    }
+out:
+    free(errmsg);
+    free(dir);
+    return rc;
+}
+
 /* --- signals --- */
 
 struct signals {
@@ -459,7 +600,10 @@ int main(int argc, char **argv)
         .interval_ms = 1000,
         .header_timeout_ms = MESH_HTTPD_DEFAULT_HEADER_TIMEOUT,
         .idle_timeout_ms = MESH_HTTPD_DEFAULT_IDLE_TIMEOUT,
+        .trust_domain = MESH_CA_DEFAULT_TRUST_DOMAIN,
+        .cert_ttl_ms = 24ull * 3600 * 1000,
     };
+    struct mesh_ca_set cas = {0};
     struct mesh_store *store = NULL;
     struct mesh_api *api = NULL;
     struct mesh_httpd *httpd = NULL;
@@ -470,8 +614,10 @@ int main(int argc, char **argv)
     bool loop_ok = false;
 
     int rc = parse_flags(argc, argv, &o);
-    if (rc >= 0)
+    if (rc >= 0) {
+        free_ca_flags(&o);
         return rc;
+    }
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
@@ -484,7 +630,8 @@ int main(int argc, char **argv)
         fail("%s", errmsg ? errmsg : "cannot open the store");
         goto out;
     }
-    if (lock_data_dir(o.data_dir, &lock_fd) != 0 || load_token(o.data_dir, &token) != 0)
+    if (lock_data_dir(o.data_dir, &lock_fd) != 0 || load_token(o.data_dir, &token) != 0 ||
+        open_cas(&o, &cas) != 0)
         goto out;
     if (mesh_loop_init(&loop) != MESH_OK) {
         fail("epoll: %s", strerror(errno));
@@ -506,6 +653,9 @@ int main(int argc, char **argv)
         .burst = o.burst,
         .heartbeat_ttl_ms = o.ttl_ms,
         .heartbeat_interval_ms = o.interval_ms,
+        .cas = &cas,
+        .trust_domain = o.trust_domain,
+        .cert_ttl_s = o.cert_ttl_ms / 1000,
     };
     api = mesh_api_new(&loop, store, &aopt);
     struct mesh_httpd_options hopt = {
@@ -530,8 +680,9 @@ int main(int argc, char **argv)
     store->ops->current_version(store, &store_version);
     fprintf(stderr,
             "lvl=info msg=\"meshd started\" version=%s data_dir=%s store_version=%" PRIu64
-            " auth_reads=%s heartbeat_ttl_ms=%" PRIu64 "\n",
-            MESH_VERSION, o.data_dir, store_version, o.auth_reads ? "true" : "false", o.ttl_ms);
+            " auth_reads=%s heartbeat_ttl_ms=%" PRIu64 " trust_domain=%s cert_ttl_s=%" PRIu64 "\n",
+            MESH_VERSION, o.data_dir, store_version, o.auth_reads ? "true" : "false", o.ttl_ms,
+            o.trust_domain, o.cert_ttl_ms / 1000);
     fprintf(stderr, "meshd: listening on %s\n", bound);
     fflush(stderr);
 
@@ -555,6 +706,8 @@ out:
     if (loop_ok)
         mesh_loop_close(&loop);
     mesh_store_close(store);
+    mesh_ca_set_clear(&cas);
+    free_ca_flags(&o);
     if (lock_fd >= 0)
         close(lock_fd);
     free(token);

@@ -220,6 +220,80 @@ out:
     return err;
 }
 
+/* The restore of a provider that cannot restore versions: the apply it was before. The copies
+ * carry no versions, so that no resource_version of the backup is read as a conditional write. */
+static enum mesh_err restore_by_apply(struct mesh *mesh, const struct mesh_resource *const *res,
+                                      size_t n, struct mesh_apply_result *results)
+{
+    struct mesh_resource **copies = calloc(n, sizeof(*copies));
+    enum mesh_err err = MESH_OK;
+    size_t done = 0;
+
+    if (!copies)
+        return mesh_set_error(mesh, MESH_E_NOMEM, "restore: out of memory");
+    for (; done < n; done++) {
+        copies[done] = mesh_resource_clone(res[done]);
+        if (!copies[done]) {
+            err = mesh_set_error(mesh, MESH_E_NOMEM, "restore: out of memory");
+            goto out;
+        }
+        copies[done]->resource_version = 0;
+        copies[done]->generation = 0;
+    }
+    err = mesh->ops->apply(mesh, mesh->state, (const struct mesh_resource *const *)copies, n,
+                           results);
+    if (err != MESH_OK)
+        provider_failed(mesh, err, "restore");
+out:
+    mesh_resource_list_free(copies, done);
+    return err;
+}
+
+enum mesh_err mesh_restore(struct mesh *mesh, const struct mesh_resource *const *res, size_t n,
+                           struct mesh_apply_result *results, enum mesh_restore_mode *mode)
+{
+    struct mesh_apply_result *tmp = NULL;
+    enum mesh_restore_mode got = MESH_RESTORE_APPLIED;
+    enum mesh_err err;
+
+    if (mode)
+        *mode = MESH_RESTORE_APPLIED;
+    if (!mesh)
+        return MESH_E_INVALID;
+    clear_error(mesh);
+    if (n == 0)
+        return MESH_OK;
+    if (!res)
+        return mesh_set_error(mesh, MESH_E_INVALID, "restore: no resources given");
+    err = validate_all(mesh, res, n);
+    if (err != MESH_OK)
+        goto out;
+    if (!results) {
+        tmp = calloc(n, sizeof(*tmp));
+        if (!tmp) {
+            err = mesh_set_error(mesh, MESH_E_NOMEM, "restore: out of memory");
+            goto out;
+        }
+        results = tmp;
+    }
+    err = MESH_E_UNSUPPORTED;
+    if (mesh->ops->restore)
+        err = mesh->ops->restore(mesh, mesh->state, res, n, results, &got);
+    if (err == MESH_E_UNSUPPORTED) {
+        /* A custom provider without the call, or a meshd older than this libmesh. */
+        clear_error(mesh);
+        got = MESH_RESTORE_APPLIED;
+        err = restore_by_apply(mesh, res, n, results);
+    } else if (err != MESH_OK) {
+        provider_failed(mesh, err, "restore");
+    }
+    if (err == MESH_OK && mode)
+        *mode = got;
+out:
+    free(tmp);
+    return err;
+}
+
 static enum mesh_err check_ref(struct mesh *mesh, const char *call, enum mesh_kind kind,
                                const char *name)
 {

@@ -56,6 +56,17 @@ static enum mesh_err store_failed(struct mesh *mesh, const struct mesh_store *st
     return mesh_set_error(mesh, err, "%s %s/%s: %s", kind, ns, name, mesh_store_error(st));
 }
 
+static struct mesh_apply_result apply_result(const struct mesh_store_put_result *put)
+{
+    return (struct mesh_apply_result){
+        .outcome = put->created     ? MESH_APPLY_CREATED
+                   : put->unchanged ? MESH_APPLY_UNCHANGED
+                                    : MESH_APPLY_CONFIGURED,
+        .resource_version = put->resource_version,
+        .generation = put->generation,
+    };
+}
+
 static enum mesh_err put_one(struct mesh *mesh, struct mesh_store *st,
                              const struct mesh_resource *res, struct mesh_apply_result *result)
 {
@@ -75,11 +86,7 @@ static enum mesh_err put_one(struct mesh *mesh, struct mesh_store *st,
         store_failed(mesh, st, err, kind, ns, res->name);
         goto out;
     }
-    result->outcome = put.created     ? MESH_APPLY_CREATED
-                      : put.unchanged ? MESH_APPLY_UNCHANGED
-                                      : MESH_APPLY_CONFIGURED;
-    result->resource_version = put.resource_version;
-    result->generation = put.generation;
+    *result = apply_result(&put);
 out:
     free(body);
     return err;
@@ -109,6 +116,69 @@ static enum mesh_err store_apply(struct mesh *mesh, void *state,
 fail:
     /* All or none: nothing of this apply stays in the store. */
     st->ops->rollback(st);
+    return err;
+}
+
+static enum mesh_err store_restore(struct mesh *mesh, void *state,
+                                   const struct mesh_resource *const *res, size_t n,
+                                   struct mesh_apply_result *results, enum mesh_restore_mode *mode)
+{
+    struct mesh_store *st = state;
+    struct mesh_store_restore_item *items = calloc(n, sizeof(*items));
+    struct mesh_store_put_result *put = calloc(n, sizeof(*put));
+    char **bodies = calloc(n, sizeof(*bodies));
+    bool kept = false, in_tx = false;
+    enum mesh_err err = MESH_OK;
+
+    if (!items || !put || !bodies) {
+        err = mesh_set_error(mesh, MESH_E_NOMEM, "restore: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        items[i] = (struct mesh_store_restore_item){
+            .kind = mesh_kind_name(res[i]->kind),
+            .ns = mesh_resource_namespace(res[i]),
+            .name = res[i]->name,
+            .resource_version = res[i]->resource_version,
+            .generation = res[i]->generation,
+        };
+        err = mesh_model_canonical_json(res[i], &bodies[i]);
+        if (err != MESH_OK) {
+            mesh_set_error(mesh, err, "%s %s/%s: cannot encode: %s", items[i].kind, items[i].ns,
+                           items[i].name, mesh_strerror(err));
+            goto out;
+        }
+        items[i].body = bodies[i];
+    }
+    err = st->ops->begin(st);
+    if (err != MESH_OK) {
+        mesh_set_error(mesh, err, "store: cannot begin a transaction: %s", mesh_store_error(st));
+        goto out;
+    }
+    in_tx = true;
+    err = mesh_store_restore(st, items, n, put, &kept);
+    if (err != MESH_OK) {
+        /* The store's message names the resource ("put VirtualService default/x: ..."). */
+        mesh_set_error(mesh, err, "%s", mesh_store_error(st));
+        goto out;
+    }
+    err = st->ops->commit(st);
+    if (err != MESH_OK) {
+        mesh_set_error(mesh, err, "store: cannot commit: %s", mesh_store_error(st));
+        goto out;
+    }
+    in_tx = false;
+    for (size_t i = 0; i < n; i++)
+        results[i] = apply_result(&put[i]);
+    *mode = kept ? MESH_RESTORE_VERSIONS_KEPT : MESH_RESTORE_APPLIED;
+out:
+    if (in_tx)
+        st->ops->rollback(st); /* all or none */
+    for (size_t i = 0; bodies && i < n; i++)
+        free(bodies[i]);
+    free(bodies);
+    free(put);
+    free(items);
     return err;
 }
 
@@ -216,6 +286,7 @@ static const struct mesh_provider_ops store_ops = {
     .get = store_get,
     .list = store_list,
     .remove = store_remove,
+    .restore = store_restore,
 };
 
 /* What one native mesh talks to: the embedded store or meshd, chosen once at open. */
@@ -279,6 +350,14 @@ static enum mesh_err native_remove(struct mesh *mesh, void *state, enum mesh_kin
     return nat->backend->remove(mesh, nat->state, kind, ns, name);
 }
 
+static enum mesh_err native_restore(struct mesh *mesh, void *state,
+                                    const struct mesh_resource *const *res, size_t n,
+                                    struct mesh_apply_result *results, enum mesh_restore_mode *mode)
+{
+    struct native *nat = state;
+    return nat->backend->restore(mesh, nat->state, res, n, results, mode);
+}
+
 const struct mesh_provider_ops mesh_native_provider = {
     .name = "native",
     .open = native_open,
@@ -287,4 +366,5 @@ const struct mesh_provider_ops mesh_native_provider = {
     .get = native_get,
     .list = native_list,
     .remove = native_remove,
+    .restore = native_restore,
 };

@@ -303,7 +303,7 @@ static enum mesh_err read_outcome(struct mesh *mesh, const struct remote *r, jso
     if (!outcome || !json_is_integer(rv) || !json_is_integer(gen) || json_integer_value(rv) < 0 ||
         json_integer_value(gen) < 0)
         return mesh_set_error(mesh, MESH_E_INTERNAL,
-                              "meshd at %s: apply result %zu lacks outcome, resource_version or "
+                              "meshd at %s: result %zu lacks outcome, resource_version or "
                               "generation",
                               r->base, i);
     if (strcmp(outcome, "created") == 0)
@@ -313,48 +313,53 @@ static enum mesh_err read_outcome(struct mesh *mesh, const struct remote *r, jso
     else if (strcmp(outcome, "unchanged") == 0)
         result->outcome = MESH_APPLY_UNCHANGED;
     else
-        return mesh_set_error(mesh, MESH_E_INTERNAL,
-                              "meshd at %s: apply result %zu: outcome \"%s\"", r->base, i, outcome);
+        return mesh_set_error(mesh, MESH_E_INTERNAL, "meshd at %s: result %zu: outcome \"%s\"",
+                              r->base, i, outcome);
     result->resource_version = (uint64_t)json_integer_value(rv);
     result->generation = (uint64_t)json_integer_value(gen);
     return MESH_OK;
 }
 
-static enum mesh_err remote_apply(struct mesh *mesh, void *state,
-                                  const struct mesh_resource *const *res, size_t n,
-                                  struct mesh_apply_result *results)
+/* POSTs res[0..n) to base + path ("/v1/apply", "/v1/restore") and reads one result per
+ * document into results. On MESH_OK *answer (caller json_decref's) is meshd's whole answer, for
+ * what else it says. what names the call in messages ("apply"). */
+static enum mesh_err post_documents(struct mesh *mesh, struct remote *r, const char *path,
+                                    const char *what, const struct mesh_resource *const *res,
+                                    size_t n, struct mesh_apply_result *results, json_t **answer)
 {
-    struct remote *r = state;
     struct mesh_http_response resp = {0};
     json_t *root = NULL;
-    char *body = NULL, *url = NULL;
+    char *body = NULL, *url = NULL, *call_name = NULL;
 
+    *answer = NULL;
     enum mesh_err err = apply_body(res, n, &body);
     if (err != MESH_OK) {
-        mesh_set_error(mesh, err, "apply: cannot encode the documents: %s", mesh_strerror(err));
+        mesh_set_error(mesh, err, "%s: cannot encode the documents: %s", what, mesh_strerror(err));
         goto out;
     }
-    url = malloc(strlen(r->base) + sizeof("/v1/apply"));
-    if (!url) {
-        err = mesh_set_error(mesh, MESH_E_NOMEM, "apply: out of memory");
+    url = malloc(strlen(r->base) + strlen(path) + 1);
+    call_name = malloc(strlen("POST ") + strlen(path) + 1);
+    if (!url || !call_name) {
+        err = mesh_set_error(mesh, MESH_E_NOMEM, "%s: out of memory", what);
         goto out;
     }
-    sprintf(url, "%s/v1/apply", r->base);
+    sprintf(url, "%s%s", r->base, path);
+    sprintf(call_name, "POST %s", path);
     err = call(mesh, r, "POST", url, body, &resp);
     if (err != MESH_OK)
         goto out;
     if (resp.status != 200 && resp.status != 201) {
-        err = refused(mesh, r, &resp, "apply");
+        err = refused(mesh, r, &resp, what);
         goto out;
     }
-    err = parse_json(mesh, r, &resp, "POST /v1/apply", &root);
+    err = parse_json(mesh, r, &resp, call_name, &root);
     if (err != MESH_OK)
         goto out;
     json_t *items = json_object_get(root, "items");
     if (json_array_size(items) != n) {
         err = mesh_set_error(mesh, MESH_E_INTERNAL,
-                             "meshd at %s answered %zu apply results for %zu documents", r->base,
-                             json_array_size(items), n);
+                             "meshd at %s answered %zu %s results for %zu documents", r->base,
+                             json_array_size(items), what, n);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -362,11 +367,55 @@ static enum mesh_err remote_apply(struct mesh *mesh, void *state,
         if (err != MESH_OK)
             goto out;
     }
+    *answer = root;
+    root = NULL; /* the caller's now */
 out:
     json_decref(root);
     mesh_http_response_clear(&resp);
+    free(call_name);
     free(url);
     free(body);
+    return err;
+}
+
+static enum mesh_err remote_apply(struct mesh *mesh, void *state,
+                                  const struct mesh_resource *const *res, size_t n,
+                                  struct mesh_apply_result *results)
+{
+    json_t *answer = NULL;
+    enum mesh_err err = post_documents(mesh, state, "/v1/apply", "apply", res, n, results, &answer);
+    json_decref(answer);
+    return err;
+}
+
+/* POST /v1/restore: meshd applies the restore rule inside its own transaction, and says which
+ * way it went. */
+static enum mesh_err remote_restore(struct mesh *mesh, void *state,
+                                    const struct mesh_resource *const *res, size_t n,
+                                    struct mesh_apply_result *results, enum mesh_restore_mode *mode)
+{
+    struct remote *r = state;
+    json_t *answer = NULL;
+    enum mesh_err err = post_documents(mesh, r, "/v1/restore", "restore", res, n, results, &answer);
+    if (err == MESH_E_NOTFOUND) {
+        /* Only a meshd without the route answers 404 here: libmesh then restores by apply. */
+        return mesh_set_error(mesh, MESH_E_UNSUPPORTED, "meshd at %s has no /v1/restore", r->base);
+    }
+    if (err != MESH_OK)
+        goto out;
+    const char *how = json_string_value(json_object_get(answer, "mode"));
+    if (how && strcmp(how, "versions_kept") == 0) {
+        *mode = MESH_RESTORE_VERSIONS_KEPT;
+    } else if (how && strcmp(how, "applied") == 0) {
+        *mode = MESH_RESTORE_APPLIED;
+    } else {
+        err = mesh_set_error(mesh, MESH_E_INTERNAL,
+                             "meshd at %s: the restore answer's mode is %s%s%s, not versions_kept "
+                             "or applied",
+                             r->base, how ? "\"" : "", how ? how : "missing", how ? "\"" : "");
+    }
+out:
+    json_decref(answer);
     return err;
 }
 
@@ -508,4 +557,5 @@ const struct mesh_provider_ops mesh_native_remote_ops = {
     .get = remote_get,
     .list = remote_list,
     .remove = remote_remove,
+    .restore = remote_restore,
 };

@@ -314,6 +314,19 @@ static enum mesh_err read_version(struct sqlite_store *s, uint64_t *out, const c
     return err;
 }
 
+/* Sets the store-wide version; the callers only ever move it forward. */
+static enum mesh_err write_version(struct sqlite_store *s, uint64_t v, const char *what)
+{
+    sqlite3_stmt *st = s->stmt[ST_SET_VERSION];
+    int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)v);
+    if (rc != SQLITE_OK) {
+        enum mesh_err err = sqlite_fail(s, rc, what);
+        finish(st);
+        return err;
+    }
+    return run(s, ST_SET_VERSION, what);
+}
+
 /* Takes the next store-wide version. Runs inside a write transaction, so no one else can take
  * the same one; the counter only grows, whatever is deleted. */
 static enum mesh_err next_version(struct sqlite_store *s, uint64_t *out, const char *what)
@@ -325,14 +338,7 @@ static enum mesh_err next_version(struct sqlite_store *s, uint64_t *out, const c
     if (v >= (uint64_t)INT64_MAX)
         return set_error(s, MESH_E_INTERNAL, "%s: the store version counter is exhausted", what);
     v++;
-    sqlite3_stmt *st = s->stmt[ST_SET_VERSION];
-    int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)v);
-    if (rc != SQLITE_OK) {
-        err = sqlite_fail(s, rc, what);
-        finish(st);
-        return err;
-    }
-    err = run(s, ST_SET_VERSION, what);
+    err = write_version(s, v, what);
     if (err == MESH_OK)
         *out = v;
     return err;
@@ -482,6 +488,55 @@ out:
     if (err == MESH_OK && out)
         *out = res;
     return err;
+}
+
+static enum mesh_err sqlite_import(struct mesh_store *base, const char *kind, const char *ns,
+                                   const char *name, const char *body, uint64_t resource_version,
+                                   uint64_t generation)
+{
+    struct sqlite_store *s = (struct sqlite_store *)base;
+    char ref[256], what[300];
+    uint64_t current = 0;
+    enum mesh_err err;
+
+    if (!valid_key(kind, ns, name))
+        return invalid_key(s, "import");
+    format_ref(ref, sizeof ref, kind, ns, name);
+    if (!body)
+        return set_error(s, MESH_E_INVALID, "import %s: no body", ref);
+    snprintf(what, sizeof what, "import %s", ref);
+    if (resource_version == 0 || resource_version > (uint64_t)INT64_MAX || generation == 0 ||
+        generation > (uint64_t)INT64_MAX)
+        return set_error(s, MESH_E_INVALID,
+                         "%s: resource_version %llu and generation %llu must both be between 1 "
+                         "and %lld",
+                         what, (unsigned long long)resource_version, (unsigned long long)generation,
+                         (long long)INT64_MAX);
+
+    err = op_begin(s, what);
+    if (err != MESH_OK)
+        return err;
+    err = read_version(s, &current, what);
+    if (err != MESH_OK)
+        goto out;
+    if (resource_version <= current) {
+        /* A version at or below the counter may already have been seen by a watcher or held by
+         * a client for a conditional write: handing it out again would lie to them. */
+        err = set_error(s, MESH_E_CONFLICT,
+                        "%s: resource_version %llu is not above the store version %llu (versions "
+                        "only move forward)",
+                        what, (unsigned long long)resource_version, (unsigned long long)current);
+        goto out;
+    }
+    err = write_version(s, resource_version, what);
+    if (err != MESH_OK)
+        goto out;
+    err = upsert(s, kind, ns, name, body, resource_version, generation, what);
+    if (err != MESH_OK)
+        goto out;
+    err = add_change(s, resource_version, "put", kind, ns, name, what);
+out:
+    return op_end(s, err, what);
 }
 
 static enum mesh_err sqlite_remove(struct mesh_store *base, const char *kind, const char *ns,
@@ -755,6 +810,7 @@ static const struct mesh_store_ops sqlite_ops = {
     .remove = sqlite_remove,
     .changes_after = sqlite_changes_after,
     .current_version = sqlite_current_version,
+    .import = sqlite_import,
 };
 
 /* mkdir -p with mode 0700: the store holds the mesh's whole configuration. An existing directory

@@ -72,6 +72,15 @@ struct mesh_store_ops {
                                    struct mesh_store_change **out, size_t *n);
     /* The store-wide version: that of the newest change, 0 when empty. */
     enum mesh_err (*current_version)(struct mesh_store *st, uint64_t *out);
+    /* Writes a record with the versions another store gave it (a restore): the record, created
+     * or replaced, at resource_version and generation, a "put" change at resource_version, and
+     * the store-wide version set to resource_version. MESH_E_CONFLICT (nothing written) unless
+     * resource_version is above the store-wide version: versions only move forward, because
+     * watchers and optimistic concurrency rely on it. MESH_E_INVALID for a version or generation
+     * of 0, or a version beyond INT64_MAX. Inside the caller's transaction, or its own. */
+    enum mesh_err (*import)(struct mesh_store *st, const char *kind, const char *ns,
+                            const char *name, const char *body, uint64_t resource_version,
+                            uint64_t generation);
 };
 
 /* Every implementation's struct starts with this. */
@@ -87,6 +96,26 @@ enum mesh_err mesh_store_open_sqlite(const char *dir, struct mesh_store **out, c
 
 /* The message of the last failed call. */
 const char *mesh_store_error(const struct mesh_store *st);
+
+/* One resource for mesh_store_restore; every string borrowed. */
+struct mesh_store_restore_item {
+    const char *kind, *ns, *name;
+    const char *body;          /* canonical JSON, as for put */
+    uint64_t resource_version; /* what the backup carries; 0 = none */
+    uint64_t generation;       /* likewise */
+};
+
+/* The restore rule, the same for every backend and caller (libmesh's native provider, meshd),
+ * run inside the caller's open transaction. When the store is new (no record, version counter
+ * 0) and every item carries a resource_version and a generation (>= 1), the versions all
+ * distinct and no key twice, every item is imported with its own versions, in ascending
+ * resource_version order: *kept_versions is true and every result is created with the item's
+ * versions. Otherwise every item is put as an apply would put it, whatever versions it carries
+ * (expected_version 0): *kept_versions is false. results has n slots, in items' order. On error
+ * the store's message names the failed resource and the caller rolls back. */
+enum mesh_err mesh_store_restore(struct mesh_store *st, const struct mesh_store_restore_item *items,
+                                 size_t n, struct mesh_store_put_result *results,
+                                 bool *kept_versions);
 
 /* Thin inline dispatchers so that callers read like plain function calls. */
 static inline void mesh_store_close(struct mesh_store *st)

@@ -17,6 +17,7 @@
 
 #include "mesh/mesh.h"
 #include "model/model.h"
+#include "store/store.h"
 
 struct fixture {
     char dir[64];         /* the temp dir, removed at teardown */
@@ -437,6 +438,232 @@ static void test_apply_is_all_or_none(void **state)
     mesh_virtual_service_free(b);
 }
 
+/* --- Restore --- */
+
+/* Every resource of every kind in the mesh, in kind order, with its versions. */
+static struct mesh_resource **list_everything(struct mesh *mesh, size_t *n)
+{
+    struct mesh_resource **all = NULL;
+    *n = 0;
+    for (enum mesh_kind kind = 0; kind < MESH_KIND_COUNT; kind++) {
+        struct mesh_resource **list = NULL;
+        size_t len = 0;
+        assert_int_equal(mesh_list(mesh, kind, NULL, &list, &len), MESH_OK);
+        all = realloc(all, (*n + len + 1) * sizeof(*all));
+        assert_non_null(all);
+        for (size_t i = 0; i < len; i++)
+            all[(*n)++] = list[i];
+        free(list);
+    }
+    return all;
+}
+
+/* The records of the store in dir, as the store itself holds them. */
+static struct mesh_store_record *store_records(const char *dir, size_t *n, uint64_t *version)
+{
+    struct mesh_store *st = NULL;
+    struct mesh_store_record *recs = NULL;
+    char *msg = NULL;
+    assert_int_equal(mesh_store_open_sqlite(dir, &st, &msg), MESH_OK);
+    assert_int_equal(st->ops->list(st, NULL, NULL, &recs, n), MESH_OK);
+    assert_int_equal(st->ops->current_version(st, version), MESH_OK);
+    mesh_store_close(st);
+    return recs;
+}
+
+/* Some history: every kind applied, the VirtualService changed twice (generation 3), the
+ * FaultInjection deleted. */
+static void make_history(struct mesh *mesh)
+{
+    for (enum mesh_kind kind = 0; kind < MESH_KIND_COUNT; kind++) {
+        struct mesh_resource *res = one_of_kind(kind);
+        apply_ok(mesh, res, NULL);
+        mesh_resource_free(res);
+    }
+    struct mesh_virtual_service *vs = payment_vs("payment-service", 80, 20);
+    apply_ok(mesh, &vs->res, NULL);
+    vs->http_routes[0].destinations[0].weight = 70;
+    vs->http_routes[0].destinations[1].weight = 30;
+    apply_ok(mesh, &vs->res, NULL);
+    mesh_virtual_service_free(vs);
+    assert_int_equal(mesh_delete(mesh, MESH_KIND_FAULT_INJECTION, "web-service", NULL), MESH_OK);
+}
+
+static void test_restore_into_a_new_store_gives_identical_records(void **state)
+{
+    struct fixture *f = *state;
+    char other[PATH_MAX];
+    size_t n = 0, n_a = 0, n_b = 0;
+    uint64_t version_a = 0, version_b = 0;
+    enum mesh_restore_mode mode = MESH_RESTORE_APPLIED;
+
+    make_history(f->mesh);
+    struct mesh_resource **backup = list_everything(f->mesh, &n);
+    assert_int_equal(n, MESH_KIND_COUNT - 1);
+    struct mesh_apply_result *results = calloc(n, sizeof(*results));
+
+    snprintf(other, sizeof other, "%s/other", f->dir);
+    struct mesh *target = open_store(other);
+    assert_int_equal(
+        mesh_restore(target, (const struct mesh_resource *const *)backup, n, results, &mode),
+        MESH_OK);
+    assert_int_equal(mode, MESH_RESTORE_VERSIONS_KEPT);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(results[i].outcome, MESH_APPLY_CREATED);
+        assert_int_equal(results[i].resource_version, backup[i]->resource_version);
+        assert_int_equal(results[i].generation, backup[i]->generation);
+    }
+
+    /* The stores hold the same records: keys, bodies and both versions. */
+    struct mesh_store_record *a = store_records(f->store, &n_a, &version_a);
+    struct mesh_store_record *b = store_records(other, &n_b, &version_b);
+    assert_int_equal(n_a, n);
+    assert_int_equal(n_b, n_a);
+    bool saw_generation_3 = false;
+    for (size_t i = 0; i < n_a; i++) {
+        assert_string_equal(b[i].kind, a[i].kind);
+        assert_string_equal(b[i].ns, a[i].ns);
+        assert_string_equal(b[i].name, a[i].name);
+        assert_string_equal(b[i].body, a[i].body);
+        assert_int_equal(b[i].resource_version, a[i].resource_version);
+        assert_int_equal(b[i].generation, a[i].generation);
+        saw_generation_3 = saw_generation_3 || a[i].generation == 3;
+    }
+    assert_true(saw_generation_3);
+    /* The counter is the newest restored version (the source's last change was a delete). */
+    assert_int_equal(version_b, version_a - 1);
+    mesh_store_records_free(a, n_a);
+    mesh_store_records_free(b, n_b);
+
+    /* Restoring again: the store has history now, so it is an apply, and nothing changes. */
+    assert_int_equal(
+        mesh_restore(target, (const struct mesh_resource *const *)backup, n, results, &mode),
+        MESH_OK);
+    assert_int_equal(mode, MESH_RESTORE_APPLIED);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(results[i].outcome, MESH_APPLY_UNCHANGED);
+        assert_int_equal(results[i].resource_version, backup[i]->resource_version);
+        assert_int_equal(results[i].generation, backup[i]->generation);
+    }
+
+    /* And the next change goes on from the restored versions. */
+    struct mesh_virtual_service *vs = payment_vs("payment-service", 60, 40);
+    struct mesh_apply_result changed;
+    apply_ok(target, &vs->res, &changed);
+    assert_int_equal(changed.resource_version, version_b + 1);
+    assert_int_equal(changed.generation, 4);
+    mesh_virtual_service_free(vs);
+
+    mesh_free(target);
+    free(results);
+    mesh_resource_list_free(backup, n);
+}
+
+static void test_restore_into_a_store_with_history_applies(void **state)
+{
+    struct fixture *f = *state;
+    char other[PATH_MAX];
+    size_t n = 0;
+    enum mesh_restore_mode mode = MESH_RESTORE_VERSIONS_KEPT;
+    struct mesh_apply_result before;
+
+    make_history(f->mesh);
+    struct mesh_resource **backup = list_everything(f->mesh, &n);
+    struct mesh_apply_result *results = calloc(n, sizeof(*results));
+
+    /* The target already holds the VirtualService (other content) and a Service of its own. */
+    snprintf(other, sizeof other, "%s/other", f->dir);
+    struct mesh *target = open_store(other);
+    struct mesh_virtual_service *vs = payment_vs("payment-service", 50, 50);
+    apply_ok(target, &vs->res, NULL);
+    struct mesh_service *own = mesh_service_new("own", NULL);
+    own->protocol = strdup("http");
+    assert_non_null(mesh_service_add_endpoint(own, "127.0.0.1:18099"));
+    apply_ok(target, &own->res, &before);
+
+    assert_int_equal(
+        mesh_restore(target, (const struct mesh_resource *const *)backup, n, results, &mode),
+        MESH_OK);
+    assert_int_equal(mode, MESH_RESTORE_APPLIED);
+    uint64_t next = before.resource_version;
+    for (size_t i = 0; i < n; i++) {
+        bool is_vs = backup[i]->kind == MESH_KIND_VIRTUAL_SERVICE;
+        assert_int_equal(results[i].outcome, is_vs ? MESH_APPLY_CONFIGURED : MESH_APPLY_CREATED);
+        /* The target's own versions, moving on from its counter in the backup's order. */
+        assert_int_equal(results[i].resource_version, ++next);
+        assert_int_equal(results[i].generation, is_vs ? 2 : 1);
+        struct mesh_resource *got = NULL;
+        assert_int_equal(mesh_get(target, backup[i]->kind, backup[i]->name, NULL, &got), MESH_OK);
+        assert_true(mesh_model_same_content(got, backup[i]));
+        assert_int_equal(got->resource_version, results[i].resource_version);
+        mesh_resource_free(got);
+    }
+    /* Resources absent from the backup are left alone. */
+    struct mesh_resource *got = NULL;
+    assert_int_equal(mesh_get(target, MESH_KIND_SERVICE, "own", NULL, &got), MESH_OK);
+    assert_int_equal(got->resource_version, before.resource_version);
+    mesh_resource_free(got);
+
+    /* Again: all unchanged, versions unchanged. */
+    assert_int_equal(
+        mesh_restore(target, (const struct mesh_resource *const *)backup, n, results, &mode),
+        MESH_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(results[i].outcome, MESH_APPLY_UNCHANGED);
+        assert_int_equal(results[i].resource_version, before.resource_version + 1 + i);
+    }
+
+    mesh_service_free(own);
+    mesh_virtual_service_free(vs);
+    mesh_free(target);
+    free(results);
+    mesh_resource_list_free(backup, n);
+}
+
+static void test_restore_without_versions_applies_and_invalid_writes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    enum mesh_restore_mode mode = MESH_RESTORE_VERSIONS_KEPT;
+    struct mesh_apply_result results[2];
+    struct mesh_resource **list = NULL;
+    size_t n = 0;
+
+    /* An older meshctl's backup: no versions. Into a new store it is an apply all the same. */
+    struct mesh_virtual_service *vs = payment_vs("payment-service", 90, 10);
+    struct mesh_resource *svc = one_of_kind(MESH_KIND_SERVICE);
+    const struct mesh_resource *old[] = {svc, &vs->res};
+    assert_int_equal(mesh_restore(f->mesh, old, 2, results, &mode), MESH_OK);
+    assert_int_equal(mode, MESH_RESTORE_APPLIED);
+    assert_int_equal(results[0].outcome, MESH_APPLY_CREATED);
+    assert_int_equal(results[0].resource_version, 1);
+    assert_int_equal(results[1].resource_version, 2);
+
+    /* Invalid input: nothing written, whatever way it would have gone. */
+    char other[PATH_MAX];
+    snprintf(other, sizeof other, "%s/other", f->dir);
+    struct mesh *target = open_store(other);
+    vs->http_routes[0].destinations[0].weight = 95;
+    vs->res.resource_version = 4;
+    vs->res.generation = 1;
+    svc->resource_version = 3;
+    svc->generation = 1;
+    mode = MESH_RESTORE_VERSIONS_KEPT;
+    assert_int_equal(mesh_restore(target, old, 2, NULL, &mode), MESH_E_INVALID);
+    assert_int_equal(mode, MESH_RESTORE_APPLIED);
+    assert_non_null(strstr(mesh_last_error(target), "weights sum to 105"));
+    assert_int_equal(mesh_list(target, MESH_KIND_SERVICE, NULL, &list, &n), MESH_OK);
+    assert_int_equal(n, 0);
+    mesh_resource_list_free(list, n);
+
+    /* Nothing to restore is fine, and mode may be NULL. */
+    assert_int_equal(mesh_restore(target, NULL, 0, NULL, NULL), MESH_OK);
+    assert_int_equal(mesh_restore(NULL, old, 2, NULL, &mode), MESH_E_INVALID);
+
+    mesh_free(target);
+    mesh_resource_free(svc);
+    mesh_virtual_service_free(vs);
+}
+
 /* --- Where the store lives --- */
 
 static void test_store_persists_across_meshes(void **state)
@@ -540,6 +767,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_missing_is_service_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_resource_is_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_is_all_or_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_into_a_new_store_gives_identical_records,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_into_a_store_with_history_applies, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_restore_without_versions_applies_and_invalid_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_persists_across_meshes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_dir_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_selects_the_meshd_client, setup, teardown),

@@ -57,6 +57,10 @@ struct memstore {
     uint64_t version;
 };
 
+/* The highest resource_version rec_apply was handed since the last reset: a restore through a
+ * provider without the call must hand over none. */
+static uint64_t max_version_applied;
+
 static bool same_ref(const struct mesh_resource *r, enum mesh_kind kind, const char *ns,
                      const char *name)
 {
@@ -98,6 +102,8 @@ static enum mesh_err rec_apply(struct mesh *mesh, void *state,
     (void)mesh;
     record("apply", res[0]->kind, mesh_resource_namespace(res[0]), res[0]->name, n);
     for (size_t i = 0; i < n; i++) {
+        if (res[i]->resource_version > max_version_applied)
+            max_version_applied = res[i]->resource_version;
         struct mesh_resource *copy = mesh_resource_clone(res[i]);
         struct mesh_resource **slot =
             find(ms, res[i]->kind, mesh_resource_namespace(res[i]), res[i]->name);
@@ -249,6 +255,7 @@ static int reset_calls(void **state)
 {
     (void)state;
     n_calls = 0;
+    max_version_applied = 0;
     return 0;
 }
 
@@ -646,6 +653,49 @@ static void test_provider_failure_without_message_still_explains(void **state)
     mesh_free(mesh);
 }
 
+/* A provider without the restore call: mesh_restore applies, with every version dropped, so
+ * that the backup's versions are not taken for conditional writes. The caller's resources keep
+ * theirs. */
+static void test_restore_without_provider_support_applies_without_versions(void **state)
+{
+    (void)state;
+    struct mesh *mesh = open_provider("recorder");
+    struct mesh_virtual_service *a = payment_vs("a", "x", 50, 50);
+    struct mesh_virtual_service *b = payment_vs("b", "x", 50, 50);
+    const struct mesh_resource *res[] = {&a->res, &b->res};
+    struct mesh_apply_result results[2];
+    enum mesh_restore_mode mode = MESH_RESTORE_VERSIONS_KEPT;
+
+    a->res.resource_version = 41;
+    a->res.generation = 2;
+    b->res.resource_version = 42;
+    b->res.generation = 1;
+    assert_int_equal(mesh_restore(mesh, res, 2, results, &mode), MESH_OK);
+    assert_int_equal(mode, MESH_RESTORE_APPLIED);
+    assert_call(1, "apply", MESH_KIND_VIRTUAL_SERVICE, "x", "a", 2);
+    assert_int_equal(max_version_applied, 0);
+    assert_int_equal(results[0].outcome, MESH_APPLY_CREATED);
+    assert_int_equal(results[1].resource_version, 2);
+    assert_int_equal(a->res.resource_version, 41);
+
+    /* Validation first, as for apply: the provider never sees invalid input. */
+    b->http_routes[0].destinations[0].weight = 10;
+    assert_int_equal(mesh_restore(mesh, res, 2, results, &mode), MESH_E_INVALID);
+    assert_int_equal(n_calls, 2);
+    mesh_virtual_service_free(a);
+    mesh_virtual_service_free(b);
+    mesh_free(mesh);
+
+    /* A failure without a message still says what failed. */
+    mesh = open_provider("liar");
+    b = payment_vs("b", "x", 50, 50);
+    const struct mesh_resource *one[] = {&b->res};
+    assert_int_equal(mesh_restore(mesh, one, 1, NULL, &mode), MESH_E_UNAVAILABLE);
+    assert_non_null(strstr(mesh_last_error(mesh), "provider \"liar\": restore failed"));
+    mesh_virtual_service_free(b);
+    mesh_free(mesh);
+}
+
 static void test_list_is_sorted_by_namespace_then_name(void **state)
 {
     (void)state;
@@ -689,6 +739,8 @@ int main(void)
         cmocka_unit_test(test_wrong_kind_is_never_handed_back),
         cmocka_unit_test(test_provider_failure_without_message_still_explains),
         cmocka_unit_test_setup(test_list_is_sorted_by_namespace_then_name, reset_calls),
+        cmocka_unit_test_setup(test_restore_without_provider_support_applies_without_versions,
+                               reset_calls),
     };
     return cmocka_run_group_tests(tests, register_providers, NULL);
 }

@@ -334,6 +334,116 @@ static void test_remote_error_answers_map_to_errors_with_meshds_message(void **s
     mesh_free(mesh);
 }
 
+static void test_remote_restore_posts_to_restore_and_reads_the_mode(void **state)
+{
+    struct fake *f = *state;
+    struct mesh *mesh = open_remote(f->url, "tok3n");
+    struct mesh_resource *res[2] = {service("a", 9), service("b", 4)};
+    struct mesh_apply_result results[2];
+    enum mesh_restore_mode mode = MESH_RESTORE_APPLIED;
+    char line[512], head[4096], *body = NULL;
+
+    res[0]->generation = 3;
+    res[1]->generation = 1;
+    answer(f, 200, "",
+           "{\"mode\": \"versions_kept\", \"items\": ["
+           "{\"kind\": \"Service\", \"namespace\": \"default\", \"name\": \"a\", \"outcome\": "
+           "\"created\", \"resource_version\": 9, \"generation\": 3},"
+           "{\"kind\": \"Service\", \"namespace\": \"default\", \"name\": \"b\", \"outcome\": "
+           "\"created\", \"resource_version\": 4, \"generation\": 1}]}");
+    assert_int_equal(
+        mesh_restore(mesh, (const struct mesh_resource *const *)res, 2, results, &mode), MESH_OK);
+    assert_int_equal(mode, MESH_RESTORE_VERSIONS_KEPT);
+    assert_int_equal(results[0].outcome, MESH_APPLY_CREATED);
+    assert_int_equal(results[0].resource_version, 9);
+    assert_int_equal(results[0].generation, 3);
+    assert_int_equal(results[1].resource_version, 4);
+
+    /* One body with both documents and their versions: meshd decides, in its transaction. */
+    last_request(f, line, sizeof(line), head, sizeof(head), &body);
+    assert_string_equal(line, "POST /v1/restore");
+    assert_non_null(strstr(head, "Authorization: Bearer tok3n\r\n"));
+    struct mesh_resource **back = NULL;
+    size_t n = 0;
+    struct mesh_diags diags = {0};
+    char *items = strchr(body, '['), *items_end = strrchr(body, ']');
+    assert_int_equal(
+        mesh_parse_documents(items, (size_t)(items_end - items) + 1, "body", &back, &n, &diags),
+        MESH_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(back[0]->resource_version, 9);
+    assert_int_equal(back[0]->generation, 3);
+    assert_int_equal(back[1]->resource_version, 4);
+    mesh_resource_list_free(back, n);
+    free(body);
+
+    answer(f, 200, "",
+           "{\"mode\": \"applied\", \"items\": ["
+           "{\"outcome\": \"unchanged\", \"resource_version\": 20, \"generation\": 1},"
+           "{\"outcome\": \"configured\", \"resource_version\": 21, \"generation\": 2}]}");
+    assert_int_equal(
+        mesh_restore(mesh, (const struct mesh_resource *const *)res, 2, results, &mode), MESH_OK);
+    assert_int_equal(mode, MESH_RESTORE_APPLIED);
+    assert_int_equal(results[0].outcome, MESH_APPLY_UNCHANGED);
+    assert_int_equal(results[1].outcome, MESH_APPLY_CONFIGURED);
+    assert_int_equal(results[1].resource_version, 21);
+
+    /* An answer that does not say which way it went is meshd misbehaving. */
+    answer(f, 200, "",
+           "{\"items\": [{\"outcome\": \"created\", \"resource_version\": 1, \"generation\": 1},"
+           "{\"outcome\": \"created\", \"resource_version\": 2, \"generation\": 1}]}");
+    assert_int_equal(
+        mesh_restore(mesh, (const struct mesh_resource *const *)res, 2, results, &mode),
+        MESH_E_INTERNAL);
+    assert_non_null(strstr(mesh_last_error(mesh), "the restore answer's mode is missing"));
+
+    answer(f, 409, "",
+           "{\"error\": {\"status\": 409, \"reason\": \"Conflict\", \"message\": \"import "
+           "Service default/a: no\"}}");
+    assert_int_equal(
+        mesh_restore(mesh, (const struct mesh_resource *const *)res, 2, results, &mode),
+        MESH_E_CONFLICT);
+    assert_string_equal(mesh_last_error(mesh), "import Service default/a: no");
+
+    for (int i = 0; i < 2; i++)
+        mesh_resource_free(res[i]);
+    mesh_free(mesh);
+}
+
+/* A meshd older than libmesh has no /v1/restore (404): libmesh restores by /v1/apply instead,
+ * without the versions, which would otherwise be read as conditional writes. */
+static void test_remote_restore_falls_back_to_apply_on_an_older_meshd(void **state)
+{
+    struct fake *f = *state;
+    struct mesh *mesh = open_remote(f->url, "t");
+    struct mesh_resource *res = service("a", 9);
+    const struct mesh_resource *one[1] = {res};
+    enum mesh_restore_mode mode = MESH_RESTORE_VERSIONS_KEPT;
+    char line[512], *body = NULL;
+
+    res->generation = 2;
+    answer(f, 404, "",
+           "{\"error\": {\"status\": 404, \"reason\": \"NotFound\", \"message\": \"unknown kind "
+           "\\\"restore\\\"\"}}");
+    pthread_mutex_lock(&f->lock);
+    int before = f->requests;
+    pthread_mutex_unlock(&f->lock);
+    /* The fake answers the apply with the same 404: what matters is what was sent. */
+    assert_int_equal(mesh_restore(mesh, one, 1, NULL, &mode), MESH_E_NOTFOUND);
+    assert_int_equal(mode, MESH_RESTORE_APPLIED);
+    last_request(f, line, sizeof(line), NULL, 0, &body);
+    pthread_mutex_lock(&f->lock);
+    assert_int_equal(f->requests, before + 2);
+    pthread_mutex_unlock(&f->lock);
+    assert_string_equal(line, "POST /v1/apply");
+    assert_non_null(strstr(body, "\"Service\""));
+    assert_null(strstr(body, "resource_version"));
+    assert_null(strstr(body, "generation"));
+    free(body);
+    mesh_resource_free(res);
+    mesh_free(mesh);
+}
+
 static void test_remote_401_says_how_to_pass_a_token(void **state)
 {
     struct fake *f = *state;
@@ -563,6 +673,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_remote_apply_posts_every_document_and_maps_outcomes),
         cmocka_unit_test(test_remote_error_answers_map_to_errors_with_meshds_message),
+        cmocka_unit_test(test_remote_restore_posts_to_restore_and_reads_the_mode),
+        cmocka_unit_test(test_remote_restore_falls_back_to_apply_on_an_older_meshd),
         cmocka_unit_test(test_remote_401_says_how_to_pass_a_token),
         cmocka_unit_test(test_remote_get_decodes_the_document_with_its_versions),
         cmocka_unit_test(test_remote_list_reads_items_in_every_namespace_or_one),

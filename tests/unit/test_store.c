@@ -823,6 +823,265 @@ static void test_store_accepts_empty_namespace_and_rejects_bad_keys(void **state
     mesh_store_close(st);
 }
 
+/* --- import and the restore rule --- */
+
+static void test_store_import_keeps_versions_moves_the_counter_and_logs_the_change(void **state)
+{
+    struct fixture *fx = *state;
+    struct mesh_store *st = open_store(fx->store);
+    struct mesh_store_change *ch = NULL;
+    size_t n = 0;
+
+    assert_int_equal(st->ops->import(st, "Service", "default", "web", "{\"s\":1}", 3, 1), MESH_OK);
+    assert_int_equal(current_version(st), 3);
+    assert_int_equal(st->ops->import(st, VS, "shop", "pay", "{\"v\":3}", 7, 3), MESH_OK);
+    assert_int_equal(current_version(st), 7);
+    assert_body(st, "Service", "default", "web", "{\"s\":1}", 3, 1);
+    assert_body(st, VS, "shop", "pay", "{\"v\":3}", 7, 3);
+
+    /* The change log has each import at its own version, for the watches. */
+    assert_int_equal(st->ops->changes_after(st, 0, 100, &ch, &n), MESH_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ch[0].version, 3);
+    assert_int_equal(ch[0].op, MESH_STORE_OP_PUT);
+    assert_string_equal(ch[0].name, "web");
+    assert_int_equal(ch[1].version, 7);
+    assert_string_equal(ch[1].kind, VS);
+    assert_string_equal(ch[1].ns, "shop");
+    assert_string_equal(ch[1].name, "pay");
+    mesh_store_changes_free(ch, n);
+
+    /* Ordinary writes go on from the imported versions. */
+    struct mesh_store_put_result res = put_ok(st, VS, "shop", "pay", "{\"v\":4}");
+    assert_false(res.created);
+    assert_int_equal(res.resource_version, 8);
+    assert_int_equal(res.generation, 4);
+    assert_int_equal(put_ok(st, VS, "shop", "pay", "{\"v\":4}").resource_version, 8);
+    assert_true(put_ok(st, VS, "default", "new", "{}").resource_version == 9);
+    /* And an import may follow them, above the counter: it replaces the record. */
+    assert_int_equal(st->ops->import(st, VS, "shop", "pay", "{\"v\":9}", 12, 9), MESH_OK);
+    assert_body(st, VS, "shop", "pay", "{\"v\":9}", 12, 9);
+    assert_int_equal(current_version(st), 12);
+    mesh_store_close(st);
+
+    /* Durable like any write. */
+    st = open_store(fx->store);
+    assert_body(st, VS, "shop", "pay", "{\"v\":9}", 12, 9);
+    assert_int_equal(current_version(st), 12);
+    assert_int_equal(count_changes(st), 5);
+    mesh_store_close(st);
+}
+
+static void test_store_import_refuses_a_version_not_above_the_counter(void **state)
+{
+    struct fixture *fx = *state;
+    struct mesh_store *st = open_store(fx->store);
+
+    put_ok(st, VS, "default", "a", "{}");                                  /* 1 */
+    put_ok(st, VS, "default", "b", "{}");                                  /* 2 */
+    assert_int_equal(st->ops->remove(st, VS, "default", "b", 0), MESH_OK); /* 3 */
+    /* 3 was taken by a delete: a watcher may have seen it. */
+    assert_int_equal(st->ops->import(st, VS, "default", "c", "{}", 3, 1), MESH_E_CONFLICT);
+    assert_string_equal(mesh_store_error(st),
+                        "import VirtualService default/c: resource_version 3 is not above the "
+                        "store version 3 (versions only move forward)");
+    assert_int_equal(st->ops->import(st, VS, "default", "a", "{\"x\":1}", 1, 2), MESH_E_CONFLICT);
+    assert_absent(st, VS, "default", "c");
+    assert_body(st, VS, "default", "a", "{}", 1, 1);
+    assert_int_equal(current_version(st), 3);
+    assert_int_equal(count_changes(st), 3);
+
+    /* Nonsense versions are refused before anything is read. */
+    assert_int_equal(st->ops->import(st, VS, "default", "c", "{}", 0, 1), MESH_E_INVALID);
+    assert_int_equal(st->ops->import(st, VS, "default", "c", "{}", 9, 0), MESH_E_INVALID);
+    assert_int_equal(st->ops->import(st, VS, "default", "c", "{}", (uint64_t)INT64_MAX + 1, 1),
+                     MESH_E_INVALID);
+    assert_int_equal(st->ops->import(st, VS, "default", "c", NULL, 9, 1), MESH_E_INVALID);
+    assert_int_equal(st->ops->import(st, VS, NULL, "c", "{}", 9, 1), MESH_E_INVALID);
+    assert_absent(st, VS, "default", "c");
+
+    /* Inside a transaction a refused import leaves the rest of it alone. */
+    assert_int_equal(st->ops->begin(st), MESH_OK);
+    assert_int_equal(st->ops->import(st, VS, "default", "c", "{}", 10, 1), MESH_OK);
+    assert_int_equal(st->ops->import(st, VS, "default", "d", "{}", 10, 1), MESH_E_CONFLICT);
+    assert_int_equal(st->ops->import(st, VS, "default", "d", "{}", 11, 2), MESH_OK);
+    assert_int_equal(st->ops->commit(st), MESH_OK);
+    assert_body(st, VS, "default", "c", "{}", 10, 1);
+    assert_body(st, VS, "default", "d", "{}", 11, 2);
+    assert_int_equal(current_version(st), 11);
+
+    /* A rolled-back import leaves neither the record nor the counter moved. */
+    assert_int_equal(st->ops->begin(st), MESH_OK);
+    assert_int_equal(st->ops->import(st, VS, "default", "e", "{}", 50, 1), MESH_OK);
+    st->ops->rollback(st);
+    assert_absent(st, VS, "default", "e");
+    assert_int_equal(current_version(st), 11);
+    mesh_store_close(st);
+}
+
+#define ITEM(kind, ns, name, body, rv, gen)                                                        \
+    {                                                                                              \
+        (kind), (ns), (name), (body), (rv), (gen)                                                  \
+    }
+
+/* Runs mesh_store_restore in a transaction and commits. */
+static bool restore_ok(struct mesh_store *st, const struct mesh_store_restore_item *items, size_t n,
+                       struct mesh_store_put_result *results)
+{
+    bool kept = true;
+    assert_int_equal(st->ops->begin(st), MESH_OK);
+    enum mesh_err err = mesh_store_restore(st, items, n, results, &kept);
+    if (err != MESH_OK)
+        fail_msg("restore: %s: %s", mesh_err_name(err), mesh_store_error(st));
+    assert_int_equal(st->ops->commit(st), MESH_OK);
+    return kept;
+}
+
+static void test_store_restore_into_a_new_store_keeps_versions_in_version_order(void **state)
+{
+    struct fixture *fx = *state;
+    struct mesh_store *st = open_store(fx->store);
+    struct mesh_store_put_result res[3];
+    struct mesh_store_change *ch = NULL;
+    size_t n = 0;
+    /* A backup's order (by kind, then name), not the versions' order. */
+    const struct mesh_store_restore_item items[] = {
+        ITEM("Service", "default", "web", "{\"s\":1}", 9, 2),
+        ITEM(VS, "default", "pay", "{\"v\":1}", 4, 1),
+        ITEM(VS, "shop", "cart", "{\"c\":3}", 17, 3),
+    };
+
+    assert_true(restore_ok(st, items, 3, res));
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(res[i].created);
+        assert_false(res[i].unchanged);
+        assert_int_equal(res[i].resource_version, items[i].resource_version);
+        assert_int_equal(res[i].generation, items[i].generation);
+        assert_body(st, items[i].kind, items[i].ns, items[i].name, items[i].body,
+                    items[i].resource_version, items[i].generation);
+    }
+    assert_int_equal(current_version(st), 17);
+    /* Written in ascending version order: the change log reads 4, 9, 17. */
+    assert_int_equal(st->ops->changes_after(st, 0, 100, &ch, &n), MESH_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(ch[0].version, 4);
+    assert_string_equal(ch[0].name, "pay");
+    assert_int_equal(ch[1].version, 9);
+    assert_string_equal(ch[1].name, "web");
+    assert_int_equal(ch[2].version, 17);
+    assert_string_equal(ch[2].name, "cart");
+    mesh_store_changes_free(ch, n);
+
+    /* Again: the store has history now, so it is an apply, and nothing changes. */
+    assert_false(restore_ok(st, items, 3, res));
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(res[i].unchanged);
+        assert_int_equal(res[i].resource_version, items[i].resource_version);
+        assert_int_equal(res[i].generation, items[i].generation);
+    }
+    assert_int_equal(current_version(st), 17);
+    mesh_store_close(st);
+}
+
+static void test_store_restore_into_a_store_with_history_applies(void **state)
+{
+    struct fixture *fx = *state;
+    struct mesh_store *st = open_store(fx->store);
+    struct mesh_store_put_result res[2];
+    const struct mesh_store_restore_item items[] = {
+        ITEM(VS, "default", "a", "{\"a\":2}", 4, 2),
+        ITEM(VS, "default", "b", "{}", 9, 1),
+    };
+
+    put_ok(st, VS, "default", "a", "{\"a\":1}"); /* 1 */
+    assert_false(restore_ok(st, items, 2, res));
+    assert_false(res[0].created);
+    assert_false(res[0].unchanged);
+    assert_int_equal(res[0].resource_version, 2);
+    assert_int_equal(res[0].generation, 2);
+    assert_true(res[1].created);
+    assert_int_equal(res[1].resource_version, 3);
+    assert_int_equal(res[1].generation, 1);
+    assert_body(st, VS, "default", "b", "{}", 3, 1);
+    assert_int_equal(current_version(st), 3);
+
+    /* Everything deleted: no record, but history all the same. */
+    assert_int_equal(st->ops->remove(st, VS, "default", "a", 0), MESH_OK);
+    assert_int_equal(st->ops->remove(st, VS, "default", "b", 0), MESH_OK);
+    assert_false(restore_ok(st, items, 2, res));
+    assert_body(st, VS, "default", "a", "{\"a\":2}", 6, 1);
+    assert_body(st, VS, "default", "b", "{}", 7, 1);
+    mesh_store_close(st);
+}
+
+static void test_store_restore_applies_input_that_cannot_keep_versions(void **state)
+{
+    struct fixture *fx = *state;
+    struct mesh_store_put_result res[2];
+    const struct mesh_store_restore_item no_version[] = {
+        ITEM(VS, "default", "a", "{}", 5, 1),
+        ITEM(VS, "default", "b", "{}", 0, 0), /* an older meshctl's backup */
+    };
+    const struct mesh_store_restore_item same_version[] = {
+        ITEM(VS, "default", "a", "{}", 5, 1),
+        ITEM(VS, "default", "b", "{}", 5, 1),
+    };
+    const struct mesh_store_restore_item no_generation[] = {
+        ITEM(VS, "default", "a", "{}", 5, 0),
+        ITEM(VS, "default", "b", "{}", 6, 1),
+    };
+    const struct mesh_store_restore_item twice[] = {
+        ITEM(VS, "default", "a", "{\"x\":1}", 5, 1),
+        ITEM(VS, "default", "a", "{\"x\":2}", 6, 2),
+    };
+    const struct mesh_store_restore_item *cases[] = {no_version, same_version, no_generation,
+                                                     twice};
+
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char dir[160];
+        snprintf(dir, sizeof dir, "%s/case%zu", fx->dir, c);
+        struct mesh_store *st = open_store(dir);
+        assert_false(restore_ok(st, cases[c], 2, res));
+        /* The store's own versions, from 1, in input order. */
+        assert_int_equal(res[0].resource_version, 1);
+        assert_true(res[0].created);
+        assert_int_equal(res[0].generation, 1);
+        assert_int_equal(res[1].resource_version, 2);
+        assert_int_equal(current_version(st), 2);
+        mesh_store_close(st);
+    }
+
+    /* Nothing to restore: nothing written, and not "kept". */
+    struct mesh_store *st = open_store(fx->store);
+    assert_false(restore_ok(st, NULL, 0, NULL));
+    assert_int_equal(current_version(st), 0);
+    mesh_store_close(st);
+}
+
+static void test_store_restore_failure_leaves_the_transaction_to_roll_back(void **state)
+{
+    struct fixture *fx = *state;
+    struct mesh_store *st = open_store(fx->store);
+    struct mesh_store_put_result res[2];
+    bool kept = true;
+    const struct mesh_store_restore_item items[] = {
+        ITEM(VS, "default", "a", "{}", 3, 1),
+        ITEM(VS, "default", "boom", "{}", 8, 1),
+    };
+
+    raw_exec(fx->db, "CREATE TRIGGER inject_failure BEFORE INSERT ON changes"
+                     " WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    assert_int_equal(st->ops->begin(st), MESH_OK);
+    assert_int_equal(mesh_store_restore(st, items, 2, res, &kept), MESH_E_INTERNAL);
+    assert_false(kept);
+    assert_string_equal(mesh_store_error(st),
+                        "import VirtualService default/boom: injected failure");
+    st->ops->rollback(st);
+    assert_absent(st, VS, "default", "a");
+    assert_int_equal(current_version(st), 0);
+    mesh_store_close(st);
+}
+
 static void test_store_free_functions_accept_null(void **state)
 {
     (void)state;
@@ -858,6 +1117,12 @@ int main(void)
         T(test_store_transactions_do_not_nest),
         T(test_store_list_filters_and_sorts),
         T(test_store_accepts_empty_namespace_and_rejects_bad_keys),
+        T(test_store_import_keeps_versions_moves_the_counter_and_logs_the_change),
+        T(test_store_import_refuses_a_version_not_above_the_counter),
+        T(test_store_restore_into_a_new_store_keeps_versions_in_version_order),
+        T(test_store_restore_into_a_store_with_history_applies),
+        T(test_store_restore_applies_input_that_cannot_keep_versions),
+        T(test_store_restore_failure_leaves_the_transaction_to_roll_back),
         cmocka_unit_test(test_store_free_functions_accept_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
