@@ -56,6 +56,8 @@ const struct cli_command cli_cmd_analyze = {
         "  MESH0103 Warning  UnreachableRoute: an earlier route matches all a route matches\n"
         "  MESH0104 Error    GatewayNotFound: no registered gateway proxy serves the gateway\n"
         "  MESH0105 Warning  PolicyTargetNotFound: a policy names an unknown service or route\n"
+        "  MESH0106 Warning  CertificateAuthorityNotFound: a SecurityPolicy names a CA meshd\n"
+        "                   does not have (meshd's own root signs instead)\n"
         "\n"
         "Examples:\n"
         "  meshctl analyze\n"
@@ -87,6 +89,7 @@ struct analyze_run {
     struct origin *origin;
     size_t n, cap;
     struct mesh_registry *reg; /* NULL: not known */
+    char **ca_names;           /* meshd's CAs, NULL-terminated; NULL: not known */
 };
 
 static void add_resource(struct analyze_run *r, const struct mesh_resource *res,
@@ -185,6 +188,45 @@ static enum mesh_err load_registry(struct analyze_run *r, const struct cli_ctx *
                     reg.id ? reg.id : "(no id)", why);
         free(why);
         mesh_labels_clear(&labels);
+    }
+out:
+    json_decref(root);
+    mesh_http_response_clear(&resp);
+    return err;
+}
+
+/* The names of meshd's CAs, from GET /v1/ca. A meshd without that route leaves them unknown. */
+static enum mesh_err load_ca_names(struct analyze_run *r, const struct cli_ctx *ctx)
+{
+    struct mesh_http_response resp;
+    enum mesh_err err = cli_meshd_request(ctx, "GET", "/v1/ca", NULL, &resp);
+    json_t *root = NULL;
+    if (err != MESH_OK)
+        return err;
+    if (resp.status == 404)
+        goto out;
+    if (resp.status != 200) {
+        char *msg = mesh_http_error_message(resp.status, resp.body, resp.body_len);
+        cli_error("cannot read meshd's CAs: %s", msg ? msg : "failed");
+        free(msg);
+        err = mesh_http_status_err(resp.status);
+        goto out;
+    }
+    root = json_loadb(resp.body, resp.body_len, 0, NULL);
+    json_t *roots = json_object_get(root, "roots");
+    if (!json_is_array(roots)) {
+        cli_error("meshd's CA list is not {\"roots\": [...]}");
+        err = MESH_E_INVALID;
+        goto out;
+    }
+    r->ca_names = xcalloc(json_array_size(roots) + 1, sizeof(*r->ca_names));
+    size_t i, n = 0;
+    json_t *ca;
+    json_array_foreach(roots, i, ca)
+    {
+        const char *name = json_str(ca, "name");
+        if (name)
+            r->ca_names[n++] = xstrdup(name);
     }
 out:
     json_decref(root);
@@ -342,6 +384,9 @@ static void run_free(struct analyze_run *r)
     free(r->res);
     free(r->origin);
     mesh_registry_free(r->reg);
+    for (size_t i = 0; r->ca_names && r->ca_names[i]; i++)
+        free(r->ca_names[i]);
+    free(r->ca_names);
 }
 
 static bool store_named(const struct cli_ctx *ctx)
@@ -440,13 +485,15 @@ static int run_analyze(struct cli_ctx *ctx, int argc, char **argv)
             rc = CLI_EXIT_ERROR;
             goto out;
         }
-        if (cli_server(ctx) && load_registry(&r, ctx) != MESH_OK) {
+        if (cli_server(ctx) &&
+            (load_registry(&r, ctx) != MESH_OK || load_ca_names(&r, ctx) != MESH_OK)) {
             rc = CLI_EXIT_ERROR;
             goto out;
         }
     }
     merge(&r);
-    if (mesh_analyze(r.res, r.n, r.reg, &findings) != MESH_OK) {
+    struct mesh_analyze_live live = {.reg = r.reg, .ca_names = (const char *const *)r.ca_names};
+    if (mesh_analyze(r.res, r.n, &live, &findings) != MESH_OK) {
         rc = cli_error("out of memory analyzing %zu resources", r.n);
         goto out;
     }

@@ -32,6 +32,8 @@ static const struct {
     [MESH_FINDING_GATEWAY_NOT_FOUND] = {"MESH0104", "GatewayNotFound", MESH_SEVERITY_ERROR},
     [MESH_FINDING_POLICY_TARGET_NOT_FOUND] = {"MESH0105", "PolicyTargetNotFound",
                                               MESH_SEVERITY_WARNING},
+    [MESH_FINDING_CA_NOT_FOUND] = {"MESH0106", "CertificateAuthorityNotFound",
+                                   MESH_SEVERITY_WARNING},
 };
 
 const char *mesh_finding_code_id(enum mesh_finding_code code)
@@ -82,6 +84,7 @@ struct analysis {
     const struct mesh_resource *const *res;
     size_t n;
     const struct mesh_registry *reg; /* NULL: not known */
+    const char *const *ca_names;     /* NULL: not known */
     struct known_service *services;  /* sorted by namespace, then name */
     size_t n_services, cap_services;
     struct mesh_findings *out;
@@ -648,6 +651,24 @@ static void check_policy_service(struct analysis *a, size_t idx, const char *hos
                 a->reg ? " and no sidecar registered for it" : "", name, what);
 }
 
+/* A certificate_authority meshd does not have: the services it covers still get certificates,
+ * from meshd's own root, which the policy's author did not ask for. */
+static void check_certificate_authority(struct analysis *a, size_t idx)
+{
+    const struct mesh_security_policy *sp = (const struct mesh_security_policy *)a->res[idx];
+    const char *ca = sp->mtls.certificate_authority;
+    if (!ca || !a->ca_names)
+        return;
+    for (size_t i = 0; a->ca_names[i]; i++)
+        if (strcmp(a->ca_names[i], ca) == 0)
+            return;
+    add_finding(a, MESH_FINDING_CA_NOT_FOUND, idx, "spec.mtls.certificate_authority",
+                "SecurityPolicy names certificate_authority %s, but meshd has no CA by that "
+                "name, so meshd's own root (mesh-root) signs the certificates of the services it "
+                "covers; start meshd with --ca %s=CERT,KEY, or remove certificate_authority",
+                ca, ca);
+}
+
 static void check_policy(struct analysis *a, size_t idx)
 {
     const struct mesh_resource *res = a->res[idx];
@@ -673,6 +694,7 @@ static void check_policy(struct analysis *a, size_t idx)
                 check_policy_service(a, idx, to->items[t], path, "this authorization rule");
             }
         }
+        check_certificate_authority(a, idx);
     }
 }
 
@@ -685,9 +707,11 @@ static int compare_findings(const void *pa, const void *pb)
 }
 
 enum mesh_err mesh_analyze(const struct mesh_resource *const *res, size_t n,
-                           const struct mesh_registry *reg, struct mesh_findings *out)
+                           const struct mesh_analyze_live *live, struct mesh_findings *out)
 {
-    struct analysis a = {.res = res, .n = n, .reg = reg, .out = out};
+    const struct mesh_registry *reg = live ? live->reg : NULL;
+    struct analysis a = {
+        .res = res, .n = n, .reg = reg, .ca_names = live ? live->ca_names : NULL, .out = out};
     size_t first = out->len;
     index_services(&a);
     for (size_t i = 0; i < n; i++) {

@@ -30,6 +30,9 @@ enum mesh_finding_code {
     /* A CircuitBreaker, FaultInjection or SecurityPolicy names a service (or route) that does
      * not exist. */
     MESH_FINDING_POLICY_TARGET_NOT_FOUND,
+    /* (With meshd's CA list) a SecurityPolicy names a certificate_authority meshd does not
+     * have: meshd's own root signs for those services instead. */
+    MESH_FINDING_CA_NOT_FOUND,
     MESH_FINDING_COUNT,
 };
 
@@ -46,13 +49,20 @@ struct mesh_findings {
     size_t len, cap;
 };
 
-/* Analyses res[0..n) (valid resources, any order, each key at most once). reg is the live
- * registry, or NULL when it is not known (a file analysed before applying): the checks that
- * need it (registered endpoints, gateway proxies) are then skipped or relaxed. out must be
- * zeroed; the findings are appended (free with mesh_findings_clear). MESH_OK, or MESH_E_NOMEM.
- * Any thread, as long as nothing changes res or reg meanwhile. */
+/* What a running meshd knows besides the resources; a NULL member is not known (a file
+ * analysed before applying, an embedded store), and the checks that need it are then skipped
+ * or relaxed. */
+struct mesh_analyze_live {
+    const struct mesh_registry *reg; /* the live registry: endpoints, gateway proxies */
+    const char *const *ca_names;     /* meshd's CAs ("mesh-root", each --ca NAME), NULL-ended */
+};
+
+/* Analyses res[0..n) (valid resources, any order, each key at most once) with what live says
+ * (NULL: nothing is known). out must be zeroed; the findings are appended (free with
+ * mesh_findings_clear). MESH_OK, or MESH_E_NOMEM. Any thread, as long as nothing changes res or
+ * live meanwhile. */
 enum mesh_err mesh_analyze(const struct mesh_resource *const *res, size_t n,
-                           const struct mesh_registry *reg, struct mesh_findings *out);
+                           const struct mesh_analyze_live *live, struct mesh_findings *out);
 
 void mesh_findings_clear(struct mesh_findings *f);
 

@@ -289,6 +289,9 @@ class FakeMeshd:
                 outer.paths.append(self.path)
                 if self.path == "/v1/proxies":
                     body = {"items": outer.proxies}
+                elif self.path == "/v1/ca":
+                    body = {"trust_domain": "cluster.local", "trust_bundle": "",
+                            "roots": [{"name": "mesh-root"}]}
                 elif self.path.startswith("/v1/") and self.path.count("/") == 2:
                     kind = self.path[len("/v1/"):]
                     body = {"items": [r for r in outer.resources if r["kind"] == kind]}

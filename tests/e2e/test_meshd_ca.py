@@ -12,11 +12,13 @@ import base64
 import json
 import re
 import stat
+import os
 import subprocess
 from datetime import datetime, timezone
 
 import pytest
 
+from conftest import check_sanitizer_output, meshctl_path
 from test_meshd_api import (  # noqa: F401 - lab and meshd_binary are fixtures
     API,
     error_of,
@@ -393,6 +395,17 @@ def test_named_ca_signs_what_its_policy_covers(lab, tmp_path, answers):
     assert "lvl=warn" in warnings[0] and "policy=default/vault" in warnings[0]
     assert "--ca vault-ca=CERT,KEY" in warnings[0]
     answers.assert_no_key(d)
+
+    # meshctl analyze against this meshd says the same before any proxy asks: vault-ca only.
+    env = dict(os.environ, MESH_TOKEN=d.token)
+    env.pop("MESH_STORE", None)
+    r = subprocess.run([str(meshctl_path()), "--server", f"http://127.0.0.1:{d.port}", "analyze"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    check_sanitizer_output(r.stderr, ["analyze"])
+    found = [ln for ln in r.stdout.splitlines() if "[MESH0106]" in ln]
+    assert len(found) == 1, r.stdout + r.stderr
+    assert "SecurityPolicy default/vault" in found[0]
+    assert "certificate_authority vault-ca" in found[0] and "--ca vault-ca=CERT,KEY" in found[0]
 
 
 def test_cert_ttl_and_trust_domain_flags(lab, tmp_path, answers):

@@ -41,8 +41,10 @@ static void parse(struct run *r, const char *yaml)
 static void analyze(struct run *r, const char *yaml, const struct mesh_registry *reg)
 {
     parse(r, yaml);
-    assert_int_equal(mesh_analyze((const struct mesh_resource *const *)r->res, r->n, reg, &r->f),
-                     MESH_OK);
+    struct mesh_analyze_live live = {.reg = reg};
+    assert_int_equal(
+        mesh_analyze((const struct mesh_resource *const *)r->res, r->n, reg ? &live : NULL, &r->f),
+        MESH_OK);
 }
 
 static void run_free(struct run *r)
@@ -603,6 +605,37 @@ static void test_policy_may_name_an_app_label(void **state)
     free(yaml);
 }
 
+/* With meshd's CA list: a certificate_authority it does not have is reported; one it has, or
+ * none named, is not; without the list nothing is said. */
+static void test_certificate_authority_known_to_meshd(void **state)
+{
+    (void)state;
+    char *yaml = with_services(
+        DOC "kind: SecurityPolicy\nmetadata: {name: sp-missing}\n"
+            "spec: {services: [payment-v1], mtls: {mode: strict, certificate_authority: "
+            "internal-ca}}\n" DOC "kind: SecurityPolicy\nmetadata: {name: sp-known}\n"
+            "spec: {services: [payment-v1], mtls: {mode: strict, certificate_authority: "
+            "corp-ca}}\n" DOC "kind: SecurityPolicy\nmetadata: {name: sp-default}\n"
+            "spec: {services: [payment-v1], mtls: {mode: permissive}}\n");
+    struct run r;
+    analyze(&r, yaml, NULL);
+    expect_none(&r);
+    run_free(&r);
+
+    static const char *const cas[] = {"mesh-root", "corp-ca", NULL};
+    struct mesh_analyze_live live = {.ca_names = cas};
+    parse(&r, yaml);
+    assert_int_equal(mesh_analyze((const struct mesh_resource *const *)r.res, r.n, &live, &r.f),
+                     MESH_OK);
+    assert_int_equal(r.f.len, 1);
+    expect(&r, 0, MESH_FINDING_CA_NOT_FOUND, "sp-missing", "spec.mtls.certificate_authority",
+           "names certificate_authority internal-ca, but meshd has no CA by that name");
+    assert_int_equal(r.f.items[0].severity, MESH_SEVERITY_WARNING);
+    assert_string_equal(mesh_finding_code_id(MESH_FINDING_CA_NOT_FOUND), "MESH0106");
+    run_free(&r);
+    free(yaml);
+}
+
 static void test_examples_like_config_is_clean(void **state)
 {
     (void)state;
@@ -626,9 +659,11 @@ static void test_examples_like_config_is_clean(void **state)
 static void test_codes_and_names(void **state)
 {
     (void)state;
-    const char *ids[] = {"MESH0101", "MESH0102", "MESH0103", "MESH0104", "MESH0105"};
-    const char *names[] = {"ServiceNotFound", "HostConflict", "UnreachableRoute", "GatewayNotFound",
-                           "PolicyTargetNotFound"};
+    const char *ids[] = {"MESH0101", "MESH0102", "MESH0103", "MESH0104", "MESH0105", "MESH0106"};
+    const char *names[] = {"ServiceNotFound",      "HostConflict",
+                           "UnreachableRoute",     "GatewayNotFound",
+                           "PolicyTargetNotFound", "CertificateAuthorityNotFound"};
+    assert_int_equal(MESH_FINDING_COUNT, sizeof(ids) / sizeof(ids[0]));
     for (int c = 0; c < MESH_FINDING_COUNT; c++) {
         assert_string_equal(mesh_finding_code_id((enum mesh_finding_code)c), ids[c]);
         assert_string_equal(mesh_finding_code_name((enum mesh_finding_code)c), names[c]);
@@ -694,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_gateway_not_served),
         cmocka_unit_test(test_policies_naming_unknown_services),
         cmocka_unit_test(test_policy_may_name_an_app_label),
+        cmocka_unit_test(test_certificate_authority_known_to_meshd),
         cmocka_unit_test(test_examples_like_config_is_clean),
         cmocka_unit_test(test_codes_and_names),
         cmocka_unit_test(test_locate_field_paths),
