@@ -187,31 +187,39 @@ static enum mesh_err validate_all(struct mesh *mesh, const struct mesh_resource 
     return err;
 }
 
+/* What apply and restore check before a provider sees anything: resources given and valid,
+ * and somewhere for the results (*tmp, freed by the caller, when the caller wants none). */
+static enum mesh_err prepare_write(struct mesh *mesh, const char *what,
+                                   const struct mesh_resource *const *res, size_t n,
+                                   struct mesh_apply_result **results,
+                                   struct mesh_apply_result **tmp)
+{
+    if (!res)
+        return mesh_set_error(mesh, MESH_E_INVALID, "%s: no resources given", what);
+    enum mesh_err err = validate_all(mesh, res, n);
+    if (err != MESH_OK || *results)
+        return err;
+    /* Providers always fill n results; the caller just does not want them. */
+    *tmp = calloc(n, sizeof(**tmp));
+    if (!*tmp)
+        return mesh_set_error(mesh, MESH_E_NOMEM, "%s: out of memory", what);
+    *results = *tmp;
+    return MESH_OK;
+}
+
 enum mesh_err mesh_apply(struct mesh *mesh, const struct mesh_resource *const *res, size_t n,
                          struct mesh_apply_result *results)
 {
     struct mesh_apply_result *tmp = NULL;
-    enum mesh_err err;
 
     if (!mesh)
         return MESH_E_INVALID;
     clear_error(mesh);
     if (n == 0)
         return MESH_OK;
-    if (!res)
-        return mesh_set_error(mesh, MESH_E_INVALID, "apply: no resources given");
-    err = validate_all(mesh, res, n);
+    enum mesh_err err = prepare_write(mesh, "apply", res, n, &results, &tmp);
     if (err != MESH_OK)
         goto out;
-    if (!results) {
-        /* Providers always fill n results; the caller just does not want them. */
-        tmp = calloc(n, sizeof(*tmp));
-        if (!tmp) {
-            err = mesh_set_error(mesh, MESH_E_NOMEM, "apply: out of memory");
-            goto out;
-        }
-        results = tmp;
-    }
     err = mesh->ops->apply(mesh, mesh->state, res, n, results);
     if (err != MESH_OK)
         provider_failed(mesh, err, "apply");
@@ -263,19 +271,9 @@ enum mesh_err mesh_restore(struct mesh *mesh, const struct mesh_resource *const 
     clear_error(mesh);
     if (n == 0)
         return MESH_OK;
-    if (!res)
-        return mesh_set_error(mesh, MESH_E_INVALID, "restore: no resources given");
-    err = validate_all(mesh, res, n);
+    err = prepare_write(mesh, "restore", res, n, &results, &tmp);
     if (err != MESH_OK)
         goto out;
-    if (!results) {
-        tmp = calloc(n, sizeof(*tmp));
-        if (!tmp) {
-            err = mesh_set_error(mesh, MESH_E_NOMEM, "restore: out of memory");
-            goto out;
-        }
-        results = tmp;
-    }
     err = MESH_E_UNSUPPORTED;
     if (mesh->ops->restore)
         err = mesh->ops->restore(mesh, mesh->state, res, n, results, &got);
