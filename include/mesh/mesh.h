@@ -34,6 +34,10 @@ struct mesh_config {
     /* native with server: meshd's bearer token (the text of meshd's DATA_DIR/token); NULL = the
      * first line of the file $MESH_TOKEN_FILE names, else $MESH_TOKEN, else none (reads only). */
     const char *token;
+    /* native with an https:// server: the PEM CA bundle meshd's certificate must chain to;
+     * NULL = $MESH_CACERT, else the system trust store. meshd's certificate must also name the
+     * URL's host (a DNS name or an IP address). */
+    const char *ca_file;
 };
 
 /* Opens the provider cfg names (cfg may be NULL for all defaults). On success *out is a new

@@ -26,6 +26,7 @@ enum cli_long_opt {
     CLI_OPT_VERSION,
     CLI_OPT_SERVER,
     CLI_OPT_TOKEN,
+    CLI_OPT_CACERT,
 };
 
 /* meshd's address when a command that only makes sense against meshd (proxy-status, check) is
@@ -38,7 +39,8 @@ enum cli_long_opt {
 #define CLI_GLOBAL_OPTIONS                                  \
     {"store", required_argument, NULL, CLI_OPT_STORE},      \
     {"server", required_argument, NULL, CLI_OPT_SERVER},    \
-    {"token", required_argument, NULL, CLI_OPT_TOKEN}
+    {"token", required_argument, NULL, CLI_OPT_TOKEN},      \
+    {"cacert", required_argument, NULL, CLI_OPT_CACERT}
 /* clang-format on */
 
 /* What the global flags selected; every command may also take --store itself. */
@@ -46,6 +48,7 @@ struct cli_ctx {
     const char *store_dir;  /* --store DIR; NULL = $MESH_STORE, else ./.mesh (libmesh decides) */
     const char *server;     /* --server URL; NULL = $MESH_SERVER (see cli_server) */
     const char *token_file; /* --token FILE; NULL = $MESH_TOKEN_FILE, else $MESH_TOKEN */
+    const char *cacert;     /* --cacert FILE; NULL = $MESH_CACERT, else the system store */
 };
 
 struct cli_command {
@@ -89,14 +92,19 @@ int cli_help(const struct cli_command *cmd);
  * embedded store). On error prints why and returns the error; *out is NULL then. */
 enum mesh_err cli_open(const struct cli_ctx *ctx, struct mesh **out);
 
-/* Records a global flag met by a command's own getopt loop (c is CLI_OPT_STORE, CLI_OPT_SERVER or
- * CLI_OPT_TOKEN, arg its value). Returns CLI_EXIT_OK, CLI_EXIT_USAGE (after printing why, naming
- * cmd) for an empty value, or -1 when c is not a global flag. */
+/* Records a global flag met by a command's own getopt loop (c is CLI_OPT_STORE, CLI_OPT_SERVER,
+ * CLI_OPT_TOKEN or CLI_OPT_CACERT, arg its value). Returns CLI_EXIT_OK, CLI_EXIT_USAGE (after
+ * printing why, naming cmd) for an empty value, or -1 when c is not a global flag. */
 int cli_global_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c, const char *arg);
 
 /* The meshd URL in effect: --server, else $MESH_SERVER unless --store was given (an explicit
- * store beats the environment). NULL: use the embedded store. */
+ * store beats the environment). NULL: use the embedded store. Also makes https:// URLs work for
+ * every request meshctl sends (TLS ops installed, verified against cli_cacert()). */
 const char *cli_server(const struct cli_ctx *ctx);
+
+/* The CA bundle meshd's certificate is verified with: --cacert, else $MESH_CACERT; NULL = the
+ * system trust store. */
+const char *cli_cacert(const struct cli_ctx *ctx);
 
 /* The bearer token in effect: the first line of --token FILE, else of $MESH_TOKEN_FILE, else
  * $MESH_TOKEN; *out (caller frees) is NULL when none is set. Returns false after printing why

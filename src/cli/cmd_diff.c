@@ -129,6 +129,7 @@ static int run_diff(struct cli_ctx *ctx, int argc, char **argv)
         case CLI_OPT_STORE:
         case CLI_OPT_SERVER:
         case CLI_OPT_TOKEN:
+        case CLI_OPT_CACERT:
             rc = cli_global_option(ctx, cmd, c, optarg);
             if (rc != CLI_EXIT_OK)
                 goto out;

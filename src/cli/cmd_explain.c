@@ -948,6 +948,7 @@ static int parse_args(struct cli_ctx *ctx, int argc, char **argv, struct explain
         case CLI_OPT_STORE:
         case CLI_OPT_SERVER:
         case CLI_OPT_TOKEN:
+        case CLI_OPT_CACERT:
             if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;

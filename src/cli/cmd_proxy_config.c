@@ -516,6 +516,7 @@ static int run_proxy_config(struct cli_ctx *ctx, int argc, char **argv)
         case CLI_OPT_STORE:
         case CLI_OPT_SERVER:
         case CLI_OPT_TOKEN:
+        case CLI_OPT_CACERT:
             if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;

@@ -206,6 +206,7 @@ static int run_proxy_status(struct cli_ctx *ctx, int argc, char **argv)
         case CLI_OPT_STORE:
         case CLI_OPT_SERVER:
         case CLI_OPT_TOKEN:
+        case CLI_OPT_CACERT:
             if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;

@@ -60,6 +60,7 @@ static int run_validate(struct cli_ctx *ctx, int argc, char **argv)
         case CLI_OPT_STORE:
         case CLI_OPT_SERVER:
         case CLI_OPT_TOKEN:
+        case CLI_OPT_CACERT:
             /* accepted so that a global flag after the command is not an error */
             rc = cli_global_option(ctx, cmd, c, optarg);
             if (rc != CLI_EXIT_OK)

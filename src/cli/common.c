@@ -13,6 +13,7 @@
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 #include "net/http_client.h"
+#include "net/http_client_tls.h"
 
 int cli_error(const char *fmt, ...)
 {
@@ -80,15 +81,33 @@ int cli_global_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c,
             return cli_usage_error(cmd, "--token needs a file (meshd's DATA_DIR/token)");
         ctx->token_file = arg;
         return CLI_EXIT_OK;
+    case CLI_OPT_CACERT:
+        if (!*arg)
+            return cli_usage_error(cmd, "--cacert needs a file (the PEM CA bundle that signed "
+                                        "meshd's certificate)");
+        ctx->cacert = arg;
+        return CLI_EXIT_OK;
     default:
         return -1;
     }
+}
+
+const char *cli_cacert(const struct cli_ctx *ctx)
+{
+    const char *env = getenv("MESH_CACERT");
+    if (ctx->cacert && ctx->cacert[0])
+        return ctx->cacert;
+    return env && env[0] ? env : NULL;
 }
 
 const char *cli_server(const struct cli_ctx *ctx)
 {
     const char *env = getenv("MESH_SERVER");
 
+    /* Every path to meshd asks for the server first: the place to make https:// work, for
+     * the calls made through libmesh and those meshctl makes itself alike. */
+    mesh_http_client_tls_install();
+    mesh_http_client_tls_set_default_ca(cli_cacert(ctx));
     if (ctx->server && ctx->server[0])
         return ctx->server;
     if (ctx->store_dir)
@@ -156,8 +175,11 @@ enum mesh_err cli_open(const struct cli_ctx *ctx, struct mesh **out)
     /* Read here rather than by libmesh so that --token FILE and the messages are meshctl's. */
     if (server && !cli_token(ctx, &token))
         return MESH_E_IO;
-    struct mesh_config cfg = {
-        .provider = NULL, .store_dir = ctx->store_dir, .server = server, .token = token};
+    struct mesh_config cfg = {.provider = NULL,
+                              .store_dir = ctx->store_dir,
+                              .server = server,
+                              .token = token,
+                              .ca_file = cli_cacert(ctx)};
     err = mesh_new_verbose(&cfg, out, &msg);
     if (err != MESH_OK) {
         *out = NULL;
@@ -197,6 +219,7 @@ enum mesh_err cli_meshd_request(const struct cli_ctx *ctx, const char *method, c
         .body_len = body ? strlen(body) : 0,
         .connect_timeout_ms = 3000,
         .timeout_ms = 30000,
+        .ca_file = cli_cacert(ctx),
     };
     err = mesh_http_do(&req, resp, &msg);
     if (err != MESH_OK)

@@ -66,6 +66,8 @@ static void print_global_help(FILE *out)
           "                 --store wins over $MESH_SERVER)\n"
           "  --token FILE   meshd's bearer token, first line of FILE (meshd's DATA_DIR/token;\n"
           "                 default $MESH_TOKEN_FILE, else the token in $MESH_TOKEN)\n"
+          "  --cacert FILE  with an https:// --server: the PEM CA bundle meshd's certificate\n"
+          "                 must chain to (default $MESH_CACERT, else the system trust store)\n"
           "  -h, --help     show help\n"
           "  --version      print the meshctl and libmesh versions\n"
           "\n"
@@ -108,6 +110,7 @@ int main(int argc, char **argv)
         case CLI_OPT_STORE:
         case CLI_OPT_SERVER:
         case CLI_OPT_TOKEN:
+        case CLI_OPT_CACERT:
             if (cli_global_option(&ctx, NULL, c, optarg) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;

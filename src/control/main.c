@@ -24,6 +24,7 @@
 #include "model/schema.h"
 #include "net/loop.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "store/store.h"
 
 #define TOKEN_BYTES     32
@@ -61,10 +62,14 @@ static const char usage[] =
     "  --ca NAME=CERT,KEY          a CA that SecurityPolicies may name in\n"
     "                              mtls.certificate_authority: its PEM certificate and key\n"
     "                              (repeatable); meshd's own root lives in DIR/ca\n"
+    "  --tls-cert FILE             serve the API over HTTPS with this PEM certificate (the\n"
+    "                              leaf first, then its intermediates); needs --tls-key\n"
+    "  --tls-key FILE              the certificate's unencrypted PEM key (mode 0600)\n"
     "  --version                   print the version\n"
     "  -h, --help                  this help\n"
     "\n"
-    "It prints \"meshd: listening on ADDR\" on stderr once it serves. SIGTERM or SIGINT stops\n"
+    "It prints \"meshd: listening on ADDR\" (https://ADDR with TLS) on stderr once it serves. "
+    "SIGTERM or SIGINT stops\n"
     "it (exit 0); proxies keep serving their last config meanwhile.\n";
 
 /* One --ca NAME=CERT,KEY. */
@@ -84,6 +89,7 @@ struct options {
     uint64_t cert_ttl_ms;
     struct ca_flag *cas;
     size_t n_cas;
+    const char *tls_cert, *tls_key;
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -188,6 +194,8 @@ enum {
     OPT_TRUST_DOMAIN,
     OPT_CERT_TTL,
     OPT_CA,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
     OPT_VERSION,
 };
 
@@ -257,6 +265,8 @@ static int parse_flags(int argc, char **argv, struct options *o)
         {"trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN},
         {"cert-ttl", required_argument, NULL, OPT_CERT_TTL},
         {"ca", required_argument, NULL, OPT_CA},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -336,6 +346,12 @@ static int parse_flags(int argc, char **argv, struct options *o)
             if (parse_ca_flag(optarg, o) != 0)
                 return 2;
             break;
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+            if (!optarg[0])
+                return usage_error("--%s needs a file", opts[idx].name);
+            *(opt == OPT_TLS_CERT ? &o->tls_cert : &o->tls_key) = optarg;
+            break;
         case OPT_VERSION:
             printf("meshd %s\n", MESH_VERSION);
             return 0;
@@ -362,6 +378,10 @@ static int parse_flags(int argc, char **argv, struct options *o)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
     if (!o->data_dir || !o->data_dir[0])
         return usage_error("--data-dir DIR is required (where the store and the token live)");
+    if (!o->tls_cert != !o->tls_key)
+        return usage_error("%s needs %s too: HTTPS takes a certificate and its key",
+                           o->tls_cert ? "--tls-cert" : "--tls-key",
+                           o->tls_cert ? "--tls-key KEY" : "--tls-cert CERT");
     /* Three heartbeats per TTL, so that one lost heartbeat does not expire a proxy. */
     if (!interval_set && o->interval_ms * 3 > o->ttl_ms)
         o->interval_ms = o->ttl_ms / 3 ? o->ttl_ms / 3 : 1;
@@ -566,6 +586,50 @@ out:
     return rc;
 }
 
+/* --- TLS --- */
+
+/* The serving certificate of --tls-cert/--tls-key, checked now rather than at the first
+ * client. 0, or 1 after a message naming the flag and the file. */
+static int open_tls(const struct options *o, struct mesh_tls_ctx **out)
+{
+    struct mesh_tls_options topt = {
+        .server = true,
+        .cert_file = o->tls_cert,
+        .key_file = o->tls_key,
+        .alpn = "http/1.1",
+    };
+    char *errmsg = NULL, when[MESH_CA_TIME_LEN];
+    int rc = 0;
+
+    *out = NULL;
+    if (mesh_tls_ctx_new(&topt, out, &errmsg) != MESH_OK) {
+        const char *msg = errmsg ? errmsg : "out of memory";
+        bool names_cert = strstr(msg, o->tls_cert) != NULL;
+        bool names_key = strstr(msg, o->tls_key) != NULL;
+        rc = fail("%s: %s",
+                  names_key && !names_cert   ? "--tls-key"
+                  : names_cert && !names_key ? "--tls-cert"
+                                             : "--tls-cert/--tls-key",
+                  msg);
+        goto out;
+    }
+    time_t not_after = mesh_tls_ctx_not_after(*out);
+    mesh_ca_format_time(not_after, when, sizeof(when));
+    if (not_after && not_after <= time(NULL)) {
+        rc = fail("--tls-cert %s: the certificate expired at %s: clients would refuse it; renew "
+                  "it",
+                  o->tls_cert, when);
+        mesh_tls_ctx_free(*out);
+        *out = NULL;
+        goto out;
+    }
+    fprintf(stderr, "lvl=info msg=\"serving HTTPS\" cert=%s subject=\"%s\" not_after=%s\n",
+            o->tls_cert, mesh_tls_ctx_subject(*out), when);
+out:
+    free(errmsg);
+    return rc;
+}
+
 /* --- signals --- */
 
 struct signals {
@@ -607,6 +671,7 @@ int main(int argc, char **argv)
     struct mesh_store *store = NULL;
     struct mesh_api *api = NULL;
     struct mesh_httpd *httpd = NULL;
+    struct mesh_tls_ctx *tls = NULL;
     struct mesh_loop loop = {.epfd = -1};
     struct signals sigs = {.io = {.fd = -1}};
     char *token = NULL, *errmsg = NULL;
@@ -631,7 +696,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (lock_data_dir(o.data_dir, &lock_fd) != 0 || load_token(o.data_dir, &token) != 0 ||
-        open_cas(&o, &cas) != 0)
+        open_cas(&o, &cas) != 0 || (o.tls_cert && open_tls(&o, &tls) != 0))
         goto out;
     if (mesh_loop_init(&loop) != MESH_OK) {
         fail("epoll: %s", strerror(errno));
@@ -666,6 +731,7 @@ int main(int argc, char **argv)
         .handler = mesh_api_handle,
         .error_body = mesh_api_error_body,
         .data = api,
+        .tls = tls,
     };
     if (mesh_httpd_new(&loop, &hopt, &httpd) != MESH_OK) {
         fail("cannot start the HTTP server: out of memory");
@@ -683,7 +749,7 @@ int main(int argc, char **argv)
             " auth_reads=%s heartbeat_ttl_ms=%" PRIu64 " trust_domain=%s cert_ttl_s=%" PRIu64 "\n",
             MESH_VERSION, o.data_dir, store_version, o.auth_reads ? "true" : "false", o.ttl_ms,
             o.trust_domain, o.cert_ttl_ms / 1000);
-    fprintf(stderr, "meshd: listening on %s\n", bound);
+    fprintf(stderr, "meshd: listening on %s%s\n", tls ? "https://" : "", bound);
     fflush(stderr);
 
     while (!loop.stop) {
@@ -697,6 +763,7 @@ int main(int argc, char **argv)
 out:
     /* The server first: it hands its waiting watches back to the API before the API goes. */
     mesh_httpd_free(httpd);
+    mesh_tls_ctx_free(tls); /* after the server: its connections use it */
     mesh_api_free(api);
     if (sigs.io.fd >= 0) {
         if (loop_ok)

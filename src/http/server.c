@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "net/sock.h"
+#include "net/tls.h"
 
 #define READ_CHUNK          (16u * 1024)
 #define MAX_HEADERS         100u
@@ -25,12 +26,13 @@
 #define ANSWER_HEAD_RESERVE 256u
 
 enum conn_state {
-    C_HEAD,     /* waiting for or parsing a request head */
-    C_BODY,     /* reading the request body */
-    C_HANDLER,  /* the handler has the request */
-    C_DEFERRED, /* the handler kept the request */
-    C_ANSWERED, /* the answer is queued: flush it, then the next request */
-    C_LINGER,   /* the last answer went out and writing is shut: drain input until EOF */
+    C_HANDSHAKE, /* TLS: the handshake is under way (within header_timeout_ms) */
+    C_HEAD,      /* waiting for or parsing a request head */
+    C_BODY,      /* reading the request body */
+    C_HANDLER,   /* the handler has the request */
+    C_DEFERRED,  /* the handler kept the request */
+    C_ANSWERED,  /* the answer is queued: flush it, then the next request */
+    C_LINGER,    /* the last answer went out and writing is shut: drain input until EOF */
 };
 
 struct listener {
@@ -48,7 +50,9 @@ struct mesh_httpd_conn {
     enum conn_state state;
     uint64_t id;
     char peer[INET6_ADDRSTRLEN];
+    unsigned peer_port;
     bool loopback;
+    struct mesh_tls_conn *tls; /* NULL on a plaintext server */
 
     /* Input: the current message starts at in + in_off; bytes up to in_len have arrived. */
     char *in;
@@ -86,6 +90,7 @@ struct mesh_httpd {
     struct mesh_httpd_conn *conns;
     size_t n_conns;
     uint64_t next_id;
+    struct mesh_httpd_tls_stats tls_stats;
 };
 
 static void conn_run(struct mesh_httpd_conn *c);
@@ -161,6 +166,11 @@ size_t mesh_httpd_connections(const struct mesh_httpd *srv)
     return srv->n_conns;
 }
 
+struct mesh_httpd_tls_stats mesh_httpd_tls_stats(const struct mesh_httpd *srv)
+{
+    return srv->tls_stats;
+}
+
 static void set_timer(struct mesh_httpd_conn *c, uint64_t ms)
 {
     mesh_timer_start(c->srv->loop, &c->timer, ms);
@@ -215,6 +225,18 @@ static bool conn_flush(struct mesh_httpd_conn *c)
 {
     bool progress = false;
     while (c->out_off < c->out_len && !c->broken) {
+        if (c->tls) {
+            struct iovec iov = {c->out + c->out_off, c->out_len - c->out_off};
+            size_t written = 0;
+            enum mesh_tls_status st = mesh_tls_writev(c->tls, &iov, 1, &written);
+            c->out_off += written;
+            progress = progress || written > 0;
+            if (st == MESH_TLS_WANT_READ || st == MESH_TLS_WANT_WRITE)
+                break;
+            if (st != MESH_TLS_DONE)
+                c->broken = true;
+            continue;
+        }
         ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->out_off += (size_t)n;
@@ -242,6 +264,24 @@ static bool conn_flush(struct mesh_httpd_conn *c)
     return true;
 }
 
+/* conn_read's TLS half: decrypted bytes into the buffer past have. */
+static ssize_t conn_read_tls(struct mesh_httpd_conn *c, size_t have)
+{
+    size_t got = 0;
+    enum mesh_tls_status st = mesh_tls_read(c->tls, c->in + have, c->in_cap - have, &got);
+    if (st == MESH_TLS_DONE) {
+        c->in_len += got;
+        return (ssize_t)got;
+    }
+    if (st == MESH_TLS_WANT_READ || st == MESH_TLS_WANT_WRITE)
+        return 0;
+    if (st == MESH_TLS_CLOSED)
+        c->eof = true;
+    else
+        c->broken = true;
+    return -1;
+}
+
 /* Reads once into the input buffer, growing it up to limit bytes of the current message.
  * Returns bytes read, 0 when nothing more can be read now, -1 on EOF or error. */
 static ssize_t conn_read(struct mesh_httpd_conn *c, size_t limit)
@@ -263,6 +303,8 @@ static ssize_t conn_read(struct mesh_httpd_conn *c, size_t limit)
         c->broken = true;
         return -1;
     }
+    if (c->tls)
+        return conn_read_tls(c, have);
     for (;;) {
         ssize_t n = recv(c->io.fd, c->in + have, c->in_cap - have, 0);
         if (n > 0) {
@@ -543,6 +585,8 @@ static void start_linger(struct mesh_httpd_conn *c)
         conn_close(c);
         return;
     }
+    if (c->tls)
+        mesh_tls_shutdown(c->tls); /* best effort: the close that follows is the real end */
     shutdown(c->io.fd, SHUT_WR);
     c->state = C_LINGER;
     free(c->in);
@@ -561,12 +605,60 @@ static void call_gone(struct mesh_httpd_conn *c)
     }
 }
 
+/* Counts and logs a TLS connection that failed before its first request, then closes it: a
+ * client that sent plaintext HTTP gets no answer, since it could not read ours anyway. */
+static void start_linger(struct mesh_httpd_conn *c);
+
+static void tls_failed(struct mesh_httpd_conn *c, const char *reason)
+{
+    struct mesh_httpd_tls_stats *st = &c->srv->tls_stats;
+    st->failed++;
+    if (strstr(reason, "does not speak TLS"))
+        st->plaintext++;
+    fprintf(stderr,
+            "lvl=warn msg=\"tls handshake failed\" conn=%llu peer=%s%s%s:%u reason=\"%s\"\n",
+            (unsigned long long)c->id, strchr(c->peer, ':') ? "[" : "", c->peer,
+            strchr(c->peer, ':') ? "]" : "", c->peer_port, reason);
+    /* A lingering close: the client reads our alert, or an end, rather than a reset. */
+    start_linger(c);
+}
+
+/* C_HANDSHAKE: true once it is done (the connection is in C_HEAD); false to wait, or after
+ * the connection was closed. */
+static bool conn_handshake(struct mesh_httpd_conn *c)
+{
+    switch (mesh_tls_handshake(c->tls)) {
+    case MESH_TLS_DONE:
+        c->srv->tls_stats.handshakes++;
+        c->state = C_HEAD;
+        return true;
+    case MESH_TLS_WANT_READ:
+    case MESH_TLS_WANT_WRITE:
+        if (c->broken || c->eof) {
+            conn_close(c);
+            return false;
+        }
+        return false;
+    case MESH_TLS_CLOSED:
+        conn_close(c); /* gone before a byte: a port check, not a failure */
+        return false;
+    case MESH_TLS_ERROR:
+        break;
+    }
+    tls_failed(c, mesh_tls_conn_error(c->tls));
+    return false;
+}
+
 /* Drives the connection as far as it can go without waiting. */
 static void conn_run(struct mesh_httpd_conn *c)
 {
     const struct mesh_httpd_options *opt = &c->srv->opt;
     for (;;) {
         switch (c->state) {
+        case C_HANDSHAKE:
+            if (!conn_handshake(c))
+                return;
+            continue;
         case C_HANDLER:
             return; /* cannot happen: the handler runs inside dispatch */
         case C_DEFERRED:
@@ -686,6 +778,13 @@ static void conn_on_timer(struct mesh_timer *t, void *data)
     struct mesh_httpd_conn *c = data;
     (void)t;
     switch (c->state) {
+    case C_HANDSHAKE: {
+        char why[96];
+        snprintf(why, sizeof(why), "no TLS handshake within %llu ms",
+                 (unsigned long long)c->srv->opt.header_timeout_ms);
+        tls_failed(c, why);
+        return;
+    }
     case C_ANSWERED:
         if (c->resume_pending) {
             c->resume_pending = false;
@@ -718,6 +817,9 @@ static void conn_close(struct mesh_httpd_conn *c)
     call_gone(c);
     mesh_timer_stop(srv->loop, &c->timer);
     mesh_loop_del(srv->loop, &c->io);
+    if (c->tls && !c->broken && c->state != C_LINGER)
+        mesh_tls_shutdown(c->tls); /* a close_notify, when it goes out at once */
+    mesh_tls_conn_free(c->tls);
     close(c->io.fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -748,13 +850,16 @@ static bool is_loopback(const struct sockaddr_storage *ss)
     return false;
 }
 
-static void peer_text(const struct sockaddr_storage *ss, char *out, size_t size)
+static void peer_text(const struct sockaddr_storage *ss, char *out, size_t size, unsigned *port)
 {
     const void *addr = NULL;
-    if (ss->ss_family == AF_INET)
+    if (ss->ss_family == AF_INET) {
         addr = &((const struct sockaddr_in *)ss)->sin_addr;
-    else if (ss->ss_family == AF_INET6)
+        *port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
         addr = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        *port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    }
     if (!addr || !inet_ntop(ss->ss_family, addr, out, (socklen_t)size))
         snprintf(out, size, "unknown");
 }
@@ -765,6 +870,10 @@ static void refuse(struct mesh_httpd *srv, int fd)
 {
     const struct mesh_httpd_options *opt = &srv->opt;
     static const char message[] = "too many connections";
+    if (opt->tls) {
+        close(fd); /* a plaintext 503 would only be garbage to a TLS client */
+        return;
+    }
     const char *ctype = NULL;
     char *body = opt->error_body ? opt->error_body(503, message, &ctype, opt->data) : NULL;
     char head[160];
@@ -794,11 +903,20 @@ static void conn_new(struct mesh_httpd *srv, int fd, const struct sockaddr_stora
     c->io.cb = conn_on_io;
     c->io.data = c;
     c->state = C_HEAD;
-    peer_text(peer, c->peer, sizeof(c->peer));
+    peer_text(peer, c->peer, sizeof(c->peer), &c->peer_port);
     c->loopback = is_loopback(peer);
     mesh_h1_parser_init(&c->parser, MESH_H1_REQUEST, &srv->opt.limits, c->headers, MAX_HEADERS);
     mesh_timer_init(&c->timer, conn_on_timer, c);
+    if (srv->opt.tls) {
+        if (mesh_tls_conn_new(srv->opt.tls, fd, NULL, &c->tls) != MESH_OK) {
+            close(fd);
+            free(c);
+            return;
+        }
+        c->state = C_HANDSHAKE;
+    }
     if (mesh_loop_add(srv->loop, &c->io) != MESH_OK) {
+        mesh_tls_conn_free(c->tls);
         close(fd);
         free(c);
         return;

@@ -18,6 +18,13 @@
  * for a short while (a lingering close), so that the client reads the answer rather than a
  * reset.
  *
+ * With a TLS context in the options the server speaks HTTPS: each accepted connection first
+ * completes a TLS handshake (within header_timeout_ms, which then covers the handshake and the
+ * first request), and everything above is unchanged. A connection whose handshake fails (a
+ * client that sent plaintext HTTP, or distrusts our certificate) is closed without an answer,
+ * counted (mesh_httpd_tls_stats) and logged on stderr with the peer and the reason; one over
+ * max_connections is closed without the 503.
+ *
  * Everything runs on the loop's thread. Allocation failures fail the one connection, never
  * the process. */
 #ifndef MESH_HTTP_SERVER_H
@@ -30,6 +37,8 @@
 #include "http/h1_parse.h"
 #include "mesh/err.h"
 #include "net/loop.h"
+
+struct mesh_tls_ctx;
 
 struct mesh_httpd;
 struct mesh_httpd_conn;
@@ -70,6 +79,9 @@ struct mesh_httpd_options {
     mesh_httpd_handler handler; /* required */
     mesh_httpd_error_body error_body;
     void *data; /* handed to handler and error_body */
+    /* Serve HTTPS: a server-side context (net/tls.h), borrowed; it must outlive the server.
+     * NULL = plaintext, exactly as without this field. */
+    struct mesh_tls_ctx *tls;
 };
 
 #define MESH_HTTPD_DEFAULT_MAX_BODY        (4u * 1024 * 1024)
@@ -94,6 +106,14 @@ void mesh_httpd_free(struct mesh_httpd *srv);
 
 /* Open client connections. */
 size_t mesh_httpd_connections(const struct mesh_httpd *srv);
+
+/* A TLS server's handshakes so far. */
+struct mesh_httpd_tls_stats {
+    uint64_t handshakes; /* completed */
+    uint64_t failed;     /* failed or timed out (each logged with the peer and the reason) */
+    uint64_t plaintext;  /* of those, peers that did not speak TLS (plaintext HTTP) */
+};
+struct mesh_httpd_tls_stats mesh_httpd_tls_stats(const struct mesh_httpd *srv);
 
 /* Answers req: status, extra header lines (each "name: value\r\n"; may be NULL) and body
  * (len bytes, copied; may be NULL when len is 0). Content-Length is added (the body is left

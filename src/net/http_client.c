@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The blocking HTTP/1.1 client of http_client.h: plain sockets, answers read with our parser. */
+/* The blocking HTTP/1.1 client of http_client.h: plain sockets (TLS through the ops a program
+ * installs), answers read with our parser. */
 #include "http_client.h"
 
 #include <arpa/inet.h>
@@ -37,10 +38,14 @@
 /* Longest host name in a URL (DNS allows 253). */
 #define MAX_HOST 255
 
+/* The TLS ops in effect (mesh_http_client_set_tls); NULL: https:// is refused. */
+static _Atomic(const struct mesh_http_tls_ops *) tls_ops;
+
 struct mesh_http_client {
-    int fd; /* the kept-alive connection; -1 when there is none */
+    int fd;    /* the kept-alive connection; -1 when there is none */
+    void *tls; /* its TLS session (https://), else NULL */
     /* Where fd goes: "host port" as the URL said it; reused only for the same text. */
-    char peer[MAX_HOST + 8];
+    char peer[MAX_HOST + 16];
     /* Header storage for the parser: kept here rather than on the caller's stack. */
     struct mesh_h1_header headers[MESH_H1_DEFAULT_MAX_HEADERS];
 };
@@ -49,6 +54,7 @@ struct mesh_http_client {
 struct url {
     char host[MAX_HOST + 1]; /* without the brackets of an IPv6 literal */
     bool ipv6_literal;
+    bool tls; /* https:// */
     char port[6];
     const char *authority; /* host[:port] as written: the Host header */
     size_t authority_len;
@@ -60,8 +66,11 @@ struct url {
 struct exchange {
     const struct mesh_http_request *req;
     const char *method;
-    const char *peer; /* req->peer_name or "server" */
-    char origin[300]; /* "http://host:port" of the URL, for messages */
+    const char *peer;                    /* req->peer_name or "server" */
+    char origin[300];                    /* "http://host:port" of the URL, for messages */
+    const struct mesh_http_tls_ops *ops; /* https:// only */
+    void *tls;                           /* the connection's TLS session, when https:// */
+    bool tls_failed;                     /* the last socket error is ops->error's */
     bool is_head;
     long connect_ms, total_ms;
     int64_t deadline, connect_deadline; /* CLOCK_MONOTONIC milliseconds */
@@ -127,12 +136,26 @@ enum mesh_err mesh_http_client_new(struct mesh_http_client **out)
     return MESH_OK;
 }
 
+void mesh_http_client_set_tls(const struct mesh_http_tls_ops *ops)
+{
+    atomic_store(&tls_ops, ops);
+}
+
+/* Ends a connection: TLS session (when there is one, with the ops that made it), then fd. */
+static void close_connection(const struct mesh_http_tls_ops *ops, int fd, void *tls)
+{
+    if (tls && ops)
+        ops->close(tls);
+    if (fd >= 0)
+        close(fd);
+}
+
 /* Closes the kept connection, if any. */
 static void drop_connection(struct mesh_http_client *client)
 {
-    if (client->fd >= 0)
-        close(client->fd);
+    close_connection(atomic_load(&tls_ops), client->fd, client->tls);
     client->fd = -1;
+    client->tls = NULL;
     client->peer[0] = '\0';
 }
 
@@ -208,12 +231,14 @@ static enum mesh_err parse_url(const struct exchange *ex, struct url *u, char **
     const char *why = NULL;
 
     memset(u, 0, sizeof(*u));
-    /* meshd speaks plain HTTP; TLS to it would need a TLS client here, which no one uses. */
-    if (strncasecmp(url, "http://", 7) != 0) {
+    /* https:// needs the TLS ops a program installs: meshproxy links no TLS library. */
+    if (strncasecmp(url, "https://", 8) == 0 && ex->ops) {
+        u->tls = true;
+    } else if (strncasecmp(url, "http://", 7) != 0) {
         why = "only http:// is supported";
         goto bad;
     }
-    const char *auth = url + 7;
+    const char *auth = url + (u->tls ? 8 : 7);
     size_t auth_len = strcspn(auth, "/?#");
     const char *auth_end = auth + auth_len;
     const char *port = NULL;
@@ -260,7 +285,7 @@ static enum mesh_err parse_url(const struct exchange *ex, struct url *u, char **
         port = colon ? colon + 1 : NULL;
     }
     /* "host:" is the default port, as in RFC 3986's authority. */
-    unsigned long number = 80;
+    unsigned long number = u->tls ? 443 : 80;
     if (port && port < auth_end) {
         number = 0;
         for (const char *p = port; p < auth_end; p++) {
@@ -452,10 +477,19 @@ static enum mesh_err failed_lost(const struct exchange *ex, const char *detail, 
                 ex->origin, ex->method, url_path(ex->req->url), detail);
 }
 
+/* Why a socket call failed: the OS error, or the TLS layer's words when it was TLS that failed. */
+static void io_error_text(const struct exchange *ex, int os_errno, char *buf, size_t size)
+{
+    if (ex->tls_failed && ex->tls)
+        snprintf(buf, size, "TLS: %s", ex->ops->error(ex->tls));
+    else
+        os_error_text(os_errno, buf, size);
+}
+
 static enum mesh_err failed_lost_errno(const struct exchange *ex, int os_errno, char **errmsg)
 {
-    char why[128];
-    os_error_text(os_errno, why, sizeof(why));
+    char why[640];
+    io_error_text(ex, os_errno, why, sizeof(why));
     return failed_lost(ex, why, errmsg);
 }
 
@@ -542,6 +576,42 @@ static enum mesh_err connect_one(const struct exchange *ex, const struct sockadd
     return MESH_OK;
 }
 
+/* Starts TLS on the new connection fd and completes the handshake before the connect timeout
+ * (counted from now). MESH_OK: ex->tls is set. Otherwise the message names the URL; ex->tls,
+ * when set, is closed by the caller with fd. */
+static enum mesh_err tls_start(struct exchange *ex, const struct url *u, int fd, char **errmsg)
+{
+    char *why = NULL;
+    short revents = 0;
+    enum mesh_err err = ex->ops->start(fd, u->host, ex->req->ca_file, &ex->tls, &why);
+
+    if (err != MESH_OK) {
+        err = fail(errmsg, err == MESH_E_NOMEM ? err : MESH_E_TLS, "cannot reach %s at %s: TLS: %s",
+                   ex->peer, ex->origin, why ? why : mesh_strerror(err));
+        free(why);
+        return err;
+    }
+    int64_t deadline = now_ms() + ex->connect_ms;
+    if (deadline > ex->deadline)
+        deadline = ex->deadline;
+    for (;;) {
+        enum mesh_tls_status st = ex->ops->handshake(ex->tls);
+        if (st == MESH_TLS_DONE)
+            return MESH_OK;
+        if (st != MESH_TLS_WANT_READ && st != MESH_TLS_WANT_WRITE)
+            return fail(errmsg, MESH_E_TLS, "cannot reach %s at %s: TLS: %s", ex->peer, ex->origin,
+                        ex->ops->error(ex->tls));
+        enum wait_result w =
+            wait_fd(ex, fd, st == MESH_TLS_WANT_READ ? POLLIN : POLLOUT, deadline, &revents);
+        if (w == WAIT_CANCEL)
+            return failed_cancel(ex, errmsg);
+        if (w == WAIT_TIMEOUT)
+            return fail(errmsg, MESH_E_UNAVAILABLE,
+                        "cannot reach %s at %s: TLS: no handshake within %ld ms", ex->peer,
+                        ex->origin, ex->connect_ms);
+    }
+}
+
 /* Resolves u's host and connects to the first address that answers. MESH_OK: *fd is connected.
  * MESH_E_UNAVAILABLE, MESH_E_AGAIN (cancelled), MESH_E_NOMEM, with the message. */
 static enum mesh_err connect_peer(struct exchange *ex, const struct url *u, int *fd, char **errmsg)
@@ -585,7 +655,7 @@ static enum mesh_err connect_peer(struct exchange *ex, const struct url *u, int 
         freeaddrinfo(list);
     }
     if (err == MESH_OK)
-        return MESH_OK;
+        return u->tls ? tls_start(ex, u, *fd, errmsg) : MESH_OK;
     if (err == MESH_E_AGAIN)
         return failed_cancel(ex, errmsg);
     if (os_errno == ETIMEDOUT)
@@ -605,8 +675,53 @@ enum send_result {
     SEND_CANCEL,
 };
 
-static enum send_result send_request(const struct exchange *ex, int fd, int *os_errno)
+/* send_request over TLS. A TLS connection is not watched for an early answer while it waits to
+ * write (what is readable may be the server's session tickets): meshd reads and drops the rest
+ * of a request it refused, so the write completes and the answer is read after it. */
+static enum send_result send_request_tls(struct exchange *ex, int fd, int *os_errno)
 {
+    size_t total = ex->head_len + ex->body_len, sent = 0;
+    short revents = 0;
+
+    while (sent < total) {
+        if (cancelled(ex))
+            return SEND_CANCEL;
+        struct iovec iov[2];
+        int n = 0;
+        if (sent < ex->head_len) {
+            iov[n++] = (struct iovec){.iov_base = ex->head + sent, .iov_len = ex->head_len - sent};
+            if (ex->body_len)
+                iov[n++] = (struct iovec){.iov_base = (void *)ex->body, .iov_len = ex->body_len};
+        } else {
+            size_t off = sent - ex->head_len;
+            iov[n++] =
+                (struct iovec){.iov_base = (void *)(ex->body + off), .iov_len = ex->body_len - off};
+        }
+        size_t w = 0;
+        enum mesh_tls_status st = ex->ops->writev(ex->tls, iov, n, &w);
+        sent += w;
+        if (st == MESH_TLS_DONE)
+            continue;
+        if (st == MESH_TLS_WANT_READ || st == MESH_TLS_WANT_WRITE) {
+            enum wait_result r = wait_fd(ex, fd, st == MESH_TLS_WANT_READ ? POLLIN : POLLOUT,
+                                         ex->deadline, &revents);
+            if (r == WAIT_TIMEOUT)
+                return SEND_TIMEOUT;
+            if (r == WAIT_CANCEL)
+                return SEND_CANCEL;
+            continue;
+        }
+        ex->tls_failed = true;
+        *os_errno = EPROTO;
+        return SEND_ERROR;
+    }
+    return SEND_DONE;
+}
+
+static enum send_result send_request(struct exchange *ex, int fd, int *os_errno)
+{
+    if (ex->tls)
+        return send_request_tls(ex, fd, os_errno);
     size_t total = ex->head_len + ex->body_len, sent = 0;
     short revents = 0;
 
@@ -652,13 +767,32 @@ static enum send_result send_request(const struct exchange *ex, int fd, int *os_
 }
 
 /* Reads what is there, waiting for it until the deadline. */
-static enum recv_result recv_some(const struct exchange *ex, int fd, char *buf, size_t size,
-                                  size_t *got, int *os_errno)
+static enum recv_result recv_some(struct exchange *ex, int fd, char *buf, size_t size, size_t *got,
+                                  int *os_errno)
 {
     short revents = 0;
     for (;;) {
         if (cancelled(ex))
             return RECV_CANCEL;
+        if (ex->tls) {
+            enum mesh_tls_status st = ex->ops->read(ex->tls, buf, size, got);
+            if (st == MESH_TLS_DONE)
+                return RECV_DATA;
+            if (st == MESH_TLS_CLOSED)
+                return RECV_EOF;
+            if (st == MESH_TLS_ERROR) {
+                ex->tls_failed = true;
+                *os_errno = EPROTO;
+                return RECV_ERROR;
+            }
+            enum wait_result w = wait_fd(ex, fd, st == MESH_TLS_WANT_READ ? POLLIN : POLLOUT,
+                                         ex->deadline, &revents);
+            if (w == WAIT_TIMEOUT)
+                return RECV_TIMEOUT;
+            if (w == WAIT_CANCEL)
+                return RECV_CANCEL;
+            continue;
+        }
         ssize_t n = recv(fd, buf, size, 0);
         if (n > 0) {
             *got = (size_t)n;
@@ -802,11 +936,11 @@ static void parse_error_text(const struct mesh_h1_parser *p, const char *buf, si
 }
 
 /* Why the connection ended early, in words for "connection lost during ...". */
-static void early_end_text(enum recv_result r, int os_errno, bool head_done,
-                           const struct body_reader *body, char *out, size_t size)
+static void early_end_text(const struct exchange *ex, enum recv_result r, int os_errno,
+                           bool head_done, const struct body_reader *body, char *out, size_t size)
 {
     if (r == RECV_ERROR)
-        os_error_text(os_errno, out, size);
+        io_error_text(ex, os_errno, out, size);
     else if (!head_done)
         snprintf(out, size, "the connection closed in the middle of the answer's head");
     else if (body->framing == MESH_H1_BODY_LENGTH)
@@ -836,7 +970,7 @@ static enum mesh_err read_response(struct mesh_http_client *client, struct excha
     bool any = false, head_done = false;
     int os_errno = 0;
     enum mesh_err err = MESH_OK;
-    char why[160];
+    char why[640];
 
     *stale = false;
     mesh_h1_parser_init(&parser, MESH_H1_RESPONSE, NULL, client->headers,
@@ -876,13 +1010,15 @@ static enum mesh_err read_response(struct mesh_http_client *client, struct excha
                 goto out;
             }
             if (!any && r == RECV_EOF && !send_errno) {
+                /* What a TLS server does with plaintext: worth saying where https:// exists. */
                 err = fail(errmsg, MESH_E_UNAVAILABLE,
-                           "%s at %s closed the connection without answering %s %s", ex->peer,
-                           ex->origin, ex->method, url_path(ex->req->url));
+                           "%s at %s closed the connection without answering %s %s%s", ex->peer,
+                           ex->origin, ex->method, url_path(ex->req->url),
+                           ex->ops && !ex->tls ? " (if it serves HTTPS, use an https:// URL)" : "");
             } else if (!any) {
                 err = failed_lost_errno(ex, r == RECV_ERROR ? os_errno : send_errno, errmsg);
             } else {
-                early_end_text(r, os_errno, head_done, &body, why, sizeof(why));
+                early_end_text(ex, r, os_errno, head_done, &body, why, sizeof(why));
                 err = failed_lost(ex, why, errmsg);
             }
             goto out;
@@ -997,19 +1133,24 @@ static enum mesh_err run_exchange(struct mesh_http_client *client, struct exchan
 
 /* The kept connection, when it goes to peer and the server has not closed it meanwhile (an idle
  * connection is never readable: anything there is an EOF, a reset or bytes no one asked for). */
-static int take_connection(struct mesh_http_client *client, const char *peer)
+static int take_connection(struct mesh_http_client *client, const char *peer,
+                           const struct mesh_http_tls_ops *ops, void **tls)
 {
     int fd = client->fd;
+    *tls = NULL;
     if (fd < 0)
         return -1;
     struct pollfd p = {.fd = fd, .events = POLLIN};
     bool same = strcmp(client->peer, peer) == 0;
+    void *session = client->tls;
     client->fd = -1; /* the call owns it now; it comes back only when it stays good */
+    client->tls = NULL;
     client->peer[0] = '\0';
     if (!same || poll(&p, 1, 0) != 0) {
-        close(fd);
+        close_connection(ops, fd, session);
         return -1;
     }
+    *tls = session;
     return fd;
 }
 
@@ -1019,6 +1160,7 @@ enum mesh_err mesh_http_client_do(struct mesh_http_client *client,
 {
     struct exchange ex = {
         .req = req,
+        .ops = atomic_load(&tls_ops),
         .method = req->method ? req->method : "GET",
         .peer = req->peer_name ? req->peer_name : "server",
         .connect_ms =
@@ -1059,8 +1201,8 @@ enum mesh_err mesh_http_client_do(struct mesh_http_client *client,
         goto out;
     }
     ex.deadline = now_ms() + ex.total_ms;
-    snprintf(peer, sizeof(peer), "%s %s", u.host, u.port);
-    fd = take_connection(client, peer);
+    snprintf(peer, sizeof(peer), "%s%s %s", u.tls ? "https " : "", u.host, u.port);
+    fd = take_connection(client, peer, ex.ops, &ex.tls);
     /* A reused connection the server closed while idle fails before any answer byte: then
      * (once) connect again and resend, which is safe since the server took nothing from it. */
     for (int attempt = 0;; attempt++) {
@@ -1073,8 +1215,10 @@ enum mesh_err mesh_http_client_do(struct mesh_http_client *client,
         err = run_exchange(client, &ex, fd, reused, &stale, errmsg);
         if (!stale || attempt > 0)
             break;
-        close(fd);
+        close_connection(ex.ops, fd, ex.tls);
         fd = -1;
+        ex.tls = NULL;
+        ex.tls_failed = false;
         for (size_t i = 0; i < MESH_HTTP_MAX_WANT; i++) {
             free(ex.values[i]);
             ex.values[i] = NULL;
@@ -1092,8 +1236,10 @@ enum mesh_err mesh_http_client_do(struct mesh_http_client *client,
     }
     if (ex.keep_alive) {
         client->fd = fd;
+        client->tls = ex.tls;
         memcpy(client->peer, peer, sizeof(peer));
         fd = -1; /* the client keeps it for the next call */
+        ex.tls = NULL;
     }
     resp->status = ex.status;
     resp->body = ex.out;
@@ -1104,8 +1250,7 @@ enum mesh_err mesh_http_client_do(struct mesh_http_client *client,
         ex.values[i] = NULL;
     }
 out:
-    if (fd >= 0)
-        close(fd);
+    close_connection(ex.ops, fd, ex.tls);
     free(ex.head);
     free(ex.out);
     for (size_t i = 0; i < MESH_HTTP_MAX_WANT; i++)

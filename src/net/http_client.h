@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A small blocking HTTP/1.1 client for talking to meshd: one request in, status + body + a few
- * response headers out, errors in words that name the URL. Plain TCP (http:// only), answers
- * read with our own parser (http/h1_parse.h); no library beyond libc, so that linking it costs a
- * proxy nothing. Never on a proxy's request path.
+ * response headers out, errors in words that name the URL. Plain TCP, answers read with our own
+ * parser (http/h1_parse.h); no library beyond libc, so that linking it costs a proxy nothing.
+ * https:// works once a program installed TLS ops (mesh_http_client_set_tls; meshctl and
+ * libmesh's meshd client install those of net/http_client_tls.h, on OpenSSL); without them it
+ * is refused. Never on a proxy's request path.
  *
  * Thread use: a struct mesh_http_client belongs to one thread at a time (it keeps that thread's
  * keep-alive connection); mesh_http_do() needs no client and may be called from any thread. */
@@ -11,8 +13,10 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "mesh/err.h"
+#include "net/tls.h" /* enum mesh_tls_status only: nothing here calls OpenSSL */
 
 /* How many response headers one request may ask for (want_headers). */
 #define MESH_HTTP_MAX_WANT 8
@@ -44,6 +48,9 @@ struct mesh_http_request {
     /* When non-NULL and it becomes non-zero (from any thread), the transfer stops within about a
      * second and the call fails with MESH_E_AGAIN: a draining proxy's long poll. */
     const atomic_int *cancel;
+    /* https://: the PEM CA bundle the server's certificate must chain to; NULL = the default of
+     * the installed ops (the system trust store unless the program set another). */
+    const char *ca_file;
 };
 
 struct mesh_http_response {
@@ -56,6 +63,30 @@ struct mesh_http_response {
 
 struct mesh_http_client; /* opaque: its keep-alive connection */
 
+/* TLS for https:// URLs, as a table so that this file links no TLS library. Each call works on
+ * a non-blocking socket and says what it needs next (net/tls.h); the client does the waiting,
+ * within the request's timeouts. */
+struct mesh_http_tls_ops {
+    /* Starts TLS on fd (connected; borrowed) to a server that must prove to be host (the URL's
+     * host: an IP literal or a DNS name) with a certificate chaining to ca_file's CAs (NULL: the
+     * ops' default). MESH_OK with *session; else an error with *why (caller frees; may be NULL)
+     * naming what is wrong (an unreadable CA bundle). */
+    enum mesh_err (*start)(int fd, const char *host, const char *ca_file, void **session,
+                           char **why);
+    enum mesh_tls_status (*handshake)(void *session);
+    enum mesh_tls_status (*read)(void *session, void *buf, size_t len, size_t *got);
+    enum mesh_tls_status (*writev)(void *session, const struct iovec *iov, int n, size_t *written);
+    /* Why the last call failed, for "TLS: WHY", with a hint at the fix. Borrowed. */
+    const char *(*error)(void *session);
+    /* Sends close_notify if it can at once and frees the session; fd stays open. */
+    void (*close)(void *session);
+};
+
+/* Installs ops (static storage; NULL uninstalls) for every client of the process: https:// URLs
+ * are served with them from the next call on. Call it before the threads that use clients
+ * start, or while none has a call in progress. */
+void mesh_http_client_set_tls(const struct mesh_http_tls_ops *ops);
+
 /* *out: a new client (no connection yet), freed with mesh_http_client_free(). MESH_E_NOMEM. */
 enum mesh_err mesh_http_client_new(struct mesh_http_client **out);
 void mesh_http_client_free(struct mesh_http_client *client);
@@ -66,7 +97,11 @@ void mesh_http_client_free(struct mesh_http_client *client);
  * frees) says why, naming the URL:
  *   MESH_E_UNAVAILABLE  cannot connect, connection lost, timed out
  *                       ("cannot reach meshd at http://127.0.0.1:15010: connection refused")
- *   MESH_E_INVALID      bad URL or request (a scheme other than http://, CR/LF in the token)
+ *   MESH_E_TLS          https://: the TLS handshake failed ("cannot reach meshd at
+ *                       https://127.0.0.1:15443: TLS: certificate verify failed (unknown CA):
+ *                       ..."), or the CA bundle cannot be used
+ *   MESH_E_INVALID      bad URL or request (a scheme other than http:// and, with TLS ops,
+ *                       https://; CR/LF in the token)
  *   MESH_E_IO           the response body is over max_body, or the answer is not HTTP
  *   MESH_E_AGAIN        *req->cancel became non-zero
  *   MESH_E_NOMEM

@@ -15,6 +15,7 @@
 #include "mesh/mesh.h"
 #include "model/model.h"
 #include "net/http_client.h"
+#include "net/http_client_tls.h"
 
 #define REMOTE_CONNECT_TIMEOUT_MS 3000
 #define REMOTE_TIMEOUT_MS         60000
@@ -26,6 +27,7 @@
 struct remote {
     char *base;                      /* "http://127.0.0.1:15010": no trailing slash */
     char *token;                     /* NULL = none: reads may still be open on loopback */
+    char *ca_file;                   /* https://: meshd's CA bundle; NULL = the system store */
     struct mesh_http_client *client; /* one mesh is used by one thread at a time */
 };
 
@@ -125,6 +127,7 @@ static void remote_close(void *state)
     mesh_http_client_free(r->client);
     free(r->base);
     free(r->token);
+    free(r->ca_file);
     free(r);
 }
 
@@ -143,6 +146,13 @@ static enum mesh_err remote_open(struct mesh *mesh, const struct mesh_config *cf
     err = find_token(mesh, cfg, &r->token);
     if (err != MESH_OK)
         goto out;
+    const char *ca_file = cfg->ca_file && cfg->ca_file[0] ? cfg->ca_file : getenv("MESH_CACERT");
+    if (ca_file && ca_file[0] && !(r->ca_file = strdup(ca_file))) {
+        err = mesh_set_error(mesh, MESH_E_NOMEM, "meshd client: out of memory");
+        goto out;
+    }
+    if (strncmp(r->base, "https://", 8) == 0)
+        mesh_http_client_tls_install();
     err = mesh_http_client_new(&r->client);
     if (err != MESH_OK) {
         mesh_set_error(mesh, err, "meshd client: cannot start the HTTP client: %s",
@@ -210,6 +220,7 @@ static enum mesh_err call(struct mesh *mesh, struct remote *r, const char *metho
         .timeout_ms = REMOTE_TIMEOUT_MS,
         .max_body = REMOTE_MAX_BODY,
         .want_headers = {"Retry-After"}, /* slot 0, read by refused() */
+        .ca_file = r->ca_file,
     };
     enum mesh_err err = mesh_http_client_do(r->client, &req, resp, &msg);
     if (err != MESH_OK)

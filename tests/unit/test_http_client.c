@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of src/net/http_client against a tiny scripted HTTP server on a loopback thread. */
+/* Unit tests of src/net/http_client against a tiny scripted HTTP server on a loopback thread,
+ * and of https:// (net/http_client_tls.c) against meshd's own server (http/server.c) serving
+ * TLS on another thread, with certificates made in memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +22,12 @@
 
 #include <cmocka.h>
 
+#include "http/server.h"
 #include "net/http_client.h"
+#include "net/http_client_tls.h"
+#include "net/loop.h"
+#include "net/tls.h"
+#include "tls_test_certs.h"
 
 /* How the server answers each request. */
 enum mode {
@@ -981,6 +988,7 @@ static void test_http_refuses_https(void **state)
     char url[128], want[192], *msg = NULL;
     int a0, r0;
 
+    mesh_http_client_set_tls(NULL); /* a program without TLS ops, as meshproxy */
     counts(s, &a0, &r0);
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/health", s->port);
     struct mesh_http_request req = {.url = url, .peer_name = "meshd"};
@@ -1094,6 +1102,196 @@ static void test_http_works_from_several_threads(void **state)
     }
 }
 
+/* --- https:// --- */
+
+/* meshd's HTTP server with TLS on its own loop thread. */
+struct tls_server {
+    struct test_cert ca, other_ca, cert;
+    char ca_file[64], other_ca_file[64];
+    struct mesh_tls_ctx *tls;
+    struct mesh_loop loop;
+    struct mesh_httpd *httpd;
+    int port;
+    pthread_t thread;
+    atomic_int stop;
+};
+
+static struct tls_server TS;
+
+/* GET: "hello tls"; POST: the body's length. */
+static void tls_handler(struct mesh_httpd_req *req, void *data)
+{
+    char text[64];
+    (void)data;
+    int n = req->head->method_id == MESH_H1_M_POST
+                ? snprintf(text, sizeof(text), "got %zu bytes", req->body_len)
+                : snprintf(text, sizeof(text), "hello tls");
+    mesh_httpd_respond(req, 200, "content-type: text/plain\r\n", text, (size_t)n);
+}
+
+static void *tls_server_main(void *arg)
+{
+    struct tls_server *t = arg;
+    while (!atomic_load(&t->stop))
+        mesh_loop_run_once(&t->loop, 20);
+    return NULL;
+}
+
+static void write_temp(char *path, size_t size, const char *text)
+{
+    snprintf(path, size, "/tmp/test_http_tls.XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void tls_server_start(void)
+{
+    char bound[64], msg[256], *err = NULL;
+    TS.ca = test_cert_make("Test CA", true, -3600, 86400, NULL, NULL);
+    TS.other_ca = test_cert_make("Other CA", true, -3600, 86400, NULL, NULL);
+    TS.cert = test_cert_make("meshd", false, -3600, 86400, "DNS:localhost,IP:127.0.0.1", &TS.ca);
+    write_temp(TS.ca_file, sizeof(TS.ca_file), TS.ca.cert_pem);
+    write_temp(TS.other_ca_file, sizeof(TS.other_ca_file), TS.other_ca.cert_pem);
+    struct mesh_tls_options topt = {
+        .server = true, .cert_pem = TS.cert.cert_pem, .key_pem = TS.cert.key_pem};
+    assert_int_equal(mesh_tls_ctx_new(&topt, &TS.tls, &err), MESH_OK);
+    assert_int_equal(mesh_loop_init(&TS.loop), MESH_OK);
+    struct mesh_httpd_options hopt = {.handler = tls_handler, .tls = TS.tls};
+    assert_int_equal(mesh_httpd_new(&TS.loop, &hopt, &TS.httpd), MESH_OK);
+    assert_int_equal(
+        mesh_httpd_listen(TS.httpd, "127.0.0.1:0", bound, sizeof(bound), msg, sizeof(msg)),
+        MESH_OK);
+    TS.port = atoi(strrchr(bound, ':') + 1);
+    atomic_store(&TS.stop, 0);
+    assert_int_equal(pthread_create(&TS.thread, NULL, tls_server_main, &TS), 0);
+}
+
+static void tls_server_stop(void)
+{
+    atomic_store(&TS.stop, 1);
+    pthread_join(TS.thread, NULL);
+    mesh_httpd_free(TS.httpd);
+    mesh_loop_close(&TS.loop);
+    mesh_tls_ctx_free(TS.tls);
+    unlink(TS.ca_file);
+    unlink(TS.other_ca_file);
+    test_cert_free(&TS.ca);
+    test_cert_free(&TS.other_ca);
+    test_cert_free(&TS.cert);
+}
+
+static void test_https_get_post_and_keep_alive(void **state)
+{
+    (void)state;
+    struct mesh_http_client *client = NULL;
+    struct mesh_http_response resp;
+    char url[128], *msg = NULL;
+
+    mesh_http_client_tls_install();
+    tls_server_start();
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/health", TS.port);
+    struct mesh_http_request req = {.url = url, .peer_name = "meshd", .ca_file = TS.ca_file};
+    assert_int_equal(mesh_http_client_new(&client), MESH_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mesh_http_client_do(client, &req, &resp, &msg), MESH_OK);
+        assert_null(msg);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(resp.body, "hello tls");
+        mesh_http_response_clear(&resp);
+    }
+    /* One connection, one handshake, for the three. */
+    assert_int_equal(mesh_httpd_tls_stats(TS.httpd).handshakes, 1);
+
+    /* A 1 MiB body goes out in many records; a DNS name is verified as well as an address. */
+    size_t big = 1u << 20;
+    char *body = malloc(big);
+    memset(body, 'x', big);
+    snprintf(url, sizeof(url), "https://localhost:%d/v1/apply", TS.port);
+    struct mesh_http_request post = {
+        .method = "POST", .url = url, .body = body, .body_len = big, .ca_file = TS.ca_file};
+    assert_int_equal(mesh_http_client_do(client, &post, &resp, &msg), MESH_OK);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "got 1048576 bytes");
+    mesh_http_response_clear(&resp);
+    free(body);
+    mesh_http_client_free(client);
+
+    /* The default CA bundle serves requests that name none. */
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/health", TS.port);
+    struct mesh_http_request plain_req = {.url = url};
+    mesh_http_client_tls_set_default_ca(TS.ca_file);
+    assert_int_equal(mesh_http_do(&plain_req, &resp, &msg), MESH_OK);
+    assert_string_equal(resp.body, "hello tls");
+    mesh_http_response_clear(&resp);
+    mesh_http_client_tls_set_default_ca(NULL);
+    tls_server_stop();
+}
+
+static void test_https_refusals_are_named(void **state)
+{
+    struct server *s = *state;
+    struct mesh_http_response resp;
+    char url[128], want[512], *msg = NULL;
+
+    mesh_http_client_tls_install();
+    tls_server_start();
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/health", TS.port);
+
+    /* The system trust store does not know the test CA. */
+    struct mesh_http_request req = {.url = url, .peer_name = "meshd"};
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_TLS);
+    snprintf(want, sizeof(want),
+             "cannot reach meshd at https://127.0.0.1:%d: TLS: certificate verify failed (unknown "
+             "CA): unable to get local issuer certificate (CN=meshd): pass --cacert FILE (or set "
+             "$MESH_CACERT) naming the CA bundle that signed the server's certificate",
+             TS.port);
+    assert_string_equal(msg, want);
+    assert_null(resp.body);
+    free(msg);
+
+    /* A bundle without the CA is named. */
+    req.ca_file = TS.other_ca_file;
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_TLS);
+    snprintf(want, sizeof(want), "(CN=meshd): %s does not hold the CA that signed the server's",
+             TS.other_ca_file);
+    assert_non_null(strstr(msg, want));
+    free(msg);
+
+    /* A bundle that cannot be read. */
+    req.ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(mesh_http_do(&req, &resp, &msg), MESH_E_TLS);
+    snprintf(want, sizeof(want),
+             "cannot reach meshd at https://127.0.0.1:%d: TLS: cannot read /nonexistent/ca.pem: "
+             "No such file or directory",
+             TS.port);
+    assert_string_equal(msg, want);
+    free(msg);
+
+    /* Plaintext to the TLS port: closed without an answer, counted by the server. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/health", TS.port);
+    struct mesh_http_request plain = {.url = url, .peer_name = "meshd"};
+    assert_int_equal(mesh_http_do(&plain, &resp, &msg), MESH_E_UNAVAILABLE);
+    assert_non_null(strstr(msg, "closed the connection without answering GET /v1/health (if it "
+                                "serves HTTPS, use an https:// URL)"));
+    free(msg);
+    assert_int_equal(mesh_httpd_tls_stats(TS.httpd).plaintext, 1);
+    tls_server_stop();
+
+    /* https:// to a server that waits for a plaintext request: the handshake times out. */
+    s->mode = MODE_OK;
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/health", s->port);
+    struct mesh_http_request to_plain = {
+        .url = url, .peer_name = "meshd", .connect_timeout_ms = 300};
+    assert_int_equal(mesh_http_do(&to_plain, &resp, &msg), MESH_E_UNAVAILABLE);
+    snprintf(want, sizeof(want),
+             "cannot reach meshd at https://127.0.0.1:%d: TLS: no handshake within 300 ms",
+             s->port);
+    assert_string_equal(msg, want);
+    free(msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1122,6 +1320,8 @@ int main(void)
         cmocka_unit_test(test_http_connection_close_is_honoured),
         cmocka_unit_test(test_http_broken_answers_are_named),
         cmocka_unit_test(test_http_refuses_https),
+        cmocka_unit_test(test_https_get_post_and_keep_alive),
+        cmocka_unit_test(test_https_refusals_are_named),
         cmocka_unit_test(test_http_resolves_a_host_name),
         cmocka_unit_test(test_http_ipv6_literal),
     };
