@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "core/xalloc.h"
+#include "identity.h"
 #include "net/sock.h"
 #include "proxy.h"
 
@@ -433,6 +434,10 @@ static void stop_workers(struct mesh_proxy *p)
         mesh_stats_shard_free(p->workers[i].st.shard);
     free(p->workers);
     p->workers = NULL;
+    /* The renewal thread stopped with the control link; nobody renders its shard any more. */
+    mesh_stats_shard_free(p->identity_stats);
+    p->identity_stats = NULL;
+    mesh_identity_unref(atomic_exchange(&p->identity, NULL));
     mesh_snapshot_unref(atomic_load(&p->current));
     mesh_snapshot_unref(p->inbound);
     p->inbound = NULL;
@@ -518,6 +523,7 @@ static int start_control(struct mesh_proxy *p, const char *token)
         .gateway = p->opt.gateway,
         .address = address,
         .admin = admin,
+        .identity_stats = p->identity_stats,
     };
     char *why = NULL;
     if (mesh_control_start(p, &cfg, &p->control, &why) != MESH_OK) {
@@ -653,6 +659,14 @@ int main(int argc, char **argv)
         }
     }
     atomic_init(&p.current, first);
+    atomic_init(&p.identity, NULL);
+    /* Sidecars and gateways keep a workload certificate; its renewal thread counts into a shard
+     * of its own, which the admin listener renders with the workers'. Made before the workers so
+     * that worker 0 sees it from its start. */
+    if (p.opt.mode != MESH_PROXY_STATIC && mesh_stats_shard_new(16, &p.identity_stats) != MESH_OK) {
+        fprintf(stderr, "meshproxy: out of memory\n");
+        return 1;
+    }
     pthread_mutex_init(&p.access_log_lock, NULL);
     pthread_mutex_init(&p.publish_lock, NULL);
     if (p.opt.access_log) {
