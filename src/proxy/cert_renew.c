@@ -57,18 +57,19 @@ enum outcome {
 /* Asks meshd for a certificate for a new key; on RENEWED *out is the checked identity, else
  * *why (caller frees) says why in words. cur (may be NULL) gives the SPIFFE ID for the CSR. */
 static enum outcome request_certificate(struct mesh_cert_renewer *r, struct mesh_http_client *h,
-                                        const struct mesh_identity *cur, struct mesh_identity **out,
-                                        char **why)
+                                        const struct mesh_tls_identity *cur,
+                                        struct mesh_tls_identity **out, char **why)
 {
     enum outcome result = FAILED;
-    EVP_PKEY *key = NULL;
+    struct mesh_tls_key *key = NULL;
     char *csr = NULL, *body = NULL, *path = NULL, *msg = NULL;
     struct mesh_http_response resp = {0};
     *out = NULL;
     *why = NULL;
     /* A new key every time: a key that leaked is only good until the next renewal. */
     if (mesh_identity_key_new(&key) != MESH_OK ||
-        mesh_identity_csr_pem(key, r->cn, cur ? cur->spiffe_id : NULL, &csr) != MESH_OK) {
+        mesh_identity_csr_pem(key, r->cn, cur ? mesh_identity_facts(cur)->spiffe_id : NULL, &csr) !=
+            MESH_OK) {
         *why = xstrdup("cannot make a key and certificate request (OpenSSL failed)");
         goto out;
     }
@@ -97,7 +98,7 @@ static enum outcome request_certificate(struct mesh_cert_renewer *r, struct mesh
     }
 out:
     mesh_http_response_clear(&resp);
-    EVP_PKEY_free(key); /* the identity holds its own reference */
+    mesh_identity_key_free(key); /* the identity holds its own reference */
     free(msg);
     free(path);
     free(body);
@@ -112,11 +113,12 @@ out:
  * from notBefore, or from when it arrived when that is later: meshd back-dates notBefore to
  * allow for clock skew, which would otherwise put the half-life of a short-lived certificate in
  * the past. */
-static int64_t renewal_time_ms(struct mesh_cert_renewer *r, const struct mesh_identity *id,
+static int64_t renewal_time_ms(struct mesh_cert_renewer *r, const struct mesh_tls_identity *id,
                                int64_t received_ms)
 {
-    int64_t start = id->not_before * 1000 > received_ms ? id->not_before * 1000 : received_ms;
-    int64_t life = id->not_after * 1000 - start;
+    const struct mesh_tls_facts *f = mesh_identity_facts(id);
+    int64_t start = f->not_before * 1000 > received_ms ? f->not_before * 1000 : received_ms;
+    int64_t life = f->not_after * 1000 - start;
     if (life <= 0)
         return received_ms; /* already expired: try again (with backoff) */
     uint32_t span = (uint32_t)(life / 20 < UINT32_MAX ? life / 20 : UINT32_MAX);
@@ -148,34 +150,39 @@ static void set_status(struct mesh_cert_renewer *r, bool ok, const char *why, in
 
 /* --- the thread --- */
 
-static void log_renewed(struct mesh_cert_renewer *r, const struct mesh_identity *id, bool first,
+static void log_renewed(struct mesh_cert_renewer *r, const struct mesh_tls_identity *id, bool first,
                         int64_t next_ms)
 {
-    char next[MESH_IDENTITY_TIME_LEN];
+    const struct mesh_tls_facts *f = mesh_identity_facts(id);
+    char next[MESH_IDENTITY_TIME_LEN], not_after[MESH_IDENTITY_TIME_LEN];
     mesh_identity_format_time(next_ms / 1000, next, sizeof(next));
+    mesh_identity_format_time(f->not_after, not_after, sizeof(not_after));
     fprintf(stderr,
             "lvl=info msg=\"%s\" id=%s spiffe_id=%s serial=%s not_after=%s ca=%s "
             "next_renewal=%s\n",
             first ? "workload certificate issued" : "workload certificate renewed",
-            mesh_control_proxy_id(r->c), id->spiffe_id, id->serial, id->not_after_text,
-            id->ca[0] ? id->ca : "-", next);
+            mesh_control_proxy_id(r->c), f->spiffe_id, f->serial, not_after, f->ca[0] ? f->ca : "-",
+            next);
 }
 
-static void log_failure(struct mesh_cert_renewer *r, const struct mesh_identity *cur,
+static void log_failure(struct mesh_cert_renewer *r, const struct mesh_tls_identity *cur,
                         const char *why, uint64_t retry_ms)
 {
+    char not_after[MESH_IDENTITY_TIME_LEN] = "";
+    if (cur)
+        mesh_identity_format_time(mesh_identity_facts(cur)->not_after, not_after,
+                                  sizeof(not_after));
     fprintf(stderr, "lvl=warn msg=\"%s\" id=%s error=\"%s\" retry_in=%" PRIu64 "ms%s%s\n",
             cur ? "certificate renewal failed: keeping the current certificate"
                 : "certificate request failed: no workload certificate yet",
-            mesh_control_proxy_id(r->c), why, retry_ms, cur ? " not_after=" : "",
-            cur ? cur->not_after_text : "");
+            mesh_control_proxy_id(r->c), why, retry_ms, cur ? " not_after=" : "", not_after);
 }
 
 static void *renew_main(void *arg)
 {
     struct mesh_cert_renewer *r = arg;
     struct mesh_http_client *h = NULL;
-    struct mesh_identity *cur = NULL; /* what was last published; the thread's own reference */
+    struct mesh_tls_identity *cur = NULL; /* what was last published; the thread's own reference */
     int64_t renew_at_ms = 0;
     uint64_t step = MESH_CERT_BACKOFF_MIN_MS;
     unsigned not_found = 0;
@@ -208,7 +215,7 @@ static void *renew_main(void *arg)
                 break;
             continue;
         }
-        struct mesh_identity *next = NULL;
+        struct mesh_tls_identity *next = NULL;
         char *why = NULL;
         enum outcome res = request_certificate(r, h, cur, &next, &why);
         if (res == CANCELLED) {
@@ -218,7 +225,7 @@ static void *renew_main(void *arg)
         now = wall_ms();
         if (res == RENEWED) {
             renew_at_ms = renewal_time_ms(r, next, now);
-            mesh_stats_gauge_set(r->expiry, next->not_after);
+            mesh_stats_gauge_set(r->expiry, mesh_identity_facts(next)->not_after);
             mesh_stats_counter_inc(r->succeeded);
             set_status(r, true, NULL, renew_at_ms);
             log_renewed(r, next, cur == NULL, renew_at_ms);
@@ -244,14 +251,17 @@ static void *renew_main(void *arg)
                 wait = 0;
         }
         if (cur) {
-            int64_t left = cur->not_after * 1000 - now;
+            const struct mesh_tls_facts *f = mesh_identity_facts(cur);
+            int64_t left = f->not_after * 1000 - now;
             if (left <= 0 && !expiry_logged) {
+                char not_after[MESH_IDENTITY_TIME_LEN];
+                mesh_identity_format_time(f->not_after, not_after, sizeof(not_after));
                 fprintf(stderr,
                         "lvl=error msg=\"workload certificate expired and cannot be renewed: "
                         "peers will refuse it\" id=%s spiffe_id=%s serial=%s not_after=%s "
                         "error=\"%s\"\n",
-                        mesh_control_proxy_id(r->c), cur->spiffe_id, cur->serial,
-                        cur->not_after_text, why ? why : "");
+                        mesh_control_proxy_id(r->c), f->spiffe_id, f->serial, not_after,
+                        why ? why : "");
                 expiry_logged = true;
             } else if (left > 0 && (int64_t)wait > left) {
                 wait = (uint64_t)left; /* one more try before it runs out */

@@ -224,7 +224,7 @@ static json_t *certificate_json(struct mesh_proxy *p)
 {
     if (p->opt.mode == MESH_PROXY_STATIC)
         return json_null();
-    struct mesh_identity *id = mesh_identity_acquire(p);
+    struct mesh_tls_identity *id = mesh_identity_acquire(p);
     json_t *o = id ? mesh_identity_json(id) : json_object();
     mesh_identity_unref(id);
     if (json_object_size(o) == 0) {

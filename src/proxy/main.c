@@ -20,6 +20,7 @@
 #include "identity.h"
 #include "net/sock.h"
 #include "proxy.h"
+#include "tls_load.h"
 
 static const char usage[] =
     "Usage: meshproxy --config FILE --listen ADDR --admin ADDR [options]\n"
@@ -63,6 +64,10 @@ static const char usage[] =
     "  --version                print the version\n"
     "\n"
     "An address with port 0 takes a free port; the ready line on stderr says which.\n"
+    "Sidecars and gateways load meshproxy-tls.so, the plugin that holds the proxy's OpenSSL\n"
+    "code (its workload certificate), at start: from $MESHPROXY_TLS_PLUGIN when set, else\n"
+    "next to the meshproxy binary, else from where `make install` puts it (the last line\n"
+    "below). Static mode never loads it.\n"
     "Signals: SIGHUP reloads FILE (a bad file is refused and the running config stays);\n"
     "SIGTERM or SIGINT deregisters from meshd (sidecar, gateway), stops accepting, finishes\n"
     "in-flight requests, and exits 0.\n";
@@ -275,6 +280,7 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o,
             break;
         case 'h':
             fputs(usage, stdout);
+            printf("Installed TLS plugin: %s\n", mesh_tls_installed_path());
             return 0;
         case ':':
             return usage_error("%s needs a value", argv[optind - 1]);
@@ -607,6 +613,23 @@ static int serve(struct mesh_proxy *p, uint64_t deregister_wait_ms)
     }
 }
 
+/* Sidecars and gateways need the TLS plugin for their workload certificate: loaded before
+ * anything registers, so that a missing plugin fails the start, not the first renewal. Static
+ * mode never calls this and so never maps OpenSSL (tls_plugin.h says why). */
+static int load_tls(void)
+{
+    char *path = NULL, *why = NULL;
+    if (mesh_tls_load(&path, &why) != MESH_OK) {
+        fprintf(stderr, "meshproxy: %s\n", why);
+        free(why);
+        return 1;
+    }
+    fprintf(stderr, "lvl=info msg=\"TLS plugin loaded\" path=%s library=\"%s\"\n", path,
+            mesh_tls_ops()->library_version());
+    free(path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct mesh_proxy p = {0};
@@ -634,6 +657,11 @@ int main(int argc, char **argv)
             return rc;
         }
         if (!(token = read_token(p.opt.token_path))) {
+            free(default_id);
+            return 1;
+        }
+        if (load_tls() != 0) {
+            free(token);
             free(default_id);
             return 1;
         }

@@ -137,7 +137,7 @@ struct mesh_listen_addr {
 };
 
 struct mesh_control;
-struct mesh_identity;
+struct mesh_tls_identity;
 
 /* The process: options, the published snapshot and the workers. */
 struct mesh_proxy {
@@ -147,9 +147,9 @@ struct mesh_proxy {
     struct mesh_snapshot *inbound; /* sidecar: the fixed snapshot of the inbound listener */
     pthread_mutex_t publish_lock;  /* one publisher at a time (SIGHUP, the control thread) */
     struct mesh_control *control;  /* sidecar, gateway: the thread that talks to meshd */
-    /* Sidecar, gateway: the workload certificate (identity.h), NULL until meshd's first; swapped
-     * like current (mesh_identity_publish). */
-    _Atomic(struct mesh_identity *) identity;
+    /* Sidecar, gateway: the workload certificate (identity.h; built by the TLS plugin), NULL
+     * until meshd's first; swapped like current (mesh_identity_publish). */
+    _Atomic(struct mesh_tls_identity *) identity;
     struct mesh_stats_shard *identity_stats; /* the renewal thread's metrics; NULL in static mode */
     atomic_bool draining;
     atomic_uint workers_running; /* worker 0 (admin) stops last, so /ready answers to the end */

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the proxy's workload identity (src/proxy/identity.c): key and CSR generation,
- * checking meshd's answer against a CA the test makes with OpenSSL, the TLS contexts (a real
- * mutual handshake between two identities), reference counting and publication, and what the
- * config dumps show of it. */
+/* Unit tests of the proxy's workload identity: the TLS plugin's side (src/tls: key and CSR
+ * generation, checking meshd's answer against a CA the test makes with OpenSSL, the TLS contexts
+ * with a real mutual handshake between two identities) through meshproxy's side
+ * (src/proxy/identity.c: reference counting, publication, what the config dumps show), and the
+ * plugin's loader (src/proxy/tls_load.c: the ABI check, the built meshproxy-tls.so, the errors).
+ *
+ * The plugin's objects are linked in (build/libmeshtls.a) rather than dlopen()ed, so that the
+ * test can look inside an identity (its SSL_CTXs, leaf and trust store), which meshproxy only
+ * sees as opaque; the loader's tests dlopen() the built plugin as meshproxy does. */
 #include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -17,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include <cmocka.h>
@@ -24,6 +30,8 @@
 #include "core/strbuf.h"
 #include "proxy/identity.h"
 #include "proxy/proxy.h"
+#include "proxy/tls_load.h"
+#include "tls/tls_internal.h"
 
 #define TD       "cluster.local"
 #define PAYMENT  "spiffe://" TD "/ns/default/sa/payment-v1"
@@ -38,11 +46,23 @@ struct ca {
     char *pem;
 };
 
+/* The plugin's keys are OpenSSL's (tls_internal.h): the test makes CA keys with the same
+ * call and hands its EVP_PKEYs to the plugin as they are. */
 static EVP_PKEY *new_key(void)
 {
-    EVP_PKEY *k = NULL;
+    struct mesh_tls_key *k = NULL;
     assert_int_equal(mesh_identity_key_new(&k), MESH_OK);
-    return k;
+    return mesh_tls_pkey(k);
+}
+
+static struct mesh_tls_key *tkey(EVP_PKEY *k)
+{
+    return (struct mesh_tls_key *)k;
+}
+
+static void time_text(int64_t t, char buf[MESH_IDENTITY_TIME_LEN])
+{
+    mesh_identity_format_time(t, buf, MESH_IDENTITY_TIME_LEN);
 }
 
 static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
@@ -129,9 +149,9 @@ static char *issue(const struct ca *ca, EVP_PKEY *key, const char *uri, long ser
 /* Builds from these parts; *why checked by the caller. */
 static enum mesh_err build(EVP_PKEY *key, const char *leaf, const char *chain, const char *bundle,
                            const char *spiffe_id, const char *serial, const char *workload,
-                           struct mesh_identity **out, char **why)
+                           struct mesh_tls_identity **out, char **why)
 {
-    struct mesh_identity_material m = {
+    struct mesh_tls_material m = {
         .certificate = leaf,
         .chain = chain,
         .trust_bundle = bundle,
@@ -140,15 +160,16 @@ static enum mesh_err build(EVP_PKEY *key, const char *leaf, const char *chain, c
         .ca = "mesh-root",
     };
     *why = NULL;
-    return mesh_identity_build(key, &m, workload, out, why);
+    return mesh_identity_build(tkey(key), &m, workload, out, why);
 }
 
 /* A good identity for spiffe_id from ca. */
-static struct mesh_identity *good_identity(const struct ca *ca, const char *spiffe_id, long serial)
+static struct mesh_tls_identity *good_identity(const struct ca *ca, const char *spiffe_id,
+                                               long serial)
 {
     EVP_PKEY *key = new_key();
     char *leaf = issue(ca, key, spiffe_id, serial);
-    struct mesh_identity *id = NULL;
+    struct mesh_tls_identity *id = NULL;
     char *why = NULL;
     char hex[32];
     snprintf(hex, sizeof(hex), "%02lX", serial);
@@ -174,7 +195,7 @@ static void test_identity_key_is_p256_and_csr_verifies(void **state)
     assert_int_equal(EVP_PKEY_get_bits(key), 256);
 
     char *pem = NULL;
-    assert_int_equal(mesh_identity_csr_pem(key, "payment-v1", PAYMENT, &pem), MESH_OK);
+    assert_int_equal(mesh_identity_csr_pem(tkey(key), "payment-v1", PAYMENT, &pem), MESH_OK);
     assert_non_null(strstr(pem, "-----BEGIN CERTIFICATE REQUEST-----"));
     assert_null(strstr(pem, "PRIVATE KEY"));
     BIO *bio = BIO_new_mem_buf(pem, -1);
@@ -204,7 +225,7 @@ static void test_identity_key_is_p256_and_csr_verifies(void **state)
     free(pem);
 
     /* Without a SPIFFE ID: no extension at all. */
-    assert_int_equal(mesh_identity_csr_pem(key, "payment-v1", NULL, &pem), MESH_OK);
+    assert_int_equal(mesh_identity_csr_pem(tkey(key), "payment-v1", NULL, &pem), MESH_OK);
     bio = BIO_new_mem_buf(pem, -1);
     req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
     assert_non_null(req);
@@ -216,7 +237,7 @@ static void test_identity_key_is_p256_and_csr_verifies(void **state)
     BIO_free(bio);
     free(pem);
 
-    assert_int_equal(mesh_identity_csr_pem(key, "", NULL, &pem), MESH_E_INVALID);
+    assert_int_equal(mesh_identity_csr_pem(tkey(key), "", NULL, &pem), MESH_E_INVALID);
     assert_null(pem);
 
     /* Two keys are two keys. */
@@ -235,31 +256,31 @@ static void test_identity_accepts_good_material(void **state)
     ca_init(&ca, "ClusterDB Mesh Root CA");
     EVP_PKEY *key = new_key();
     char *leaf = issue(&ca, key, PAYMENT, 0x1234abcd);
-    struct mesh_identity *id = NULL;
+    struct mesh_tls_identity *id = NULL;
     char *why = NULL;
     assert_int_equal(build(key, leaf, ca.pem, ca.pem, PAYMENT, "1234ABCD", WORKLOAD, &id, &why),
                      MESH_OK);
     assert_null(why);
     assert_non_null(id);
     assert_int_equal(atomic_load(&id->refs), 1);
-    assert_string_equal(id->spiffe_id, PAYMENT);
-    assert_string_equal(id->serial, "1234ABCD");
-    assert_string_equal(id->ca, "mesh-root");
-    assert_string_equal(id->issuer, "CN=ClusterDB Mesh Root CA,O=ClusterDB Mesh");
+    /* The facts, as meshproxy reads them through the table. */
+    const struct mesh_tls_facts *f = mesh_identity_facts(id);
+    assert_ptr_equal(f, &id->facts);
+    assert_string_equal(f->spiffe_id, PAYMENT);
+    assert_string_equal(f->serial, "1234ABCD");
+    assert_string_equal(f->ca, "mesh-root");
+    assert_string_equal(f->issuer, "CN=ClusterDB Mesh Root CA,O=ClusterDB Mesh");
     time_t now = time(NULL);
-    assert_true(id->not_before <= now - 59 && id->not_before >= now - 62);
-    assert_true(id->not_after >= now + 3598 && id->not_after <= now + 3601);
-    assert_int_equal(strlen(id->not_after_text), 20);
-    assert_int_equal(id->not_after_text[19], 'Z');
-    assert_int_equal(id->n_roots, 1);
-    assert_string_equal(id->root_info[0].subject, "CN=ClusterDB Mesh Root CA,O=ClusterDB Mesh");
-    assert_int_equal(strlen(id->root_info[0].sha256), 95); /* 32 pairs and 31 colons */
+    assert_true(f->not_before <= now - 59 && f->not_before >= now - 62);
+    assert_true(f->not_after >= now + 3598 && f->not_after <= now + 3601);
+    assert_int_equal(f->n_roots, 1);
+    assert_string_equal(f->roots[0].subject, "CN=ClusterDB Mesh Root CA,O=ClusterDB Mesh");
+    assert_true(f->roots[0].not_after >= now + 3600L * 24 * 365 - 2);
     unsigned char md[32];
     unsigned n = 0;
     assert_true(X509_digest(ca.cert, EVP_sha256(), md, &n));
-    char first[4];
-    snprintf(first, sizeof(first), "%02X:", md[0]);
-    assert_memory_equal(id->root_info[0].sha256, first, 3);
+    assert_int_equal(n, 32);
+    assert_memory_equal(f->roots[0].sha256, md, 32);
     /* The identity holds the key (a reference of its own): the caller may drop its own. */
     EVP_PKEY_free(key);
 
@@ -279,11 +300,25 @@ static void test_identity_accepts_good_material(void **state)
     json_t *o = mesh_identity_json(id);
     assert_string_equal(json_string_value(json_object_get(o, "spiffe_id")), PAYMENT);
     assert_string_equal(json_string_value(json_object_get(o, "serial")), "1234ABCD");
-    assert_string_equal(json_string_value(json_object_get(o, "not_after")), id->not_after_text);
+    char when[MESH_IDENTITY_TIME_LEN];
+    time_text(f->not_after, when);
+    assert_int_equal(strlen(when), 20);
+    assert_int_equal(when[19], 'Z');
+    assert_string_equal(json_string_value(json_object_get(o, "not_after")), when);
+    time_text(f->not_before, when);
+    assert_string_equal(json_string_value(json_object_get(o, "not_before")), when);
+    assert_string_equal(json_string_value(json_object_get(o, "issuer")), f->issuer);
     assert_string_equal(json_string_value(json_object_get(o, "ca")), "mesh-root");
     json_t *root0 = json_array_get(json_object_get(o, "trust_bundle"), 0);
-    assert_string_equal(json_string_value(json_object_get(root0, "sha256")),
-                        id->root_info[0].sha256);
+    assert_string_equal(json_string_value(json_object_get(root0, "subject")), f->roots[0].subject);
+    time_text(f->roots[0].not_after, when);
+    assert_string_equal(json_string_value(json_object_get(root0, "not_after")), when);
+    /* The fingerprint as "AB:CD:...": 32 pairs and 31 colons. */
+    char hex[96];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 3 * i, sizeof(hex) - 3 * (size_t)i, "%02X:", md[i]);
+    hex[95] = '\0'; /* the last colon */
+    assert_string_equal(json_string_value(json_object_get(root0, "sha256")), hex);
     char *text = json_dumps(o, 0);
     assert_null(strstr(text, "PRIVATE"));
     assert_null(strstr(text, "BEGIN"));
@@ -307,22 +342,27 @@ static void test_identity_from_answer_reads_meshd_json(void **state)
                   "trust_bundle", ca.pem, "spiffe_id", PAYMENT, "serial", "4D", "not_before",
                   "2025-01-01T00:00:00Z", "not_after", "2025-01-01T01:00:00Z", "ca", "mesh-root");
     char *body = json_dumps(o, 0);
-    struct mesh_identity *id = NULL;
+    struct mesh_tls_identity *id = NULL;
     char *why = NULL;
-    assert_int_equal(mesh_identity_from_answer(key, body, strlen(body), WORKLOAD, &id, &why),
+    assert_int_equal(mesh_identity_from_answer(tkey(key), body, strlen(body), WORKLOAD, &id, &why),
                      MESH_OK);
-    assert_string_equal(id->serial, "4D");
+    assert_string_equal(mesh_identity_facts(id)->serial, "4D");
+    assert_string_equal(mesh_identity_facts(id)->ca, "mesh-root");
     /* The dates are the certificate's own, not what the answer's text says. */
-    assert_string_not_equal(id->not_after_text, "2025-01-01T01:00:00Z");
+    char when[MESH_IDENTITY_TIME_LEN];
+    time_text(mesh_identity_facts(id)->not_after, when);
+    assert_string_not_equal(when, "2025-01-01T01:00:00Z");
+    assert_true(mesh_identity_facts(id)->not_after > time(NULL));
     mesh_identity_unref(id);
 
     const char *bad = "{\"certificate\": ";
-    assert_int_equal(mesh_identity_from_answer(key, bad, strlen(bad), WORKLOAD, &id, &why),
+    assert_int_equal(mesh_identity_from_answer(tkey(key), bad, strlen(bad), WORKLOAD, &id, &why),
                      MESH_E_INVALID);
     assert_null(id);
     assert_non_null(strstr(why, "not a JSON object"));
     free(why);
-    assert_int_equal(mesh_identity_from_answer(key, "[]", 2, WORKLOAD, &id, &why), MESH_E_INVALID);
+    assert_int_equal(mesh_identity_from_answer(tkey(key), "[]", 2, WORKLOAD, &id, &why),
+                     MESH_E_INVALID);
     free(why);
     free(body);
     json_decref(o);
@@ -332,7 +372,7 @@ static void test_identity_from_answer_reads_meshd_json(void **state)
 }
 
 /* The refusal must be err with a message containing want. */
-static void assert_refused(enum mesh_err got, enum mesh_err want_err, struct mesh_identity *id,
+static void assert_refused(enum mesh_err got, enum mesh_err want_err, struct mesh_tls_identity *id,
                            char *why, const char *want)
 {
     assert_null(id);
@@ -350,7 +390,7 @@ static void test_identity_refuses_leaf_for_another_key(void **state)
     ca_init(&ca, "ClusterDB Mesh Root CA");
     EVP_PKEY *ours = new_key(), *theirs = new_key();
     char *leaf = issue(&ca, theirs, PAYMENT, 5);
-    struct mesh_identity *id = NULL;
+    struct mesh_tls_identity *id = NULL;
     char *why = NULL;
     enum mesh_err err = build(ours, leaf, ca.pem, ca.pem, PAYMENT, NULL, WORKLOAD, &id, &why);
     assert_refused(err, MESH_E_TLS, id, why, "certificate does not match our key");
@@ -368,7 +408,7 @@ static void test_identity_refuses_leaf_not_verifying_against_bundle(void **state
     ca_init(&other, "Somebody Else's CA");
     EVP_PKEY *key = new_key();
     char *leaf = issue(&ca, key, PAYMENT, 6);
-    struct mesh_identity *id = NULL;
+    struct mesh_tls_identity *id = NULL;
     char *why = NULL;
     /* Signed by ca, but the bundle trusts only other. */
     enum mesh_err err = build(key, leaf, ca.pem, other.pem, PAYMENT, NULL, WORKLOAD, &id, &why);
@@ -393,7 +433,7 @@ static void test_identity_refuses_spiffe_id_mismatch(void **state)
     struct ca ca;
     ca_init(&ca, "ClusterDB Mesh Root CA");
     EVP_PKEY *key = new_key();
-    struct mesh_identity *id = NULL;
+    struct mesh_tls_identity *id = NULL;
     char *why = NULL;
 
     /* meshd says payment-v1, the certificate names orders. */
@@ -422,7 +462,7 @@ static void test_identity_refuses_missing_or_broken_material(void **state)
     ca_init(&ca, "ClusterDB Mesh Root CA");
     EVP_PKEY *key = new_key();
     char *leaf = issue(&ca, key, PAYMENT, 10);
-    struct mesh_identity *id = NULL;
+    struct mesh_tls_identity *id = NULL;
     char *why = NULL;
     enum mesh_err err = build(key, NULL, ca.pem, ca.pem, PAYMENT, NULL, NULL, &id, &why);
     assert_refused(err, MESH_E_INVALID, id, why, "no \"certificate\"");
@@ -483,8 +523,8 @@ static void test_identity_contexts_do_mutual_tls(void **state)
     struct ca ca, other;
     ca_init(&ca, "ClusterDB Mesh Root CA");
     ca_init(&other, "Somebody Else's CA");
-    struct mesh_identity *payment = good_identity(&ca, PAYMENT, 21);
-    struct mesh_identity *orders = good_identity(&ca, ORDERS, 22);
+    struct mesh_tls_identity *payment = good_identity(&ca, PAYMENT, 21);
+    struct mesh_tls_identity *orders = good_identity(&ca, ORDERS, 22);
     SSL *server = NULL, *client = NULL;
     assert_true(handshake(payment->server_ctx, orders->client_ctx, &server, &client));
     assert_int_equal(SSL_version(client), TLS1_3_VERSION); /* preferred when both have it */
@@ -497,7 +537,7 @@ static void test_identity_contexts_do_mutual_tls(void **state)
     SSL_free(client);
 
     /* A client whose certificate comes from another CA is refused: verification is on. */
-    struct mesh_identity *stranger = good_identity(&other, ORDERS, 23);
+    struct mesh_tls_identity *stranger = good_identity(&other, ORDERS, 23);
     assert_false(handshake(payment->server_ctx, stranger->client_ctx, &server, &client));
     SSL_free(server);
     SSL_free(client);
@@ -527,21 +567,21 @@ static void test_identity_old_stays_valid_while_referenced(void **state)
     proxy_init(&p);
     assert_null(mesh_identity_acquire(&p)); /* none yet */
 
-    struct mesh_identity *first = good_identity(&ca, PAYMENT, 31);
+    struct mesh_tls_identity *first = good_identity(&ca, PAYMENT, 31);
     mesh_identity_publish(&p, first); /* the publication owns the build's reference */
-    struct mesh_identity *held = mesh_identity_acquire(&p);
+    struct mesh_tls_identity *held = mesh_identity_acquire(&p);
     assert_ptr_equal(held, first);
     assert_int_equal(atomic_load(&first->refs), 2);
 
     /* A renewal: the old one stays whole for whoever holds it. */
-    struct mesh_identity *second = good_identity(&ca, PAYMENT, 32);
+    struct mesh_tls_identity *second = good_identity(&ca, PAYMENT, 32);
     mesh_identity_publish(&p, second);
     assert_int_equal(atomic_load(&held->refs), 1); /* only ours now */
-    assert_string_equal(held->serial, "1F");
+    assert_string_equal(mesh_identity_facts(held)->serial, "1F");
     assert_int_equal(SSL_CTX_check_private_key(held->server_ctx), 1);
-    struct mesh_identity *now = mesh_identity_acquire(&p);
+    struct mesh_tls_identity *now = mesh_identity_acquire(&p);
     assert_ptr_equal(now, second);
-    assert_string_equal(now->serial, "20");
+    assert_string_equal(mesh_identity_facts(now)->serial, "20");
     /* The old one still works for a handshake against the new one's trust. */
     SSL *server = NULL, *client = NULL;
     assert_true(handshake(held->server_ctx, now->client_ctx, &server, &client));
@@ -591,7 +631,7 @@ static void test_identity_publish_waits_for_every_worker(void **state)
     }
     p.workers = workers;
     p.n_workers = 2;
-    struct mesh_identity *first = good_identity(&ca, PAYMENT, 41);
+    struct mesh_tls_identity *first = good_identity(&ca, PAYMENT, 41);
     mesh_identity_ref(first); /* ours, to watch the publication's reference go */
     struct bumper b0 = {&workers[0], 30}, b1 = {&workers[1], 120};
     pthread_t t0, t1;
@@ -712,6 +752,112 @@ static void test_identity_in_config_dumps(void **state)
     ca_clear(&ca);
 }
 
+/* --- the plugin's loader --- */
+
+static void test_tls_install_checks_abi_and_size(void **state)
+{
+    (void)state;
+    struct mesh_tls_ops other = mesh_tls_plugin_table;
+    char *why = NULL;
+    other.abi = MESH_TLS_ABI + 1;
+    assert_int_equal(mesh_tls_install(&other, "/x/meshproxy-tls.so", &why), MESH_E_UNSUPPORTED);
+    assert_non_null(strstr(why, "/x/meshproxy-tls.so is built for TLS plugin ABI 2, this "
+                                "meshproxy needs ABI 1"));
+    free(why);
+    /* A plugin from before the last appended entry. */
+    other = mesh_tls_plugin_table;
+    other.size -= (uint32_t)sizeof(void *);
+    assert_int_equal(mesh_tls_install(&other, "/x/meshproxy-tls.so", &why), MESH_E_UNSUPPORTED);
+    assert_non_null(strstr(why, "is older than this meshproxy"));
+    free(why);
+    /* Refused tables are not installed; a longer one (a newer plugin) is fine. */
+    assert_ptr_equal(mesh_tls_ops(), &mesh_tls_plugin_table);
+    assert_int_equal(mesh_tls_plugin_table.abi, MESH_TLS_ABI);
+    assert_int_equal(mesh_tls_plugin_table.size, sizeof(struct mesh_tls_ops));
+}
+
+/* $BUILD/name, beside the directory this test runs from ($BUILD/tests). */
+static char *build_file(const char *name)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0'; /* $BUILD/tests */
+    *strrchr(exe, '/') = '\0'; /* $BUILD */
+    char *path = malloc(strlen(exe) + strlen(name) + 2);
+    sprintf(path, "%s/%s", exe, name);
+    return path;
+}
+
+static void test_tls_load_takes_the_built_plugin_from_env(void **state)
+{
+    (void)state;
+    char *want = build_file(MESH_TLS_PLUGIN_FILE);
+    char *path = NULL, *why = NULL;
+    setenv(MESH_TLS_PLUGIN_ENV, want, 1);
+    enum mesh_err err = mesh_tls_load(&path, &why);
+    if (err != MESH_OK)
+        fail_msg("%s", why);
+    assert_string_equal(path, want);
+    /* The dlopen()ed plugin's table, not the one linked into this test, and it works. */
+    const struct mesh_tls_ops *tls = mesh_tls_ops();
+    assert_ptr_not_equal(tls, &mesh_tls_plugin_table);
+    assert_int_equal(tls->abi, MESH_TLS_ABI);
+    assert_non_null(strstr(tls->library_version(), "OpenSSL 3"));
+    struct mesh_tls_key *key = NULL;
+    char *pem = NULL;
+    assert_int_equal(mesh_identity_key_new(&key), MESH_OK);
+    assert_int_equal(mesh_identity_csr_pem(key, "payment-v1", PAYMENT, &pem), MESH_OK);
+    assert_non_null(strstr(pem, "-----BEGIN CERTIFICATE REQUEST-----"));
+    free(pem);
+    mesh_identity_key_free(key);
+    /* Back to the linked table for the other tests. */
+    assert_int_equal(mesh_tls_install(&mesh_tls_plugin_table, "linked", &why), MESH_OK);
+    unsetenv(MESH_TLS_PLUGIN_ENV);
+    free(path);
+    free(want);
+}
+
+static void test_tls_load_explains_what_failed(void **state)
+{
+    (void)state;
+    char *path = NULL, *why = NULL;
+    /* No such file: the path, dlerror()'s words, and what to do. */
+    setenv(MESH_TLS_PLUGIN_ENV, "/nonexistent/meshproxy-tls.so", 1);
+    assert_int_equal(mesh_tls_load(&path, &why), MESH_E_UNAVAILABLE);
+    assert_null(path);
+    assert_non_null(strstr(why, "cannot load the TLS plugin named by $MESHPROXY_TLS_PLUGIN: "
+                                "/nonexistent/meshproxy-tls.so: "));
+    assert_non_null(strstr(why, "No such file or directory"));
+    assert_non_null(strstr(why, "Point MESHPROXY_TLS_PLUGIN at the meshproxy-tls.so built with "
+                                "this meshproxy"));
+    free(why);
+    /* A shared object that is not a plugin (libmesh.so loads, but has no table). */
+    char *lib = build_file("libmesh.so");
+    setenv(MESH_TLS_PLUGIN_ENV, lib, 1);
+    assert_int_equal(mesh_tls_load(&path, &why), MESH_E_UNSUPPORTED);
+    assert_non_null(strstr(why, "not a meshproxy TLS plugin"));
+    assert_non_null(strstr(why, lib));
+    free(why);
+    free(lib);
+    unsetenv(MESH_TLS_PLUGIN_ENV);
+    assert_ptr_equal(mesh_tls_ops(), &mesh_tls_plugin_table); /* nothing else installed */
+}
+
+/* Every test but the loader's uses the plugin's objects linked into this binary. */
+static int install_linked_plugin(void **state)
+{
+    (void)state;
+    char *why = NULL;
+    if (mesh_tls_install(&mesh_tls_plugin_table, "linked", &why) != MESH_OK) {
+        fprintf(stderr, "%s\n", why);
+        free(why);
+        return -1;
+    }
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +872,9 @@ int main(void)
         cmocka_unit_test(test_identity_old_stays_valid_while_referenced),
         cmocka_unit_test(test_identity_publish_waits_for_every_worker),
         cmocka_unit_test(test_identity_in_config_dumps),
+        cmocka_unit_test(test_tls_install_checks_abi_and_size),
+        cmocka_unit_test(test_tls_load_takes_the_built_plugin_from_env),
+        cmocka_unit_test(test_tls_load_explains_what_failed),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, install_linked_plugin, NULL);
 }
