@@ -18,6 +18,9 @@ else
 endif
 
 PKGS      := yaml-0.1 jansson sqlite3 libssl libcrypto
+# meshproxy links only these; OpenSSL reaches it through meshproxy-tls.so (src/proxy/tls_plugin.h).
+PROXY_PKGS := yaml-0.1 jansson
+TLS_PKGS   := libssl libcrypto
 TEST_PKGS := cmocka
 
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Werror
@@ -25,10 +28,19 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) -fPIC \
            -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+PROXY_LDLIBS := $(shell pkg-config --libs $(PROXY_PKGS) 2>/dev/null) -lpthread -lm
+TLS_LDLIBS   := $(shell pkg-config --libs $(TLS_PKGS) 2>/dev/null)
+# Where `make install` puts meshproxy-tls.so; compiled into meshproxy as its last place to look.
+TLS_PLUGIN_DIR ?= $(PREFIX)/lib/clusterdb-mesh
 ifeq ($(SAN),1)
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   CFLAGS   += $(SANFLAGS)
   LDFLAGS  += $(SANFLAGS)
+  # The plugin's sanitizer symbols come from the runtime meshproxy already has.
+  TLS_SO_FLAGS :=
+else
+  # Every symbol the plugin uses must come from OpenSSL or libc, never from meshproxy.
+  TLS_SO_FLAGS := -Wl,-z,defs
 endif
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/model/*.c src/store/*.c src/provider/*.c \
@@ -39,6 +51,7 @@ CONTROL_SRC := $(sort $(wildcard src/control/*.c))
 CONTROL_LIB_SRC := $(filter-out src/control/main.c,$(CONTROL_SRC))
 ECHO_SRC := $(sort $(wildcard src/echo/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TLS_SRC  := $(sort $(wildcard src/tls/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 EX_SRC   := $(sort $(wildcard examples/c/*.c))
 
@@ -49,15 +62,18 @@ PROXY_LIB_OBJ := $(PROXY_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CONTROL_OBJ := $(CONTROL_SRC:%.c=$(BUILD)/obj/%.o)
 CONTROL_LIB_OBJ := $(CONTROL_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ECHO_OBJ := $(ECHO_SRC:%.c=$(BUILD)/obj/%.o)
+TLS_OBJ  := $(TLS_SRC:%.c=$(BUILD)/obj/%.o)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(EX_SRC:examples/c/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps check unit e2e demo fuzz fuzz-replay format format-check install clean bench
+.PHONY: FORCE all deps check unit e2e demo fuzz fuzz-replay format format-check install clean bench
 
 BINS := $(BUILD)/meshctl $(BUILD)/meshproxy $(BUILD)/mesh-echo \
         $(if $(wildcard src/control/main.c),$(BUILD)/meshd)
 
-all: deps $(BUILD)/libmesh.a $(BUILD)/libmesh.so $(BUILD)/mesh.pc $(BINS) $(EXAMPLES)
+TLS_PLUGIN := $(BUILD)/meshproxy-tls.so
+
+all: deps $(BUILD)/libmesh.a $(BUILD)/libmesh.so $(BUILD)/mesh.pc $(BINS) $(TLS_PLUGIN) $(EXAMPLES)
 
 deps:
 	@scripts/deps.sh $(PKGS) $(TEST_PKGS)
@@ -87,8 +103,30 @@ $(BUILD)/libmeshproxy.a: $(PROXY_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# No OpenSSL in meshproxy itself (RSS of static mode): sidecars and gateways dlopen() the plugin.
 $(BUILD)/meshproxy: $(BUILD)/obj/src/proxy/main.o $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PROXY_LDLIBS)
+
+# The compiled-in install location, rewritten only when TLS_PLUGIN_DIR changes (so that
+# `make install PREFIX=...` rebuilds what depends on it, and nothing else does).
+$(BUILD)/gen/tls_plugin_dir.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define MESH_TLS_PLUGIN_DIR "%s"\n' '$(TLS_PLUGIN_DIR)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/obj/src/proxy/tls_load.o: $(BUILD)/gen/tls_plugin_dir.h
+$(BUILD)/obj/src/proxy/tls_load.o: CFLAGS += -I$(BUILD)/gen
+
+# meshproxy's OpenSSL code (src/tls), one exported symbol; the rest hidden. The archive holds
+# the same objects for unit tests that link them directly.
+$(TLS_OBJ): CFLAGS += -fvisibility=hidden
+
+$(TLS_PLUGIN): $(TLS_OBJ)
+	$(CC) -shared $(LDFLAGS) $(TLS_SO_FLAGS) -o $@ $^ $(TLS_LDLIBS)
+
+$(BUILD)/libmeshtls.a: $(TLS_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
 # meshd's modules (src/control) likewise: an internal archive for meshd and the unit tests.
 $(BUILD)/libmeshcontrol.a: $(CONTROL_LIB_OBJ)
@@ -106,10 +144,15 @@ $(BUILD)/examples/%: examples/c/%.c $(BUILD)/libmesh.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmesh.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a \
+		$(BUILD)/libmeshtls.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
-		$(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a $(shell pkg-config --libs $(TEST_PKGS)) $(LDLIBS)
+		$(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a $(BUILD)/libmeshtls.a \
+		$(shell pkg-config --libs $(TEST_PKGS)) $(LDLIBS)
+
+# test_identity also dlopen()s the built plugin (and libmesh.so, as a file that is no plugin).
+$(BUILD)/tests/test_identity: $(TLS_PLUGIN) $(BUILD)/libmesh.so
 
 # Every test, then one summary line. SAN=1 runs the same under ASan+UBSan.
 check: all $(UNITS)
@@ -151,24 +194,26 @@ bench: all
 	bench/run.sh
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(CONTROL_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(CONTROL_SRC) $(ECHO_SRC) $(TLS_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
 		$(wildcard include/mesh/*.h src/*/*.h)
 
 format-check:
-	clang-format --dry-run -Werror $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(CONTROL_SRC) $(ECHO_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
+	clang-format --dry-run -Werror $(LIB_SRC) $(CLI_SRC) $(PROXY_SRC) $(CONTROL_SRC) $(ECHO_SRC) $(TLS_SRC) $(UNIT_SRC) $(EX_SRC) $(FUZZ_SRC) \
 		$(wildcard include/mesh/*.h src/*/*.h)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mesh \
-		$(DESTDIR)$(PREFIX)/bin
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(TLS_PLUGIN_DIR)
 	install -m 0644 $(BUILD)/libmesh.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(BUILD)/libmesh.so $(DESTDIR)$(PREFIX)/lib/libmesh.so.0
 	ln -sf libmesh.so.0 $(DESTDIR)$(PREFIX)/lib/libmesh.so
 	install -m 0644 $(BUILD)/mesh.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 0644 include/mesh/*.h $(DESTDIR)$(PREFIX)/include/mesh/
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(TLS_PLUGIN) $(DESTDIR)$(TLS_PLUGIN_DIR)/
 
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROXY_OBJ:.o=.d) $(CONTROL_OBJ:.o=.d) $(ECHO_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROXY_OBJ:.o=.d) $(CONTROL_OBJ:.o=.d) $(ECHO_OBJ:.o=.d) \
+	$(TLS_OBJ:.o=.d)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `meshctl proxy-config`: the routes, clusters and endpoints one proxy is really using, read from
- * its admin listener's JSON config dump (docs/meshproxy.md), as tables or JSON. */
+/* `meshctl proxy-config`: the routes, clusters and endpoints one proxy is really using, and its
+ * workload certificate, read from its admin listener's JSON config dump (docs/meshproxy.md), as
+ * tables or JSON. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -16,23 +17,27 @@ static int run_proxy_config(struct cli_ctx *ctx, int argc, char **argv);
 
 const struct cli_command cli_cmd_proxy_config = {
     .name = "proxy-config",
-    .summary = "Show the routes, clusters and endpoints a proxy is using",
+    .summary = "Show the routes, clusters, endpoints and certificate a proxy is using",
     .usage =
-        "Show the routes, clusters and endpoints a proxy is using.\n"
+        "Show the routes, clusters, endpoints and workload certificate a proxy is using.\n"
         "\n"
         "Reads the proxy's own config dump from its admin listener (GET "
         "/config_dump?format=json),\n"
         "so it shows what the proxy really serves: its config version, the routes by virtual\n"
         "host, the clusters with their circuit breaker, outlier detection and fault settings and\n"
         "the requests in flight, and every endpoint with its health (ejected by outlier detection\n"
-        "or not). meshd tells where PROXY's admin listener is: PROXY is a proxy id as\n"
-        "proxy-status lists it, or the service or gateway name of exactly one proxy, or the\n"
-        "start of exactly one id. --admin ADDR asks a proxy directly instead, without meshd\n"
+        "or not). secret shows its workload certificate from meshd's CA: SPIFFE ID, serial,\n"
+        "validity, issuing CA, trust bundle and renewals (never the key).\n"
+        "\n"
+        "meshd tells where PROXY's admin listener is: PROXY is a proxy id as proxy-status lists\n"
+        "it, or the service or gateway name of exactly one proxy, or the start of exactly one\n"
+        "id. --admin ADDR asks a proxy directly instead, without meshd\n"
         "(a static meshproxy too).\n"
         "\n"
         "Usage:\n"
         "  meshctl proxy-config PROXY routes|clusters|endpoints|all [-o table|json]\n"
         "  meshctl proxy-config --admin ADDR routes|clusters|endpoints|all [-o table|json]\n"
+        "  meshctl proxy-config PROXY|--admin ADDR secret [-o table|json]\n"
         "\n"
         "Flags:\n"
         "      --admin ADDR      the proxy's admin listener (HOST:PORT or http://HOST:PORT)\n"
@@ -46,6 +51,7 @@ const struct cli_command cli_cmd_proxy_config = {
         "Examples:\n"
         "  meshctl proxy-config payment-v1 endpoints\n"
         "  meshctl proxy-config external-gateway routes -o json\n"
+        "  meshctl proxy-config payment-v1 secret\n"
         "  meshctl proxy-config --admin 127.0.0.1:15000 all\n",
     .run = run_proxy_config,
 };
@@ -59,6 +65,7 @@ enum what {
     SHOW_CLUSTERS = 2,
     SHOW_ENDPOINTS = 4,
     SHOW_ALL = 7,
+    SHOW_SECRET = 8, /* not part of all's tables: all's header names the certificate */
 };
 
 /* --- cells --- */
@@ -325,6 +332,68 @@ static void endpoints_table(const json_t *endpoints)
     cli_table_free(&t);
 }
 
+/* --- the workload certificate --- */
+
+/* "none yet (N failed requests, last error: ...)" when the proxy has no certificate. */
+static void print_no_certificate(const json_t *ident)
+{
+    const json_t *r = json_object_get(ident, "renewal");
+    printf("No workload certificate yet");
+    if (num(r, "failures") > 0)
+        printf(" (%lld failed requests, last error: %s)", (long long)num(r, "failures"),
+               str(r, "last_error", "?"));
+    printf(".\n");
+}
+
+static void secret_tables(const json_t *ident)
+{
+    if (!json_is_object(ident)) {
+        printf("No workload certificate: the proxy runs in static mode (--config).\n");
+        return;
+    }
+    if (!str(ident, "spiffe_id", NULL)) {
+        print_no_certificate(ident);
+        return;
+    }
+    struct cli_table t;
+    const char *head[] = {"SPIFFE ID", "SERIAL", "NOT BEFORE", "NOT AFTER", "CA"};
+    cli_table_init(&t, 5);
+    for (size_t i = 0; i < 5; i++)
+        cli_table_add(&t, head[i]);
+    cli_table_add(&t, str(ident, "spiffe_id", "-"));
+    cli_table_add(&t, str(ident, "serial", "-"));
+    cli_table_add(&t, str(ident, "not_before", "-"));
+    cli_table_add(&t, str(ident, "not_after", "-"));
+    cli_table_add(&t, str(ident, "ca", "-"));
+    cli_table_print(&t, stdout);
+    cli_table_free(&t);
+    printf("\nIssuer: %s\n", str(ident, "issuer", "-"));
+
+    printf("\nTrust bundle:\n");
+    const char *rhead[] = {"ROOT", "NOT AFTER", "SHA-256 FINGERPRINT"};
+    cli_table_init(&t, 3);
+    for (size_t i = 0; i < 3; i++)
+        cli_table_add(&t, rhead[i]);
+    size_t i;
+    json_t *root;
+    json_array_foreach(json_object_get(ident, "trust_bundle"), i, root)
+    {
+        cli_table_add(&t, str(root, "subject", "-"));
+        cli_table_add(&t, str(root, "not_after", "-"));
+        cli_table_add(&t, str(root, "sha256", "-"));
+    }
+    cli_table_print(&t, stdout);
+    cli_table_free(&t);
+
+    const json_t *r = json_object_get(ident, "renewal");
+    printf("\nCertificate requests: %lld succeeded, %lld failed; next at %s",
+           (long long)num(r, "renewals"), (long long)num(r, "failures"),
+           str(r, "next_attempt", "-"));
+    if (str(r, "last_error", NULL))
+        printf("; last error: %s", str(r, "last_error", ""));
+    putchar('\n');
+}
+
 /* The proxy's identity and config, above the tables of `all`. */
 static void print_identity(const json_t *dump)
 {
@@ -355,6 +424,15 @@ static void print_identity(const json_t *dump)
             printf(", last error: %s", str(control, "last_error", ""));
         putchar('\n');
     }
+    const json_t *ident = json_object_get(dump, "identity");
+    if (json_is_object(ident)) {
+        if (str(ident, "spiffe_id", NULL))
+            printf("Identity: %s, serial %s, valid until %s (CA %s)\n",
+                   str(ident, "spiffe_id", "?"), str(ident, "serial", "?"),
+                   str(ident, "not_after", "?"), str(ident, "ca", "-"));
+        else
+            printf("Identity: none yet\n");
+    }
 }
 
 static int print_json(const json_t *dump, enum what what)
@@ -362,6 +440,7 @@ static int print_json(const json_t *dump, enum what what)
     const json_t *part = what == SHOW_ROUTES      ? json_object_get(dump, "routes")
                          : what == SHOW_CLUSTERS  ? json_object_get(dump, "clusters")
                          : what == SHOW_ENDPOINTS ? json_object_get(dump, "endpoints")
+                         : what == SHOW_SECRET    ? json_object_get(dump, "identity")
                                                   : dump;
     char *text = json_dumps(part, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     if (!text)
@@ -373,6 +452,10 @@ static int print_json(const json_t *dump, enum what what)
 
 static int print_tables(const json_t *dump, enum what what)
 {
+    if (what == SHOW_SECRET) {
+        secret_tables(json_object_get(dump, "identity"));
+        return CLI_EXIT_OK;
+    }
     if (what == SHOW_ALL) {
         print_identity(dump);
         printf("\nRoutes:\n");
@@ -469,7 +552,7 @@ static bool parse_what(const char *text, enum what *out)
     } names[] = {
         {"routes", SHOW_ROUTES},    {"route", SHOW_ROUTES},        {"clusters", SHOW_CLUSTERS},
         {"cluster", SHOW_CLUSTERS}, {"endpoints", SHOW_ENDPOINTS}, {"endpoint", SHOW_ENDPOINTS},
-        {"all", SHOW_ALL},
+        {"secret", SHOW_SECRET},    {"secrets", SHOW_SECRET},      {"all", SHOW_ALL},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(text, names[i].name) == 0) {
@@ -530,14 +613,15 @@ static int run_proxy_config(struct cli_ctx *ctx, int argc, char **argv)
     if (argc - optind != want_args) {
         if (admin_flag)
             return cli_usage_error(cmd, "with --admin, give only what to show: routes, clusters, "
-                                        "endpoints or all");
+                                        "endpoints, secret or all");
         return cli_usage_error(cmd, "proxy-config needs a PROXY and what to show (routes, "
-                                    "clusters, endpoints or all)");
+                                    "clusters, endpoints, secret or all)");
     }
     const char *what_text = argv[argc - 1];
     if (!parse_what(what_text, &what))
         return cli_usage_error(
-            cmd, "unknown config \"%s\" (use routes, clusters, endpoints or all)", what_text);
+            cmd, "unknown config \"%s\" (use routes, clusters, endpoints, secret or all)",
+            what_text);
     if (admin_flag) {
         admin = xstrdup(admin_flag);
     } else {

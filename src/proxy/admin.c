@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The admin listener: /metrics (Prometheus), /stats (JSON), /ready, /config_dump (YAML, or JSON
- * with ?format=json or as /config.json). */
+ * with ?format=json or as /config.json; both with the workload certificate in sidecar and gateway
+ * modes). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,10 +23,14 @@ static void respond_buf(struct mesh_stream *s, enum mesh_err err, struct mesh_st
     mesh_strbuf_free(body);
 }
 
-static void shards(struct mesh_proxy *p, struct mesh_stats_shard **out)
+/* The workers' shards and the certificate renewal thread's (NULL in static mode: skipped);
+ * how many. */
+static size_t shards(struct mesh_proxy *p, struct mesh_stats_shard **out)
 {
     for (unsigned i = 0; i < p->n_workers; i++)
         out[i] = p->workers[i].st.shard;
+    out[p->n_workers] = p->identity_stats;
+    return p->n_workers + 1;
 }
 
 /* The value of query parameter name ("" when it has none), or NULL when absent. Copied into
@@ -61,9 +66,17 @@ static void config_dump(struct mesh_stream *s, bool json)
         mesh_strbuf_init(&body, ADMIN_MAX_BODY);
         enum mesh_err err = mesh_config_dump_json(w->proxy, ws->snap, &body);
         respond_buf(s, err, &body, "application/json");
-    } else {
+    } else if (w->proxy->opt.mode == MESH_PROXY_STATIC) {
         const char *yaml = ws->snap->source ? ws->snap->source : "";
         mesh_admin_respond(s, 200, "application/yaml", yaml, strlen(yaml));
+    } else {
+        /* The documents, then the workload certificate as a last document of its own. */
+        struct mesh_strbuf body;
+        mesh_strbuf_init(&body, ADMIN_MAX_BODY);
+        enum mesh_err err = mesh_strbuf_puts(&body, ws->snap->source ? ws->snap->source : "");
+        if (err == MESH_OK)
+            err = mesh_config_dump_identity_yaml(w->proxy, &body);
+        respond_buf(s, err, &body, "application/yaml");
     }
     mesh_worker_release_wsnap(w, ws);
 }
@@ -71,15 +84,15 @@ static void config_dump(struct mesh_stream *s, bool json)
 void mesh_admin_handle(struct mesh_stream *s)
 {
     struct mesh_proxy *p = s->w->proxy;
-    struct mesh_stats_shard *all[MESH_PROXY_MAX_WORKERS];
+    struct mesh_stats_shard *all[MESH_PROXY_MAX_WORKERS + 1];
     struct mesh_strbuf body;
     mesh_strbuf_init(&body, ADMIN_MAX_BODY);
-    shards(p, all);
+    size_t n_shards = shards(p, all);
     if (strcmp(s->path, "/metrics") == 0) {
-        enum mesh_err err = mesh_stats_render_prometheus(all, p->n_workers, &body);
+        enum mesh_err err = mesh_stats_render_prometheus(all, n_shards, &body);
         respond_buf(s, err, &body, "text/plain; version=0.0.4");
     } else if (strcmp(s->path, "/stats") == 0) {
-        enum mesh_err err = mesh_stats_render_json(all, p->n_workers, &body);
+        enum mesh_err err = mesh_stats_render_json(all, n_shards, &body);
         respond_buf(s, err, &body, "application/json");
     } else if (strcmp(s->path, "/ready") == 0) {
         /* A sidecar or gateway is ready once it has a config from meshd: before, its outbound

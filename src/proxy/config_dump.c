@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* /config_dump?format=json: the live snapshot as the proxy really uses it (routes, clusters,
- * endpoints with their health and load), for `meshctl proxy-config`. The shape is documented in
+ * endpoints with their health and load) and its workload certificate, for `meshctl
+ * proxy-config`; and the certificate's section of the YAML dump. The shape is documented in
  * docs/meshproxy.md. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "control.h"
+#include "identity.h"
 #include "proxy.h"
 
 /* Every json_*_new below steals a reference; a NULL (out of memory) makes the set fail and the
@@ -216,6 +218,113 @@ static json_t *control_json(struct mesh_proxy *p)
     return o;
 }
 
+/* The workload certificate (never its key) and its renewals; null in static mode, which has
+ * none. */
+static json_t *certificate_json(struct mesh_proxy *p)
+{
+    if (p->opt.mode == MESH_PROXY_STATIC)
+        return json_null();
+    struct mesh_tls_identity *id = mesh_identity_acquire(p);
+    json_t *o = id ? mesh_identity_json(id) : json_object();
+    mesh_identity_unref(id);
+    if (json_object_size(o) == 0) {
+        static const char *const fields[] = {"spiffe_id", "serial", "not_before",
+                                             "not_after", "issuer", "ca"};
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+            SET(o, fields[i], json_null());
+        SET(o, "trust_bundle", json_array());
+    }
+    struct mesh_cert_status st = {0};
+    if (p->control)
+        mesh_control_cert_status(p->control, &st);
+    json_t *r = json_object();
+    SET(r, "renewals", uint_json(st.renewals));
+    SET(r, "failures", uint_json(st.failures));
+    if (st.next_attempt > 0) {
+        char next[MESH_IDENTITY_TIME_LEN];
+        mesh_identity_format_time(st.next_attempt, next, sizeof(next));
+        SET(r, "next_attempt", json_string(next));
+    } else {
+        SET(r, "next_attempt", json_null());
+    }
+    SET(r, "last_error", st.last_error[0] ? json_string(st.last_error) : json_null());
+    SET(o, "renewal", r);
+    return o;
+}
+
+/* Appends v as block YAML at indent (an object's members one per line, an array's items as
+ * "- "); scalars are written as JSON, which YAML reads as the same values (strings
+ * double-quoted, with JSON's escapes). */
+static enum mesh_err yaml_value(const json_t *v, int indent, bool in_item, struct mesh_strbuf *out);
+
+/* lead: what separates it from the key or dash before it. */
+static enum mesh_err yaml_scalar(const json_t *v, const char *lead, struct mesh_strbuf *out)
+{
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    enum mesh_err err = text ? mesh_strbuf_printf(out, "%s%s\n", lead, text) : MESH_E_NOMEM;
+    free(text);
+    return err;
+}
+
+static enum mesh_err yaml_value(const json_t *v, int indent, bool in_item, struct mesh_strbuf *out)
+{
+    enum mesh_err err = MESH_OK;
+    if (json_is_object(v) && json_object_size(v)) {
+        const char *key;
+        json_t *m;
+        bool first = true;
+        if (!in_item)
+            err = mesh_strbuf_puts(out, "\n");
+        json_object_foreach((json_t *)v, key, m)
+        {
+            /* An array item's first member sits on the "- " line. */
+            int pad = first && in_item ? 0 : indent;
+            if (err == MESH_OK)
+                err = mesh_strbuf_printf(out, "%*s%s:", pad, "", key);
+            if (err == MESH_OK)
+                err = yaml_value(m, indent + 2, false, out);
+            first = false;
+        }
+    } else if (json_is_array(v) && json_array_size(v)) {
+        size_t i;
+        json_t *item;
+        err = mesh_strbuf_puts(out, "\n");
+        json_array_foreach(v, i, item)
+        {
+            if (err == MESH_OK)
+                err = mesh_strbuf_printf(out, "%*s-", indent, "");
+            if (err != MESH_OK)
+                break;
+            if (json_is_object(item) && json_object_size(item)) {
+                err = mesh_strbuf_puts(out, " ");
+                if (err == MESH_OK)
+                    err = yaml_value(item, indent + 2, true, out);
+            } else {
+                err = yaml_scalar(item, " ", out);
+            }
+        }
+    } else {
+        err = yaml_scalar(v, " ", out);
+    }
+    return err;
+}
+
+enum mesh_err mesh_config_dump_identity_yaml(struct mesh_proxy *p, struct mesh_strbuf *out)
+{
+    if (p->opt.mode == MESH_PROXY_STATIC)
+        return MESH_OK;
+    json_t *cert = certificate_json(p);
+    if (!cert)
+        return MESH_E_NOMEM;
+    enum mesh_err err = mesh_strbuf_puts(out, "---\n# The proxy's workload certificate, from "
+                                              "meshd's CA (not a resource; never the key)\n"
+                                              "identity:");
+    if (err == MESH_OK)
+        err = yaml_value(cert, 2, false, out);
+    json_decref(cert);
+    return err;
+}
+
 enum mesh_err mesh_config_dump_json(struct mesh_proxy *p, const struct mesh_snapshot *s,
                                     struct mesh_strbuf *out)
 {
@@ -233,6 +342,7 @@ enum mesh_err mesh_config_dump_json(struct mesh_proxy *p, const struct mesh_snap
     SET(cfg, "file", str_or_null(p->opt.config_path));
     SET(root, "config", cfg);
     SET(root, "control", control_json(p));
+    SET(root, "identity", certificate_json(p));
 
     json_t *routes = json_array();
     for (size_t v = 0; v < s->n_vhosts; v++)

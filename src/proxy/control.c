@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* meshproxy's link to meshd: a watch thread (register, then the blocking config watch that
  * compiles and publishes each new config) and a heartbeat thread, both retrying with capped
- * exponential backoff and jitter, and deregistration when the proxy drains. */
+ * exponential backoff and jitter, and deregistration when the proxy drains. The workload
+ * certificate's renewal thread (cert_renew.c) is started and stopped with them and shares their
+ * registration. */
 #include "control.h"
 
 #include <jansson.h>
@@ -13,6 +15,7 @@
 
 #include "core/strbuf.h"
 #include "core/xalloc.h"
+#include "identity.h"
 #include "mesh/document.h"
 #include "net/http_client.h"
 #include "rng.h"
@@ -29,7 +32,8 @@ struct mesh_control {
     char *token; /* not logged */
     pthread_t watch_thread, beat_thread;
     bool watch_started, beat_started;
-    atomic_int cancel; /* set when stopping: requests in flight end */
+    struct mesh_cert_renewer *renewer; /* NULL when cfg.identity_stats is */
+    atomic_int cancel;                 /* set when stopping: requests in flight end */
     /* Serialises registration and deregistration, so that a PUT never follows the DELETE. */
     pthread_mutex_t reg_lock;
     pthread_mutex_t lock; /* everything below */
@@ -539,7 +543,16 @@ enum mesh_err mesh_control_start(struct mesh_proxy *p, const struct mesh_control
     pthread_condattr_destroy(&attr);
     c->watch_started = pthread_create(&c->watch_thread, NULL, watch_main, c) == 0;
     c->beat_started = c->watch_started && pthread_create(&c->beat_thread, NULL, beat_main, c) == 0;
-    if (!c->beat_started) {
+    bool renewing = true;
+    if (c->beat_started && cfg->identity_stats) {
+        /* The identity meshd gives: spiffe://TD/ns/NS/sa/NAME, NAME the service or gateway. */
+        char *workload = xasprintf("%s/%s", cfg->ns,
+                                   cfg->mode == MESH_PROXY_GATEWAY ? cfg->gateway : cfg->service);
+        renewing =
+            mesh_cert_renewer_start(p, c, workload, cfg->identity_stats, &c->renewer) == MESH_OK;
+        free(workload);
+    }
+    if (!c->beat_started || !renewing) {
         mesh_control_stop(c, false, 0, 0);
         *errmsg = xstrdup("cannot start the control threads");
         return MESH_E_NOMEM;
@@ -616,6 +629,8 @@ bool mesh_control_stop(struct mesh_control *c, bool dereg, uint64_t timeout_ms, 
         pthread_join(c->watch_thread, NULL);
     if (c->beat_started)
         pthread_join(c->beat_thread, NULL);
+    mesh_cert_renewer_stop(c->renewer);
+    c->renewer = NULL;
     control_free(c);
     return gone;
 }
@@ -625,4 +640,77 @@ void mesh_control_status(struct mesh_control *c, struct mesh_control_status *out
     pthread_mutex_lock(&c->lock);
     *out = c->status;
     pthread_mutex_unlock(&c->lock);
+}
+
+void mesh_control_cert_status(struct mesh_control *c, struct mesh_cert_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c->renewer) {
+        mesh_cert_renewer_status(c->renewer, out);
+        out->enabled = true;
+    }
+}
+
+/* --- for the certificate renewer --- */
+
+const char *mesh_control_proxy_id(const struct mesh_control *c)
+{
+    return c->cfg.id;
+}
+
+bool mesh_control_wait_registered(struct mesh_control *c, uint64_t *gen)
+{
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping && !c->registered)
+        pthread_cond_wait(&c->cond, &c->lock);
+    bool ok = !c->stopping;
+    *gen = c->reg_gen;
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+bool mesh_control_register_again(struct mesh_control *c, struct mesh_http_client *h, uint64_t gen)
+{
+    forget_registration(c, gen);
+    log_line("info", "meshd does not know this proxy: registering again", c, NULL);
+    return do_register(c, h, gen);
+}
+
+bool mesh_control_sleep(struct mesh_control *c, uint64_t ms, uint64_t gen)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping && c->reg_gen == gen &&
+           pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
+        ;
+    bool go_on = !c->stopping;
+    pthread_mutex_unlock(&c->lock);
+    return go_on;
+}
+
+enum mesh_err mesh_control_request(struct mesh_control *c, struct mesh_http_client *h,
+                                   const char *method, const char *path, const char *body,
+                                   long timeout_ms, struct mesh_http_response *resp, char **why)
+{
+    char *url = xasprintf("%s%s", c->base, path);
+    struct mesh_http_request req = {
+        .method = method,
+        .url = url,
+        .peer_name = "meshd",
+        .token = c->token,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .timeout_ms = timeout_ms,
+        .cancel = &c->cancel,
+    };
+    enum mesh_err err = mesh_http_client_do(h, &req, resp, why);
+    free(url);
+    return err;
 }

@@ -27,6 +27,9 @@ struct mesh_control_config {
     const char *address;       /* sidecar: where peers reach it (the inbound listener) */
     const char *admin;         /* its admin listener, for meshctl proxy-config */
     uint64_t watch_timeout_ms; /* 0 = MESH_CONTROL_WATCH_TIMEOUT_MS */
+    /* Non-NULL: also keep a workload certificate from meshd's CA (cert_renew.c), counting its
+     * renewals into this shard, which the caller keeps until the workers are gone. */
+    struct mesh_stats_shard *identity_stats;
 };
 
 /* What /config_dump shows of the link. */
@@ -39,7 +42,18 @@ struct mesh_control_status {
     char last_error[256]; /* the last failure, "" when none yet */
 };
 
+/* What /config_dump shows of the workload certificate's renewals (cert_renew.c). */
+struct mesh_cert_status {
+    bool enabled;         /* the proxy keeps a workload certificate */
+    uint64_t renewals;    /* certificates received and published (the first one counts) */
+    uint64_t failures;    /* failed attempts */
+    int64_t next_attempt; /* unix seconds of the next request; 0 = none scheduled */
+    char last_error[256]; /* the last failure in words, "" when none yet */
+};
+
 struct mesh_control;
+struct mesh_http_client;
+struct mesh_http_response;
 
 /* Checks cfg (MESH_E_INVALID with *errmsg, caller frees, for a bad id or URL) and starts the
  * threads that talk to meshd: one registers and then watches the config, publishing every new
@@ -61,6 +75,37 @@ bool mesh_control_stop(struct mesh_control *c, bool deregister, uint64_t timeout
 
 /* A consistent copy of the link's state. Any thread. */
 void mesh_control_status(struct mesh_control *c, struct mesh_control_status *out);
+
+/* The workload certificate's renewals (enabled false when cfg had no identity_stats). Any
+ * thread, while c lives. */
+void mesh_control_cert_status(struct mesh_control *c, struct mesh_cert_status *out);
+
+/* --- for the certificate renewer (cert_renew.c): it shares the link's registration and stop ---
+ */
+
+/* The proxy id (borrowed for c's life). */
+const char *mesh_control_proxy_id(const struct mesh_control *c);
+
+/* Blocks until the proxy is registered: true with *gen, the registration's generation (for
+ * mesh_control_register_again); false when the link is stopping. */
+bool mesh_control_wait_registered(struct mesh_control *c, uint64_t *gen);
+
+/* meshd answered 404 (it does not know the proxy) to a request made under registration gen:
+ * forgets that registration and registers again through h, unless another thread already did.
+ * True when the proxy is registered. */
+bool mesh_control_register_again(struct mesh_control *c, struct mesh_http_client *h, uint64_t gen);
+
+/* Sleeps ms, or less: until the link stops (false), or until the proxy registers again under
+ * a generation other than gen (true: meshd came back, e.g. restarted). */
+bool mesh_control_sleep(struct mesh_control *c, uint64_t ms, uint64_t gen);
+
+/* One request to meshd's path with the proxy's token (body: JSON or NULL), cancelled when the
+ * link stops (MESH_E_AGAIN). Errors as mesh_http_client_do's, with *why (caller frees). Unlike
+ * the link's own requests it does not change mesh_control_status: the caller reports its
+ * failures. */
+enum mesh_err mesh_control_request(struct mesh_control *c, struct mesh_http_client *h,
+                                   const char *method, const char *path, const char *body,
+                                   long timeout_ms, struct mesh_http_response *resp, char **why);
 
 /* Whether id is a valid proxy id: [a-z0-9][a-z0-9.-]*, at most 63 characters. */
 bool mesh_control_id_valid(const char *id);

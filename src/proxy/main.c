@@ -17,8 +17,10 @@
 
 #include "control.h"
 #include "core/xalloc.h"
+#include "identity.h"
 #include "net/sock.h"
 #include "proxy.h"
+#include "tls_load.h"
 
 static const char usage[] =
     "Usage: meshproxy --config FILE --listen ADDR --admin ADDR [options]\n"
@@ -62,6 +64,10 @@ static const char usage[] =
     "  --version                print the version\n"
     "\n"
     "An address with port 0 takes a free port; the ready line on stderr says which.\n"
+    "Sidecars and gateways load meshproxy-tls.so, the plugin that holds the proxy's OpenSSL\n"
+    "code (its workload certificate), at start: from $MESHPROXY_TLS_PLUGIN when set, else\n"
+    "next to the meshproxy binary, else from where `make install` puts it (the last line\n"
+    "below). Static mode never loads it.\n"
     "Signals: SIGHUP reloads FILE (a bad file is refused and the running config stays);\n"
     "SIGTERM or SIGINT deregisters from meshd (sidecar, gateway), stops accepting, finishes\n"
     "in-flight requests, and exits 0.\n";
@@ -274,6 +280,7 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o,
             break;
         case 'h':
             fputs(usage, stdout);
+            printf("Installed TLS plugin: %s\n", mesh_tls_installed_path());
             return 0;
         case ':':
             return usage_error("%s needs a value", argv[optind - 1]);
@@ -433,6 +440,10 @@ static void stop_workers(struct mesh_proxy *p)
         mesh_stats_shard_free(p->workers[i].st.shard);
     free(p->workers);
     p->workers = NULL;
+    /* The renewal thread stopped with the control link; nobody renders its shard any more. */
+    mesh_stats_shard_free(p->identity_stats);
+    p->identity_stats = NULL;
+    mesh_identity_unref(atomic_exchange(&p->identity, NULL));
     mesh_snapshot_unref(atomic_load(&p->current));
     mesh_snapshot_unref(p->inbound);
     p->inbound = NULL;
@@ -518,6 +529,7 @@ static int start_control(struct mesh_proxy *p, const char *token)
         .gateway = p->opt.gateway,
         .address = address,
         .admin = admin,
+        .identity_stats = p->identity_stats,
     };
     char *why = NULL;
     if (mesh_control_start(p, &cfg, &p->control, &why) != MESH_OK) {
@@ -601,6 +613,23 @@ static int serve(struct mesh_proxy *p, uint64_t deregister_wait_ms)
     }
 }
 
+/* Sidecars and gateways need the TLS plugin for their workload certificate: loaded before
+ * anything registers, so that a missing plugin fails the start, not the first renewal. Static
+ * mode never calls this and so never maps OpenSSL (tls_plugin.h says why). */
+static int load_tls(void)
+{
+    char *path = NULL, *why = NULL;
+    if (mesh_tls_load(&path, &why) != MESH_OK) {
+        fprintf(stderr, "meshproxy: %s\n", why);
+        free(why);
+        return 1;
+    }
+    fprintf(stderr, "lvl=info msg=\"TLS plugin loaded\" path=%s library=\"%s\"\n", path,
+            mesh_tls_ops()->library_version());
+    free(path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct mesh_proxy p = {0};
@@ -631,6 +660,11 @@ int main(int argc, char **argv)
             free(default_id);
             return 1;
         }
+        if (load_tls() != 0) {
+            free(token);
+            free(default_id);
+            return 1;
+        }
     }
     struct mesh_snapshot *first = NULL;
     if (p.opt.mode == MESH_PROXY_STATIC) {
@@ -653,6 +687,14 @@ int main(int argc, char **argv)
         }
     }
     atomic_init(&p.current, first);
+    atomic_init(&p.identity, NULL);
+    /* Sidecars and gateways keep a workload certificate; its renewal thread counts into a shard
+     * of its own, which the admin listener renders with the workers'. Made before the workers so
+     * that worker 0 sees it from its start. */
+    if (p.opt.mode != MESH_PROXY_STATIC && mesh_stats_shard_new(16, &p.identity_stats) != MESH_OK) {
+        fprintf(stderr, "meshproxy: out of memory\n");
+        return 1;
+    }
     pthread_mutex_init(&p.access_log_lock, NULL);
     pthread_mutex_init(&p.publish_lock, NULL);
     if (p.opt.access_log) {

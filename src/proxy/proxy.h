@@ -137,6 +137,7 @@ struct mesh_listen_addr {
 };
 
 struct mesh_control;
+struct mesh_tls_identity;
 
 /* The process: options, the published snapshot and the workers. */
 struct mesh_proxy {
@@ -146,6 +147,10 @@ struct mesh_proxy {
     struct mesh_snapshot *inbound; /* sidecar: the fixed snapshot of the inbound listener */
     pthread_mutex_t publish_lock;  /* one publisher at a time (SIGHUP, the control thread) */
     struct mesh_control *control;  /* sidecar, gateway: the thread that talks to meshd */
+    /* Sidecar, gateway: the workload certificate (identity.h; built by the TLS plugin), NULL
+     * until meshd's first; swapped like current (mesh_identity_publish). */
+    _Atomic(struct mesh_tls_identity *) identity;
+    struct mesh_stats_shard *identity_stats; /* the renewal thread's metrics; NULL in static mode */
     atomic_bool draining;
     atomic_uint workers_running; /* worker 0 (admin) stops last, so /ready answers to the end */
     atomic_uint_fast64_t reloads_ok, reloads_failed;
@@ -280,6 +285,9 @@ void mesh_proxy_publish(struct mesh_proxy *p, struct mesh_snapshot *s);
  * snapshot being served (borrowed). MESH_E_NOMEM when out is full or memory ran out. */
 enum mesh_err mesh_config_dump_json(struct mesh_proxy *p, const struct mesh_snapshot *s,
                                     struct mesh_strbuf *out);
+/* The YAML dump's last document: the workload certificate as "identity:" (what the JSON dump's
+ * "identity" holds), appended to out; nothing in static mode. Errors as above. */
+enum mesh_err mesh_config_dump_identity_yaml(struct mesh_proxy *p, struct mesh_strbuf *out);
 
 /* downstream.c */
 void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_storage *peer,

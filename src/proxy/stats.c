@@ -97,6 +97,18 @@ static const struct family_desc families[MESH_STATS_FAMILY_COUNT] = {
                                    MESH_STATS_COUNTER,
                                    0,
                                    {NULL}},
+    [MESH_STATS_CERT_EXPIRY] = {"mesh_certificate_expiry_timestamp_seconds",
+                                "When the workload certificate expires, in unix seconds; 0 while "
+                                "the proxy has none.",
+                                MESH_STATS_GAUGE,
+                                0,
+                                {NULL}},
+    [MESH_STATS_CERT_RENEWALS] = {"mesh_certificate_renewals_total",
+                                  "Workload certificate requests to meshd (the first one "
+                                  "included), by result: success or failure.",
+                                  MESH_STATS_COUNTER,
+                                  1,
+                                  {"result", NULL}},
 };
 
 /* Prometheus `le` values of the buckets, and the same bounds in microseconds. */

@@ -44,6 +44,8 @@ enum mesh_stats_family {
     MESH_STATS_DOWNSTREAM_RX_BYTES,    /* counter, no labels */
     MESH_STATS_DOWNSTREAM_TX_BYTES,    /* counter, no labels */
     MESH_STATS_SERIES_DROPPED,         /* counter, no labels; kept by the shard itself */
+    MESH_STATS_CERT_EXPIRY,            /* gauge, no labels: unix seconds, 0 = no certificate */
+    MESH_STATS_CERT_RENEWALS,          /* counter: result (success|failure) */
     MESH_STATS_FAMILY_COUNT
 };
 

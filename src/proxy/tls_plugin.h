@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The boundary between meshproxy and its TLS plugin, meshproxy-tls.so: the one table of
+ * functions the plugin exports, and the types that cross it. No OpenSSL type appears here.
+ *
+ * Why a plugin: libcrypto is built BIND_NOW and carries ~300 KB of relocations and ~370 KB of
+ * .data.rel.ro, all processed when it is mapped; linked into meshproxy it raised the idle RSS of
+ * a static-mode proxy (which never uses TLS) from 2.6 to 4.3 MiB. Every OpenSSL call is in the
+ * plugin (src/tls), which meshproxy dlopen()s in sidecar and gateway modes only (tls_load.h).
+ *
+ * Compatibility: MESH_TLS_ABI changes when an entry changes meaning or signature, or when a type
+ * below changes layout; meshproxy then refuses the plugin. New entries are only ever appended
+ * to struct mesh_tls_ops, without changing MESH_TLS_ABI: the table's size says which it has, and
+ * meshproxy refuses a plugin whose table is shorter than its own (tls_load.c). */
+#ifndef MESH_PROXY_TLS_PLUGIN_H
+#define MESH_PROXY_TLS_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mesh/err.h"
+
+#define MESH_TLS_ABI           1
+#define MESH_TLS_PLUGIN_FILE   "meshproxy-tls.so"
+#define MESH_TLS_PLUGIN_SYMBOL "mesh_tls_plugin_table" /* a const struct mesh_tls_ops */
+
+/* A private key (ECDSA P-256), in memory only. Opaque. */
+struct mesh_tls_key;
+
+/* One workload certificate and everything built from it: the key, the leaf, the chain, the trust
+ * bundle and the TLS contexts (server and client) made from them. Opaque, immutable once built,
+ * reference-counted: a renewal builds a new one, and whoever took a reference (a /config_dump,
+ * a TLS connection in the next slice) keeps its own until it drops it. */
+struct mesh_tls_identity;
+
+/* What meshd answered to POST /v1/proxies/{id}/certificate (docs/api.md). Borrowed strings;
+ * NULL for a field it left out. */
+struct mesh_tls_material {
+    const char *certificate;  /* the leaf, PEM: required */
+    const char *chain;        /* the issuing CA, PEM */
+    const char *trust_bundle; /* every root, PEM: required */
+    const char *spiffe_id;    /* required */
+    const char *serial;       /* hex; when given, must be the leaf's */
+    const char *ca;           /* the issuing CA's name */
+};
+
+/* A root of the trust bundle, as /config_dump shows it. */
+struct mesh_tls_root_facts {
+    const char *subject;      /* RFC 2253: "CN=...,O=..." */
+    int64_t not_after;        /* unix seconds; 0 when unreadable */
+    unsigned char sha256[32]; /* of the DER */
+};
+
+/* The read-only facts of an identity, as the proxy shows and schedules them. Every pointer is
+ * owned by the identity and lives as long as it does. Never any key material. */
+struct mesh_tls_facts {
+    const char *spiffe_id; /* spiffe://TD/ns/NS/sa/NAME, the leaf's one URI SAN */
+    const char *serial;    /* as meshd spelled it (upper-case hex), equal to the leaf's */
+    const char *ca;        /* meshd's name for the issuing CA; "" when it gave none */
+    const char *issuer;    /* the leaf's issuer, RFC 2253 */
+    int64_t not_before;    /* unix seconds, from the leaf itself */
+    int64_t not_after;
+    const struct mesh_tls_root_facts *roots; /* the trust bundle, in meshd's order */
+    size_t n_roots;
+};
+
+/*
+ * The plugin's functions. Every string a function hands out (*out, *why) is malloc()ed by the
+ * plugin and freed by the caller with free(): both share the process's C library. Every entry
+ * may be called from any thread.
+ */
+struct mesh_tls_ops {
+    uint32_t abi;  /* MESH_TLS_ABI as the plugin was built */
+    uint32_t size; /* sizeof(struct mesh_tls_ops) as the plugin was built */
+
+    /* The TLS library the plugin runs on, e.g. "OpenSSL 3.0.15 3 Sep 2024". Static. */
+    const char *(*library_version)(void);
+
+    /* A new ECDSA P-256 key in memory (*out: the caller's, key_free). MESH_E_TLS when the
+     * library fails. */
+    enum mesh_err (*key_new)(struct mesh_tls_key **out);
+    /* NULL is a no-op. An identity built from key keeps its own reference. */
+    void (*key_free)(struct mesh_tls_key *key);
+
+    /* A PEM certificate request signed by key (borrowed): subject CN=cn, and when spiffe_id is
+     * not NULL a URI SAN with it (informational: meshd decides the identity from the
+     * registration). *out: the caller's. MESH_E_INVALID for an empty cn, MESH_E_TLS when the
+     * library fails. */
+    enum mesh_err (*csr_pem)(struct mesh_tls_key *key, const char *cn, const char *spiffe_id,
+                             char **out);
+
+    /* Builds an identity for key (a reference is taken; the caller keeps its own) from m,
+     * checking that the leaf's public key is key's, that the leaf verifies against the bundle
+     * (with the chain as intermediates, at the current time), that its one URI SAN equals
+     * m->spiffe_id, that m->serial (when given) is its serial, and, when workload is not NULL,
+     * that the SPIFFE ID's path is "/ns/NS/sa/NAME" for workload "NS/NAME"; then builds both TLS
+     * contexts (TLS 1.2 minimum, peers' certificates required and verified against the bundle).
+     * MESH_OK: *out (one reference) is the caller's. Otherwise *out is NULL and *why (the
+     * caller's) says which check failed in words ("certificate does not match our key",
+     * "certificate does not verify against the trust bundle: ...", "SPIFFE ID mismatch: ..."):
+     * MESH_E_INVALID for material that is missing or not PEM, MESH_E_TLS for a failed check or a
+     * library failure, MESH_E_NOMEM. */
+    enum mesh_err (*identity_build)(struct mesh_tls_key *key, const struct mesh_tls_material *m,
+                                    const char *workload, struct mesh_tls_identity **out,
+                                    char **why);
+
+    /* References. The last unref frees the identity. Neither accepts NULL: the caller filters
+     * it (meshproxy's mesh_identity_ref/unref do). */
+    void (*identity_ref)(struct mesh_tls_identity *id);
+    void (*identity_unref)(struct mesh_tls_identity *id);
+
+    /* id's facts, borrowed for as long as the caller holds its reference. Never NULL. */
+    const struct mesh_tls_facts *(*identity_facts)(const struct mesh_tls_identity *id);
+
+    /* The next slice appends per-connection TLS here (a server or client session on a
+     * non-blocking socket from an identity's contexts: handshake, read, writev, shutdown, the
+     * peer's SPIFFE ID, free); the entries above stay as they are. */
+};
+
+#endif
