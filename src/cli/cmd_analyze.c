@@ -121,9 +121,11 @@ static enum mesh_err load_stored(struct analyze_run *r, struct mesh *mesh)
                       *mesh_last_error(mesh) ? mesh_last_error(mesh) : mesh_strerror(err));
             return err;
         }
-        xgrow((void **)&r->stored, &r->cap_stored, r->n_stored + n, sizeof(*r->stored));
-        memcpy(r->stored + r->n_stored, list, n * sizeof(*list));
-        r->n_stored += n;
+        if (n) { /* an empty kind has no list, and r->stored none yet */
+            xgrow((void **)&r->stored, &r->cap_stored, r->n_stored + n, sizeof(*r->stored));
+            memcpy(r->stored + r->n_stored, list, n * sizeof(*list));
+            r->n_stored += n;
+        }
         free(list); /* the resources now belong to r->stored */
     }
     return MESH_OK;

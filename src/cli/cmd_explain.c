@@ -241,7 +241,8 @@ static int load_store(struct cli_ctx *ctx, struct explain_config *cfg)
             goto out;
         }
         xgrow((void **)&cfg->stored, &cap, cfg->n_stored + n + 1, sizeof(*cfg->stored));
-        memcpy(cfg->stored + cfg->n_stored, items, n * sizeof(*items));
+        if (n) /* an empty kind has no list */
+            memcpy(cfg->stored + cfg->n_stored, items, n * sizeof(*items));
         cfg->n_stored += n;
         free(items); /* the resources moved to cfg->stored */
     }

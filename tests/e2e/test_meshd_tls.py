@@ -233,3 +233,19 @@ def test_bad_files_are_refused(tmp_path, meshd_binary, pki):
     assert re.search(f"meshd: --tls-cert {re.escape(str(old_cert))}: the certificate expired at "
                      r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: clients would refuse it; renew it",
                      r.stderr), r.stderr
+
+
+def test_meshproxy_says_it_cannot_use_https_yet(tmp_path):
+    """Until proxies speak TLS to meshd, an https control URL is refused at start, in words."""
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    meshproxy = meshctl_path().parent / "meshproxy"
+    r = subprocess.run([str(meshproxy), "--control", "https://127.0.0.1:15010", "--token",
+                        str(token), "--service", "a", "--namespace", "default", "--app",
+                        "127.0.0.1:1", "--outbound", "127.0.0.1:0", "--inbound", "127.0.0.1:0",
+                        "--admin", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    check_sanitizer_output(r.stderr, ["meshproxy --control https://..."])
+    assert r.returncode == 1, r.stderr
+    assert "does not speak https to meshd yet" in r.stderr
+    assert "run meshd without --tls-cert/--tls-key" in r.stderr
