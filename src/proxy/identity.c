@@ -12,8 +12,6 @@
 #include "core/xalloc.h"
 #include "tls_load.h"
 
-#define RETIRE_WAIT_MS 5000 /* as for snapshots: a worker stuck longer is not waited for */
-
 /* --- through the plugin --- */
 
 static const char no_plugin[] = "the TLS plugin is not loaded";
@@ -112,32 +110,12 @@ struct mesh_tls_identity *mesh_identity_acquire(struct mesh_proxy *p)
     return id;
 }
 
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void mesh_identity_publish(struct mesh_proxy *p, struct mesh_tls_identity *id)
 {
-    uint64_t seen[MESH_PROXY_MAX_WORKERS];
-    pthread_mutex_lock(&p->publish_lock);
-    unsigned n = p->workers ? p->n_workers : 0;
-    for (unsigned i = 0; i < n; i++)
-        seen[i] = atomic_load(&p->workers[i].epoch);
+    struct mesh_publish pub;
+    mesh_publish_begin(p, &pub);
     struct mesh_tls_identity *old = atomic_exchange(&p->identity, id);
-    /* The snapshot's protocol (publish.c): a worker that loaded the old pointer while handling
-     * an event has taken its reference by the time its epoch passes what was seen before the
-     * swap. */
-    for (unsigned i = 0; i < n; i++)
-        mesh_worker_wake(&p->workers[i]);
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t deadline = monotonic_ms() + RETIRE_WAIT_MS;
-        while (atomic_load(&p->workers[i].epoch) <= seen[i] && monotonic_ms() < deadline)
-            nanosleep(&(struct timespec){0, 200000}, NULL);
-    }
-    pthread_mutex_unlock(&p->publish_lock);
+    mesh_publish_finish(p, &pub);
     mesh_identity_unref(old);
 }
 

@@ -281,6 +281,17 @@ struct mesh_wsnap *mesh_worker_wsnap(struct mesh_worker *w, enum mesh_listener_r
  * worker's; serialised by p->publish_lock. Before the workers exist it just swaps. */
 void mesh_proxy_publish(struct mesh_proxy *p, struct mesh_snapshot *s);
 
+/* The protocol under mesh_proxy_publish, for anything workers read through an atomic pointer
+ * (the identity too): begin (takes p->publish_lock and notes every worker's epoch), swap the
+ * pointer, finish (wakes the workers, waits until each has passed a loop turn, at most 5 s,
+ * and unlocks); then the old object may lose the publisher's reference. */
+struct mesh_publish {
+    uint64_t seen[MESH_PROXY_MAX_WORKERS];
+    unsigned n;
+};
+void mesh_publish_begin(struct mesh_proxy *p, struct mesh_publish *pub);
+void mesh_publish_finish(struct mesh_proxy *p, struct mesh_publish *pub);
+
 /* config_dump.c: the live config as JSON (docs/meshproxy.md), appended to out. s is the
  * snapshot being served (borrowed). MESH_E_NOMEM when out is full or memory ran out. */
 enum mesh_err mesh_config_dump_json(struct mesh_proxy *p, const struct mesh_snapshot *s,
