@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "http/server.h"
 #include "mesh/err.h"
 #include "mesh/resource.h"
@@ -140,6 +142,12 @@ char *mesh_api_error_json(int status, const char *message);
 /* Answers an error; extra_headers may be NULL. */
 void mesh_api_error(struct mesh_httpd_req *req, int status, const char *extra_headers,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The request body as a JSON object whose fields are all among keys (NULL-ended); NULL after
+ * answering 400 (bad JSON with its line and column, not an object: "must be a JSON object
+ * " + shape, an unknown field). The caller owns the object. */
+json_t *mesh_api_body_object(struct mesh_httpd_req *req, const char *const *keys,
+                             const char *shape);
 /* Answers 405 with an Allow header ("GET, HEAD"). */
 void mesh_api_method_not_allowed(struct mesh_httpd_req *req, const char *allow);
 /* Answers text (NUL-terminated) with content_type. */

@@ -100,27 +100,10 @@ static const struct mesh_ca *signing_ca(struct mesh_api *api, const char *name, 
 /* The CSR of the request body {"csr": "<PEM>"}; NULL when answered. */
 static const char *read_csr(struct mesh_httpd_req *req, json_t **root)
 {
-    json_error_t jerr;
-    const char *key;
-    json_t *value;
-    *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!*root) {
-        mesh_api_error(req, 400, NULL, "request body:%d:%d: %s", jerr.line, jerr.column, jerr.text);
+    static const char *const keys[] = {"csr", NULL};
+    *root = mesh_api_body_object(req, keys, "{\"csr\": \"<PEM certificate request>\"}");
+    if (!*root)
         return NULL;
-    }
-    if (!json_is_object(*root)) {
-        mesh_api_error(req, 400, NULL,
-                       "request body: must be a JSON object {\"csr\": \"<PEM certificate "
-                       "request>\"}");
-        return NULL;
-    }
-    json_object_foreach(*root, key, value)
-    {
-        if (strcmp(key, "csr") != 0) {
-            mesh_api_error(req, 400, NULL, "request body: unknown field \"%s\" (only csr)", key);
-            return NULL;
-        }
-    }
     json_t *csr = json_object_get(*root, "csr");
     if (!csr || !json_is_string(csr) || json_string_length(csr) == 0) {
         mesh_api_error(req, 400, NULL,

@@ -202,3 +202,32 @@ char *mesh_api_query(const struct mesh_httpd_req *req, const char *name, bool *b
     }
     return NULL;
 }
+
+json_t *mesh_api_body_object(struct mesh_httpd_req *req, const char *const *keys, const char *shape)
+{
+    json_error_t jerr;
+    const char *key;
+    json_t *value;
+    json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        mesh_api_error(req, 400, NULL, "request body:%d:%d: %s", jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        mesh_api_error(req, 400, NULL, "request body: must be a JSON object %s", shape);
+        json_decref(root);
+        return NULL;
+    }
+    json_object_foreach(root, key, value)
+    {
+        bool known = false;
+        for (size_t i = 0; keys[i] && !known; i++)
+            known = strcmp(key, keys[i]) == 0;
+        if (!known) {
+            mesh_api_error(req, 400, NULL, "request body: unknown field \"%s\"", key);
+            json_decref(root);
+            return NULL;
+        }
+    }
+    return root;
+}

@@ -364,32 +364,14 @@ static bool read_registration(struct mesh_httpd_req *req, json_t **root,
                               struct mesh_proxy_registration *r, struct mesh_labels *labels)
 {
     static const char *const keys[] = {"role",    "service", "namespace", "gateway",
-                                       "address", "admin",   "labels"};
-    json_error_t jerr;
-    const char *key, *role = NULL;
-    json_t *value;
+                                       "address", "admin",   "labels",    NULL};
+    const char *role = NULL;
 
-    *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!*root) {
-        mesh_api_error(req, 400, NULL, "request body:%d:%d: %s", jerr.line, jerr.column, jerr.text);
+    *root = mesh_api_body_object(req, keys,
+                                 "with role, service or gateway, namespace, labels, address and "
+                                 "admin");
+    if (!*root)
         return false;
-    }
-    if (!json_is_object(*root)) {
-        mesh_api_error(req, 400, NULL,
-                       "request body: must be a JSON object with role, service or gateway, "
-                       "namespace, labels, address and admin");
-        return false;
-    }
-    json_object_foreach(*root, key, value)
-    {
-        bool known = false;
-        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-            known = known || strcmp(key, keys[i]) == 0;
-        if (!known) {
-            mesh_api_error(req, 400, NULL, "request body: unknown field \"%s\"", key);
-            return false;
-        }
-    }
     if (!body_string(req, *root, "role", &role) ||
         !body_string(req, *root, "service", &r->service) ||
         !body_string(req, *root, "namespace", &r->ns) ||

@@ -70,8 +70,8 @@ bool mesh_control_id_valid(const char *id)
 
 /* --- waiting, backoff, outages --- */
 
-/* Sleeps ms, or less when stopping. False when stopping. */
-static bool pause_ms(struct mesh_control *c, uint64_t ms)
+/* CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait on c->cond. */
+static struct timespec deadline_in(uint64_t ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -81,6 +81,13 @@ static bool pause_ms(struct mesh_control *c, uint64_t ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
+    return until;
+}
+
+/* Sleeps ms, or less when stopping. False when stopping. */
+static bool pause_ms(struct mesh_control *c, uint64_t ms)
+{
+    struct timespec until = deadline_in(ms);
     pthread_mutex_lock(&c->lock);
     while (!c->stopping && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
         ;
@@ -685,14 +692,7 @@ bool mesh_control_register_again(struct mesh_control *c, struct mesh_http_client
 
 bool mesh_control_sleep(struct mesh_control *c, uint64_t ms, uint64_t gen)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_in(ms);
     pthread_mutex_lock(&c->lock);
     while (!c->stopping && c->reg_gen == gen &&
            pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
