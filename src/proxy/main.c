@@ -672,10 +672,12 @@ int main(int argc, char **argv)
         if (mesh_snapshot_load_file(p.opt.config_path, 1, &first, &msg) != MESH_OK) {
             fprintf(stderr, "%s\n", msg ? msg : "meshproxy: cannot load the config");
             free(msg);
-            return 1;
+            rc = 1;
+            goto out;
         }
     } else if (!(first = placeholder())) {
-        return 1;
+        rc = 1;
+        goto out;
     }
     if (p.opt.mode == MESH_PROXY_SIDECAR) {
         char *msg = NULL;
@@ -683,7 +685,8 @@ int main(int argc, char **argv)
             MESH_OK) {
             fprintf(stderr, "meshproxy: --app %s: %s\n", p.opt.app, msg ? msg : "invalid");
             free(msg);
-            return 1;
+            rc = 1;
+            goto out;
         }
     }
     atomic_init(&p.current, first);
@@ -693,7 +696,8 @@ int main(int argc, char **argv)
      * that worker 0 sees it from its start. */
     if (p.opt.mode != MESH_PROXY_STATIC && mesh_stats_shard_new(16, &p.identity_stats) != MESH_OK) {
         fprintf(stderr, "meshproxy: out of memory\n");
-        return 1;
+        rc = 1;
+        goto out;
     }
     pthread_mutex_init(&p.access_log_lock, NULL);
     pthread_mutex_init(&p.publish_lock, NULL);
@@ -701,7 +705,8 @@ int main(int argc, char **argv)
         p.access_log = strcmp(p.opt.access_log, "-") == 0 ? stdout : fopen(p.opt.access_log, "a");
         if (!p.access_log) {
             fprintf(stderr, "meshproxy: --access-log %s: %s\n", p.opt.access_log, strerror(errno));
-            return 1;
+            rc = 1;
+            goto out;
         }
     }
     /* Signals are taken by the main thread only: block them before any other thread exists. */
@@ -712,14 +717,18 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (start_workers(&p) != 0)
-        return 1;
+    if (start_workers(&p) != 0) {
+        rc = 1;
+        goto out;
+    }
     /* After the listeners: meshd is told the inbound address really bound. */
     if (p.opt.mode != MESH_PROXY_STATIC && start_control(&p, token) != 0) {
         stop_workers(&p);
-        return 1;
+        rc = 1;
+        goto out;
     }
     rc = serve(&p, deregister_wait_ms);
+out:
     if (p.access_log && p.access_log != stdout)
         fclose(p.access_log);
     free(token);
