@@ -140,8 +140,8 @@ static void dconn_tls_handshake(struct mesh_dconn *c)
         c->tls_up = true;
         mesh_stats_counter_inc(c->w->st.tls_ok);
         /* The request may have come with the handshake's last flight and sit decrypted in the
-         * library, where no event announces it; and the socket took the last flight, so it is
-         * writable until a write says otherwise. */
+         * library, where no event announces it. Writable: the handshake's edges were spent on
+         * it; a write that finds the socket full says so, and a new edge follows. */
         c->readable = true;
         c->writable = true;
         mesh_dconn_resume(c);
@@ -205,6 +205,8 @@ static ssize_t dconn_tls_read(struct mesh_dconn *c, size_t room)
 static ssize_t dconn_tls_writev(struct mesh_dconn *c, const struct iovec *iov, int n)
 {
     size_t written = 0;
+    if (n > 1 && iov[n - 1].iov_len == 0)
+        n--; /* a head without body bytes: the library is given no empty (NULL) piece */
     switch (c->w->proxy->tls_ops->writev(c->tls, iov, n, &written)) {
     case MESH_TLS_DONE:
         break;

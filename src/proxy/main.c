@@ -756,6 +756,10 @@ int main(int argc, char **argv)
     /* After the listeners: meshd is told the inbound address really bound. */
     if (p.opt.mode != MESH_PROXY_STATIC && start_control(&p, token) != 0) {
         stop_workers(&p);
+        if (p.tls_server)
+            p.tls_ops->ctx_free(p.tls_server);
+        free(token);
+        free(default_id);
         return 1;
     }
     rc = serve(&p, deregister_wait_ms);
