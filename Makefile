@@ -62,7 +62,8 @@ PROXY_LIB_OBJ := $(PROXY_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CONTROL_OBJ := $(CONTROL_SRC:%.c=$(BUILD)/obj/%.o)
 CONTROL_LIB_OBJ := $(CONTROL_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ECHO_OBJ := $(ECHO_SRC:%.c=$(BUILD)/obj/%.o)
-TLS_OBJ  := $(TLS_SRC:%.c=$(BUILD)/obj/%.o)
+# The plugin's per-connection TLS is src/net/tls.c, compiled a second time with its flags.
+TLS_OBJ  := $(TLS_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/plugin/src/net/tls.o
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(EX_SRC:examples/c/%.c=$(BUILD)/examples/%)
 
@@ -120,6 +121,10 @@ $(BUILD)/obj/src/proxy/tls_load.o: CFLAGS += -I$(BUILD)/gen
 # meshproxy's OpenSSL code (src/tls), one exported symbol; the rest hidden. The archive holds
 # the same objects for unit tests that link them directly.
 $(TLS_OBJ): CFLAGS += -fvisibility=hidden
+
+$(BUILD)/obj/plugin/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(TLS_PLUGIN): $(TLS_OBJ)
 	$(CC) -shared $(LDFLAGS) $(TLS_SO_FLAGS) -o $@ $^ $(TLS_LDLIBS)

@@ -1217,7 +1217,8 @@ enum mesh_tls_status mesh_tls_writev(struct mesh_tls_conn *c, const struct iovec
                 size_t take = iov[j].iov_len - from;
                 if (take > COALESCE_MAX - fill)
                     take = COALESCE_MAX - fill;
-                memcpy(block + fill, (const unsigned char *)iov[j].iov_base + from, take);
+                if (take) /* an empty piece may have no base */
+                    memcpy(block + fill, (const unsigned char *)iov[j].iov_base + from, take);
                 fill += take;
             }
             p = block;

@@ -13,8 +13,11 @@
 #include "net/sock.h"
 #include "proxy.h"
 #include "stream.h"
+#include "tls_plugin.h"
 
 static void dconn_on_io(struct mesh_loop *loop, struct mesh_io *io, uint32_t events);
+static void dconn_tls_handshake(struct mesh_dconn *c);
+static void dconn_tls_failed(struct mesh_dconn *c, const char *cause);
 
 /* The client's address without its port, as x-forwarded-for carries it. */
 static void peer_host(const struct sockaddr_storage *peer, char *out, size_t len)
@@ -43,6 +46,13 @@ static void dconn_on_timer(struct mesh_timer *t, void *data)
 {
     struct mesh_dconn *c = data;
     (void)t;
+    if (c->tls && !c->tls_up) {
+        char cause[96];
+        snprintf(cause, sizeof(cause), "no handshake within the header timeout (%llu ms)",
+                 (unsigned long long)c->w->proxy->opt.header_timeout_ms);
+        dconn_tls_failed(c, cause);
+        return;
+    }
     if (c->stream) {
         mesh_stream_on_timeout_head(c->stream);
         return;
@@ -98,7 +108,121 @@ void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_stor
     mesh_stats_gauge_add(w->st.active, 1);
     /* Most clients send at once: try to read without waiting for the first event. */
     c->readable = true;
+    if (role == MESH_LISTENER_ROUTER && w->proxy->tls_server) {
+        if (w->proxy->tls_ops->conn_new(w->proxy->tls_server, fd, &c->tls) != MESH_OK) {
+            dconn_tls_failed(c, "cannot start a TLS connection (out of memory?)");
+            return;
+        }
+        /* The handshake counts against the header timeout: a client that connects and says
+         * nothing holds no more than one that sends half a request head. */
+        mesh_timer_start(&w->loop, &c->timer, w->proxy->opt.header_timeout_ms);
+        dconn_tls_handshake(c);
+        return;
+    }
     mesh_dconn_resume(c);
+}
+
+/* --- TLS (an HTTPS gateway's connections; c->tls is NULL everywhere else) --- */
+
+static void dconn_tls_failed(struct mesh_dconn *c, const char *cause)
+{
+    if (c->w->st.tls_failed)
+        mesh_stats_counter_inc(c->w->st.tls_failed);
+    fprintf(stderr, "lvl=warn msg=\"TLS handshake failed\" peer=%s error=\"%s\"\n", c->peer, cause);
+    mesh_dconn_close(c);
+}
+
+/* Drives the handshake; once it is done the connection goes on as any other. */
+static void dconn_tls_handshake(struct mesh_dconn *c)
+{
+    switch (c->w->proxy->tls_ops->handshake(c->tls)) {
+    case MESH_TLS_DONE:
+        c->tls_up = true;
+        mesh_stats_counter_inc(c->w->st.tls_ok);
+        /* The request may have come with the handshake's last flight and sit decrypted in the
+         * library, where no event announces it. Writable: the handshake's edges were spent on
+         * it; a write that finds the socket full says so, and a new edge follows. */
+        c->readable = true;
+        c->writable = true;
+        mesh_dconn_resume(c);
+        return;
+    case MESH_TLS_WANT_READ:
+    case MESH_TLS_WANT_WRITE:
+        return; /* every event of the socket comes back here until the handshake is done */
+    case MESH_TLS_CLOSED:
+        /* Closed before saying anything: a TCP health check or a port scan, not a client that
+         * failed to speak TLS. Neither counted nor logged. */
+        mesh_dconn_close(c);
+        return;
+    case MESH_TLS_ERROR:
+        break;
+    }
+    dconn_tls_failed(c, c->w->proxy->tls_ops->conn_error(c->tls));
+}
+
+/* dconn_on_io's TLS part: false when the event was the handshake's. */
+static bool dconn_tls_event(struct mesh_dconn *c, uint32_t events)
+{
+    if (!c->tls_up) {
+        dconn_tls_handshake(c);
+        return false;
+    }
+    if ((events & MESH_IO_WRITE) && c->tls_read_wants_write)
+        c->readable = true, c->tls_read_wants_write = false;
+    if ((events & MESH_IO_READ) && c->tls_write_wants_read)
+        c->writable = true, c->tls_write_wants_read = false;
+    return true;
+}
+
+/* mesh_dconn_read's TLS part: the same answers, into the room that c->in has. */
+static ssize_t dconn_tls_read(struct mesh_dconn *c, size_t room)
+{
+    size_t got = 0;
+    switch (c->w->proxy->tls_ops->read(c->tls, c->in->data + c->in->end, room, &got)) {
+    case MESH_TLS_DONE:
+        /* c->readable stays set: the library may hold more than the socket announces. */
+        c->in->end += (uint32_t)got;
+        mesh_stats_counter_add(c->w->st.rx, (uint64_t)got);
+        return (ssize_t)got;
+    case MESH_TLS_WANT_READ:
+        c->readable = false;
+        return 0;
+    case MESH_TLS_WANT_WRITE:
+        c->readable = false;
+        c->tls_read_wants_write = true;
+        return 0;
+    case MESH_TLS_CLOSED:
+    case MESH_TLS_ERROR:
+        break;
+    }
+    c->readable = false;
+    c->peer_closed = true;
+    return -1;
+}
+
+/* mesh_dconn_writev's TLS part: bytes taken, as writev() answers; -1 with errno when the
+ * connection is unusable. Waiting is noted in c's flags. */
+static ssize_t dconn_tls_writev(struct mesh_dconn *c, const struct iovec *iov, int n)
+{
+    size_t written = 0;
+    if (n > 1 && iov[n - 1].iov_len == 0)
+        n--; /* a head without body bytes: the library is given no empty (NULL) piece */
+    switch (c->w->proxy->tls_ops->writev(c->tls, iov, n, &written)) {
+    case MESH_TLS_DONE:
+        break;
+    case MESH_TLS_WANT_READ:
+        c->tls_write_wants_read = true;
+        c->writable = false;
+        break;
+    case MESH_TLS_WANT_WRITE:
+        c->writable = false;
+        break;
+    case MESH_TLS_CLOSED:
+    case MESH_TLS_ERROR:
+        errno = EPIPE;
+        return -1;
+    }
+    return (ssize_t)written;
 }
 
 void mesh_dconn_close(struct mesh_dconn *c)
@@ -111,6 +235,13 @@ void mesh_dconn_close(struct mesh_dconn *c)
     }
     mesh_timer_stop(&w->loop, &c->timer);
     mesh_loop_del(&w->loop, &c->io);
+    if (c->tls) {
+        /* close_notify, when it fits in the socket now: the client may tell a cut response
+         * from a complete one by it. Never waited for. */
+        if (c->tls_up && !c->peer_closed)
+            w->proxy->tls_ops->shutdown(c->tls);
+        w->proxy->tls_ops->conn_free(c->tls);
+    }
     close(c->io.fd);
     if (c->in)
         mesh_bufpool_put(&w->bufs, c->in);
@@ -138,6 +269,8 @@ ssize_t mesh_dconn_read(struct mesh_dconn *c)
     size_t room = mesh_buf_writable(c->in);
     if (room == 0)
         return 0;
+    if (c->tls)
+        return dconn_tls_read(c, room);
     ssize_t n = read(c->io.fd, c->in->data + c->in->end, room);
     if (n > 0) {
         c->in->end += (uint32_t)n;
@@ -171,7 +304,8 @@ size_t mesh_dconn_writev(struct mesh_dconn *c, const char *body, size_t body_len
     }
     struct iovec iov[2] = {{c->out.p + c->out.off, head}, {(void *)body, body_len}};
     int first = head ? 0 : 1;
-    ssize_t n = writev(c->io.fd, iov + first, 2 - first);
+    ssize_t n = c->tls ? dconn_tls_writev(c, iov + first, 2 - first)
+                       : writev(c->io.fd, iov + first, 2 - first);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) {
             c->writable = false;
@@ -316,5 +450,7 @@ static void dconn_on_io(struct mesh_loop *loop, struct mesh_io *io, uint32_t eve
         if (events & MESH_IO_ERROR)
             c->peer_closed = true;
     }
+    if (c->tls && !dconn_tls_event(c, events))
+        return;
     mesh_dconn_resume(c);
 }

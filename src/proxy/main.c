@@ -21,6 +21,7 @@
 #include "net/sock.h"
 #include "proxy.h"
 #include "tls_load.h"
+#include "tls_plugin.h"
 
 static const char usage[] =
     "Usage: meshproxy --config FILE --listen ADDR --admin ADDR [options]\n"
@@ -48,6 +49,10 @@ static const char usage[] =
     "  --inbound ADDR           sidecar: where other proxies reach the app (registered at meshd)\n"
     "  --gateway NAME           gateway: serves the VirtualServices whose gateways list NAME\n"
     "  --listen ADDR            gateway: where clients connect\n"
+    "  --tls-cert FILE          gateway: serve HTTPS on --listen with this certificate (PEM,\n"
+    "                           leaf first, then intermediates)\n"
+    "  --tls-key FILE           gateway: its private key (PEM, unencrypted, not readable by\n"
+    "                           group or others); both flags or neither\n"
     "  --deregister-wait DUR    SIGTERM: after deregistering, keep serving this long so that\n"
     "                           peers stop routing here before the listeners close (default "
     "500ms)\n"
@@ -131,6 +136,8 @@ enum {
     OPT_INBOUND,
     OPT_GATEWAY,
     OPT_DEREG_WAIT,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
 };
 
 /* Flags that only make sense in one mode, with the mode, for messages. */
@@ -138,6 +145,12 @@ static int check_mode(const struct mesh_proxy_options *o, const char *outbound)
 {
     if (o->control_url && o->config_path)
         return usage_error("%s", "--config (static mode) and --control (meshd) exclude each other");
+    if ((o->tls_cert || o->tls_key) && !o->gateway)
+        return usage_error("%s", "--tls-cert and --tls-key are for gateways (--control URL "
+                                 "--gateway NAME): only a gateway serves HTTPS");
+    if (!o->tls_cert != !o->tls_key)
+        return usage_error("--tls-cert and --tls-key go together: %s is missing",
+                           o->tls_cert ? "--tls-key FILE" : "--tls-cert FILE");
     if (!o->control_url) {
         if (o->service || o->gateway || o->app || o->inbound || outbound || o->id || o->version)
             return usage_error("%s", "--service, --gateway, --app, --inbound, --outbound, --id "
@@ -193,6 +206,8 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o,
         {"inbound", required_argument, NULL, OPT_INBOUND},
         {"gateway", required_argument, NULL, OPT_GATEWAY},
         {"deregister-wait", required_argument, NULL, OPT_DEREG_WAIT},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -267,6 +282,12 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o,
             break;
         case OPT_GATEWAY:
             o->gateway = optarg;
+            break;
+        case OPT_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            o->tls_key = optarg;
             break;
         case OPT_VERSION:
             /* Bare --version prints the program's version; --version V (or --version=V) is a
@@ -630,6 +651,24 @@ static int load_tls(void)
     return 0;
 }
 
+/* A gateway's HTTPS: its server context, made before the listeners open so that a bad file
+ * fails the start in words naming the flag and the file. */
+static int load_tls_server(struct mesh_proxy *p)
+{
+    char *why = NULL;
+    p->tls_ops = mesh_tls_ops();
+    if (p->tls_ops->server_ctx_new(p->opt.tls_cert, p->opt.tls_key, &p->tls_server, &why) !=
+        MESH_OK) {
+        fprintf(stderr, "meshproxy: --tls-cert %s / --tls-key %s: %s\n", p->opt.tls_cert,
+                p->opt.tls_key, why ? why : "cannot make a TLS server context");
+        free(why);
+        p->tls_server = NULL;
+        return 1;
+    }
+    fprintf(stderr, "lvl=info msg=\"serving HTTPS\" cert=%s\n", p->opt.tls_cert);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct mesh_proxy p = {0};
@@ -660,7 +699,7 @@ int main(int argc, char **argv)
             free(default_id);
             return 1;
         }
-        if (load_tls() != 0) {
+        if (load_tls() != 0 || (p.opt.tls_cert && load_tls_server(&p) != 0)) {
             free(token);
             free(default_id);
             return 1;
@@ -729,6 +768,8 @@ int main(int argc, char **argv)
     }
     rc = serve(&p, deregister_wait_ms);
 out:
+    if (p.tls_server)
+        p.tls_ops->ctx_free(p.tls_server); /* after the workers: they closed every connection */
     if (p.access_log && p.access_log != stdout)
         fclose(p.access_log);
     free(token);

@@ -112,11 +112,12 @@ struct mesh_proxy_options {
     const char *admin;
     const char *control_url; /* sidecar, gateway: meshd */
     const char *token_path;
-    const char *service; /* sidecar */
-    const char *ns;      /* sidecar, gateway; "default" when not given */
-    const char *version; /* sidecar: the version label it registers */
-    const char *id;      /* sidecar, gateway: the proxy id at meshd */
-    const char *gateway; /* gateway */
+    const char *service;            /* sidecar */
+    const char *ns;                 /* sidecar, gateway; "default" when not given */
+    const char *version;            /* sidecar: the version label it registers */
+    const char *id;                 /* sidecar, gateway: the proxy id at meshd */
+    const char *gateway;            /* gateway */
+    const char *tls_cert, *tls_key; /* gateway: serve HTTPS on --listen (both or neither) */
     unsigned workers;
     const char *access_log; /* NULL = off; "-" = stdout */
     uint64_t connect_timeout_ms;
@@ -138,6 +139,9 @@ struct mesh_listen_addr {
 
 struct mesh_control;
 struct mesh_tls_identity;
+struct mesh_tls_ctx;
+struct mesh_tls_conn;
+struct mesh_tls_ops;
 
 /* The process: options, the published snapshot and the workers. */
 struct mesh_proxy {
@@ -151,6 +155,10 @@ struct mesh_proxy {
      * until meshd's first; swapped like current (mesh_identity_publish). */
     _Atomic(struct mesh_tls_identity *) identity;
     struct mesh_stats_shard *identity_stats; /* the renewal thread's metrics; NULL in static mode */
+    /* A gateway with --tls-cert: the router listener's connections are TLS, through the plugin
+     * (tls_ops, the table it installed). NULL otherwise: then nothing TLS runs per request. */
+    struct mesh_tls_ctx *tls_server;
+    const struct mesh_tls_ops *tls_ops;
     atomic_bool draining;
     atomic_uint workers_running; /* worker 0 (admin) stops last, so /ready answers to the end */
     atomic_uint_fast64_t reloads_ok, reloads_failed;
@@ -193,6 +201,7 @@ struct mesh_wstats {
     struct mesh_stats_shard *shard;
     struct mesh_stats_counter *accepted, *rx, *tx;
     struct mesh_stats_gauge *active;
+    struct mesh_stats_counter *tls_ok, *tls_failed; /* downstream TLS handshakes */
 };
 
 /* One listening socket of a worker. */
@@ -236,9 +245,14 @@ struct mesh_dconn {
     struct mesh_timer timer; /* header timeout, or idle keep-alive timeout */
     char peer[64];           /* client address, for x-forwarded-for */
     bool readable, writable, peer_closed, close_after;
-    bool hup;                       /* the peer's FIN was signalled: read on to see the EOF */
-    bool tunnel;                    /* after a 101: raw bytes both ways */
-    enum mesh_listener_role role;   /* which listener accepted it */
+    bool hup;                     /* the peer's FIN was signalled: read on to see the EOF */
+    bool tunnel;                  /* after a 101: raw bytes both ways */
+    enum mesh_listener_role role; /* which listener accepted it */
+    /* A gateway's HTTPS client: every read and write goes through the plugin, after the
+     * handshake (tls_up). A TLS call may need the other direction's readiness: the flags say
+     * which event (write, read) makes the blocked read, or write, worth trying again. */
+    struct mesh_tls_conn *tls;
+    bool tls_up, tls_read_wants_write, tls_write_wants_read;
     struct mesh_dconn *prev, *next; /* the worker's open connections */
 };
 

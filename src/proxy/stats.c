@@ -109,6 +109,12 @@ static const struct family_desc families[MESH_STATS_FAMILY_COUNT] = {
                                   MESH_STATS_COUNTER,
                                   1,
                                   {"result", NULL}},
+    [MESH_STATS_TLS_HANDSHAKES] = {"mesh_tls_handshakes_total",
+                                   "TLS handshakes with clients of an HTTPS gateway, by result: "
+                                   "success or failure.",
+                                   MESH_STATS_COUNTER,
+                                   1,
+                                   {"result", NULL}},
 };
 
 /* Prometheus `le` values of the buckets, and the same bounds in microseconds. */

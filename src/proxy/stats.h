@@ -46,6 +46,7 @@ enum mesh_stats_family {
     MESH_STATS_SERIES_DROPPED,         /* counter, no labels; kept by the shard itself */
     MESH_STATS_CERT_EXPIRY,            /* gauge, no labels: unix seconds, 0 = no certificate */
     MESH_STATS_CERT_RENEWALS,          /* counter: result (success|failure) */
+    MESH_STATS_TLS_HANDSHAKES,         /* counter: result (success|failure) */
     MESH_STATS_FAMILY_COUNT
 };
 

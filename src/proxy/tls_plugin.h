@@ -10,7 +10,11 @@
  * Compatibility: MESH_TLS_ABI changes when an entry changes meaning or signature, or when a type
  * below changes layout; meshproxy then refuses the plugin. New entries are only ever appended
  * to struct mesh_tls_ops, without changing MESH_TLS_ABI: the table's size says which it has, and
- * meshproxy refuses a plugin whose table is shorter than its own (tls_load.c). */
+ * meshproxy refuses a plugin whose table is shorter than its own (tls_load.c).
+ *
+ * Per-connection TLS crosses as net/tls.h's opaque struct mesh_tls_ctx and mesh_tls_conn (the
+ * plugin compiles src/net/tls.c; meshproxy never calls that file's functions, only the table's
+ * entries) and its enum mesh_tls_status, whose values are therefore part of this ABI. */
 #ifndef MESH_PROXY_TLS_PLUGIN_H
 #define MESH_PROXY_TLS_PLUGIN_H
 
@@ -18,6 +22,7 @@
 #include <stdint.h>
 
 #include "mesh/err.h"
+#include "net/tls.h" /* enum mesh_tls_status; struct mesh_tls_ctx and mesh_tls_conn, opaque here */
 
 #define MESH_TLS_ABI           1
 #define MESH_TLS_PLUGIN_FILE   "meshproxy-tls.so"
@@ -111,9 +116,38 @@ struct mesh_tls_ops {
     /* id's facts, borrowed for as long as the caller holds its reference. Never NULL. */
     const struct mesh_tls_facts *(*identity_facts)(const struct mesh_tls_identity *id);
 
-    /* The next slice appends per-connection TLS here (a server or client session on a
-     * non-blocking socket from an identity's contexts: handshake, read, writev, shutdown, the
-     * peer's SPIFFE ID, free); the entries above stay as they are. */
+    /* --- Appended: per-connection TLS on non-blocking sockets (net/tls.h says what each call
+     * answers; the entries below are its functions, with the same contracts). --- */
+
+    /* A server context from a certificate file (leaf first, then intermediates) and its key
+     * file (unencrypted, private to its owner: no group or other permission bits), TLS 1.2
+     * minimum, no client certificates asked for, ALPN "http/1.1" offered. *out: the caller's
+     * (ctx_free). Otherwise *why (the caller's) names the file and the problem: MESH_E_IO (a file
+     * cannot be read), MESH_E_INVALID (not PEM, a key others may read, a key that is not the
+     * certificate's), MESH_E_TLS, MESH_E_NOMEM. */
+    enum mesh_err (*server_ctx_new)(const char *cert_file, const char *key_file,
+                                    struct mesh_tls_ctx **out, char **why);
+    /* NULL is a no-op. Every connection made from ctx must be freed first. */
+    void (*ctx_free)(struct mesh_tls_ctx *ctx);
+
+    /* A server-side connection on fd, an accepted non-blocking socket (borrowed: conn_free does
+     * not close it). MESH_E_NOMEM, MESH_E_TLS. */
+    enum mesh_err (*conn_new)(struct mesh_tls_ctx *ctx, int fd, struct mesh_tls_conn **out);
+    /* As mesh_tls_handshake, mesh_tls_read, mesh_tls_writev and mesh_tls_shutdown. */
+    enum mesh_tls_status (*handshake)(struct mesh_tls_conn *conn);
+    enum mesh_tls_status (*read)(struct mesh_tls_conn *conn, void *buf, size_t len, size_t *got);
+    enum mesh_tls_status (*writev)(struct mesh_tls_conn *conn, const struct iovec *iov, int n,
+                                   size_t *written);
+    enum mesh_tls_status (*shutdown)(struct mesh_tls_conn *conn);
+    /* Sends nothing; fd stays open. NULL is a no-op. */
+    void (*conn_free)(struct mesh_tls_conn *conn);
+    /* Why the last call failed, in words ("" when none did). Borrowed until the next call. */
+    const char *(*conn_error)(const struct mesh_tls_conn *conn);
+    /* The ALPN protocol agreed on ("http/1.1"), or NULL. Borrowed. */
+    const char *(*conn_alpn)(struct mesh_tls_conn *conn);
+
+    /* Next: client sessions and server sessions from an identity's contexts (mesh mTLS) and the
+     * peer's SPIFFE ID, appended after these. */
 };
 
 #endif

@@ -25,6 +25,11 @@ enum mesh_err mesh_wstats_init(struct mesh_worker *w)
     w->st.accepted = counter(w, MESH_STATS_DOWNSTREAM_CX_ACCEPTED, NULL, NULL);
     w->st.rx = counter(w, MESH_STATS_DOWNSTREAM_RX_BYTES, NULL, NULL);
     w->st.tx = counter(w, MESH_STATS_DOWNSTREAM_TX_BYTES, NULL, NULL);
+    /* Only an HTTPS gateway shows the family (with both results, 0 until the first). */
+    if (w->proxy->tls_server) {
+        w->st.tls_ok = counter(w, MESH_STATS_TLS_HANDSHAKES, "success", NULL);
+        w->st.tls_failed = counter(w, MESH_STATS_TLS_HANDSHAKES, "failure", NULL);
+    }
     return mesh_stats_gauge_get(w->st.shard, MESH_STATS_DOWNSTREAM_CX_ACTIVE, NULL, &w->st.active);
 }
 

@@ -49,4 +49,11 @@ void mesh_tls_identity_ref(struct mesh_tls_identity *id);
 void mesh_tls_identity_unref(struct mesh_tls_identity *id);
 const struct mesh_tls_facts *mesh_tls_identity_facts(const struct mesh_tls_identity *id);
 
+/* tls_session.c: the per-connection entries that wrap net/tls.c (the others are its functions
+ * themselves). */
+enum mesh_err mesh_tls_server_ctx_new(const char *cert_file, const char *key_file,
+                                      struct mesh_tls_ctx **out, char **why);
+enum mesh_err mesh_tls_server_conn_new(struct mesh_tls_ctx *ctx, int fd,
+                                       struct mesh_tls_conn **out);
+
 #endif

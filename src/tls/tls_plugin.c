@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* meshproxy-tls.so's one exported symbol: the table of its functions (proxy/tls_plugin.h).
- * Everything else in the plugin is built with hidden visibility. */
+ * Everything else in the plugin is built with hidden visibility, src/net/tls.c included (the
+ * per-connection entries are its functions). */
 #include <openssl/crypto.h>
 
 #include "tls_internal.h"
@@ -21,4 +22,14 @@ __attribute__((visibility("default"))) const struct mesh_tls_ops mesh_tls_plugin
     .identity_ref = mesh_tls_identity_ref,
     .identity_unref = mesh_tls_identity_unref,
     .identity_facts = mesh_tls_identity_facts,
+    .server_ctx_new = mesh_tls_server_ctx_new,
+    .ctx_free = mesh_tls_ctx_free,
+    .conn_new = mesh_tls_server_conn_new,
+    .handshake = mesh_tls_handshake,
+    .read = mesh_tls_read,
+    .writev = mesh_tls_writev,
+    .shutdown = mesh_tls_shutdown,
+    .conn_free = mesh_tls_conn_free,
+    .conn_error = mesh_tls_conn_error,
+    .conn_alpn = mesh_tls_conn_alpn,
 };

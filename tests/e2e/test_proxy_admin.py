@@ -33,7 +33,12 @@ def test_metrics_count_requests_by_service_route_endpoint_and_code(lab):
         assert proxy.request(host=HOST, path="/api/pay").status == 200
     assert proxy.request(host=HOST, path="/api/pay?status=503").status == 503
     assert proxy.request(host="nowhere.example.com").status == 404
-    m = proxy.metrics()
+    # A request is counted just after its response goes out: wait for the last one's count.
+    def counted():
+        got = proxy.metrics()
+        return got if got.sum("mesh_requests_total", code="404") == 1 else None
+
+    m = wait_until(counted, 5, what="the 404 in /metrics")
     assert m.types.get("mesh_requests_total") == "counter"
     labels = {"service": "payment-v1", "route": "primary", "endpoint": e.addr}
     assert m.sum("mesh_requests_total", code="200", **labels) == 3, m.find("mesh_requests_total")

@@ -776,6 +776,35 @@ static void test_tls_install_checks_abi_and_size(void **state)
     assert_int_equal(mesh_tls_plugin_table.size, sizeof(struct mesh_tls_ops));
 }
 
+/* The appended per-connection entries are all there, and a server context's start errors name
+ * the file (the handshakes themselves: tests/e2e/test_gateway_tls.py). */
+static void test_tls_table_has_the_server_entries(void **state)
+{
+    (void)state;
+    const struct mesh_tls_ops *t = &mesh_tls_plugin_table;
+    assert_non_null(t->server_ctx_new);
+    assert_non_null(t->ctx_free);
+    assert_non_null(t->conn_new);
+    assert_non_null(t->handshake);
+    assert_non_null(t->read);
+    assert_non_null(t->writev);
+    assert_non_null(t->shutdown);
+    assert_non_null(t->conn_free);
+    assert_non_null(t->conn_error);
+    assert_non_null(t->conn_alpn);
+    struct mesh_tls_ctx *ctx = NULL;
+    char *why = NULL;
+    assert_int_equal(
+        t->server_ctx_new("/nonexistent/gw-cert.pem", "/nonexistent/gw-key.pem", &ctx, &why),
+        MESH_E_IO);
+    assert_null(ctx);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "/nonexistent/gw-cert.pem"));
+    free(why);
+    t->ctx_free(NULL);
+    t->conn_free(NULL);
+}
+
 /* $BUILD/name, beside the directory this test runs from ($BUILD/tests). */
 static char *build_file(const char *name)
 {
@@ -873,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_identity_publish_waits_for_every_worker),
         cmocka_unit_test(test_identity_in_config_dumps),
         cmocka_unit_test(test_tls_install_checks_abi_and_size),
+        cmocka_unit_test(test_tls_table_has_the_server_entries),
         cmocka_unit_test(test_tls_load_takes_the_built_plugin_from_env),
         cmocka_unit_test(test_tls_load_explains_what_failed),
     };
