@@ -23,6 +23,23 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REQUESTS = 1000
+
+# The seed's payment-security lets only orders call payment. Requests from outside come through
+# the external gateway, whose workload identity is spiffe://cluster.local/ns/default/sa/
+# external-gateway: the demo adds this rule for it, as an operator would.
+GATEWAY_ACCESS = """\
+apiVersion: mesh.clusterdb.io/v1
+kind: SecurityPolicy
+metadata:
+  name: payment-gateway-access
+  namespace: default
+spec:
+  authorization:
+    - from: [external-gateway.default]
+      to: [payment.default.svc]
+      methods: [GET]
+      paths: [/api/v1/*]
+"""
 START_TIMEOUT = 10.0
 
 # The addresses a user types, fixed so that the commands printed at the end work as written.
@@ -69,11 +86,11 @@ def free_address():
         return f"127.0.0.1:{s.getsockname()[1]}"
 
 
-def get(addr, path, host="localhost", conn=None, timeout=5):
-    """One GET; returns (status, body text). Reuses conn when given (keep-alive)."""
+def get(addr, path, host="localhost", conn=None, timeout=5, method="GET"):
+    """One request; returns (status, body text). Reuses conn when given (keep-alive)."""
     c = conn or http.client.HTTPConnection(*host_port(addr), timeout=timeout)
     try:
-        c.request("GET", path, headers={"Host": host})
+        c.request(method, path, headers={"Host": host})
         r = c.getresponse()
         return r.status, r.read().decode(errors="replace")
     finally:
@@ -144,13 +161,13 @@ class Demo:
 
     # --- the mesh ---
 
-    def meshctl(self, *args, show=True):
+    def meshctl(self, *args, show=True, stdin=None):
         argv = [str(self.build / "meshctl"), "--server", f"http://{MESHD}",
                 "--token", str(self.data / "token"), *args]
         if show:
             print("$ meshctl " + " ".join(args), flush=True)
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                           timeout=30)
+        r = subprocess.run(argv, input=stdin if stdin is not None else "", capture_output=True,
+                           text=True, timeout=30)
         if show:
             sys.stdout.write(r.stdout)
             sys.stdout.write(r.stderr)
@@ -213,17 +230,26 @@ class Demo:
             time.sleep(0.05)
 
 
-def traffic(addr, host, path, n):
+def traffic(addr, host, path, n, method="GET"):
     """n requests on one keep-alive connection; counts answers by the app that served them."""
     seen = collections.Counter()
     conn = http.client.HTTPConnection(*host_port(addr), timeout=10)
     try:
         for _ in range(n):
-            status, body = get(addr, path, host=host, conn=conn)
+            status, body = get(addr, path, host=host, conn=conn, method=method)
             seen[body.strip() if status == 200 else f"HTTP {status}"] += 1
     finally:
         conn.close()
     return seen
+
+
+def plaintext_refused(addr):
+    """What a plaintext client gets from a strict mTLS port: the connection closed unanswered."""
+    try:
+        status, _ = get(addr, "/api/v1/process", host="payment.default.svc", timeout=2)
+        return f"{status} (answered in plaintext!)"
+    except (OSError, http.client.HTTPException):
+        return "connection closed: plaintext on a strict mTLS port"
 
 
 def print_split(seen, n):
@@ -254,7 +280,7 @@ def where_next(demo, wait):
     build/meshctl proxy-config PROXY routes     # what one proxy routes by (PROXY: an ID above)
     build/meshctl explain GET http://payment.default.svc/api/v1/pay --from orders
     build/meshctl analyze                       # problems in the stored config
-    curl -H 'Host: payment.default.svc' http://{ORDERS_OUTBOUND}/api/v1/pay    # as orders
+    curl -X POST -H 'Host: payment.default.svc' http://{ORDERS_OUTBOUND}/api/v1/process  # as orders
     curl -H 'Host: payment.example.com' http://{GATEWAY}/api/v1/pay     # as a client
     curl http://{ORDERS_ADMIN}/metrics                   # orders' sidecar, Prometheus text
 
@@ -283,12 +309,24 @@ def run(demo, wait):
     section("Every proxy has acknowledged the new config")
     demo.meshctl("proxy-status")
 
-    section(f"{REQUESTS} requests from orders to payment, through orders' sidecar")
-    print(f"$ curl -H 'Host: payment.default.svc' http://{ORDERS_OUTBOUND}/api/v1/pay"
-          f"   # x {REQUESTS}")
-    print_split(traffic(ORDERS_OUTBOUND, "payment.default.svc", "/api/v1/pay", REQUESTS),
-                REQUESTS)
-    print("  (VirtualService default/payment: 90% payment-v1, 10% payment-v2)")
+    section(f"{REQUESTS} requests from orders to payment, through orders' sidecar, over mTLS")
+    print(f"$ curl -X POST -H 'Host: payment.default.svc' "
+          f"http://{ORDERS_OUTBOUND}/api/v1/process   # x {REQUESTS}")
+    print_split(traffic(ORDERS_OUTBOUND, "payment.default.svc", "/api/v1/process", REQUESTS,
+                        method="POST"), REQUESTS)
+    print("  (VirtualService default/payment: 90% payment-v1, 10% payment-v2; SecurityPolicy\n"
+          "   default/payment-security: strict mTLS, only orders may POST /api/v1/process)")
+    status, body = get(ORDERS_OUTBOUND, "/api/v1/process", host="payment.default.svc")
+    print(f"\n$ curl -H 'Host: payment.default.svc' http://{ORDERS_OUTBOUND}/api/v1/process"
+          f"   ->  {status} {body.strip()}")
+    print(f"$ curl -H 'Host: payment.default.svc' http://{SIDECARS[0][2]}/api/v1/process"
+          f"   ->  {plaintext_refused(SIDECARS[0][2])}")
+
+    section("Let the external gateway in: one more authorization rule for payment")
+    print(GATEWAY_ACCESS.rstrip())
+    if demo.meshctl("apply", "-f", "-", stdin=GATEWAY_ACCESS).returncode != 0:
+        raise DemoError("meshctl apply failed")
+    demo.wait_synced()
 
     section(f"{REQUESTS} requests from outside, through the external gateway")
     print(f"$ curl -H 'Host: payment.example.com' http://{GATEWAY}/api/v1/pay   # x {REQUESTS}")

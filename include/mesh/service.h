@@ -9,6 +9,10 @@
 extern "C" {
 #endif
 
+/* The label meshd puts on an endpoint that is a registered sidecar's inbound listener: calls to
+ * it may use mesh mTLS (a static endpoint is a plain server outside the mesh). */
+#define MESH_LABEL_SIDECAR "mesh.clusterdb.io/sidecar"
+
 struct mesh_endpoint {
     char *address;             /* "host:port", "[v6]:port" */
     struct mesh_labels labels; /* e.g. version: v2 */

@@ -121,27 +121,30 @@ static struct item *find_service(struct items *it, const char *name, const char 
     return bsearch(&probe, it->v, it->len, sizeof(*it->v), compare_items);
 }
 
-static bool has_address(const struct mesh_service *svc, const char *address)
+static struct mesh_endpoint *find_endpoint(struct mesh_service *svc, const char *address)
 {
     for (size_t i = 0; i < svc->n_endpoints; i++)
         if (strcmp(svc->endpoints[i].address, address) == 0)
-            return true;
-    return false;
+            return &svc->endpoints[i];
+    return NULL;
 }
 
+/* A live sidecar's inbound listener as an endpoint of its Service, labelled as a sidecar so that
+ * callers know it speaks mesh mTLS. A static endpoint at the same address (the sidecar fronts
+ * it) keeps its labels and gains that one. */
 static enum mesh_err add_registered_endpoint(struct mesh_service *svc,
                                              const struct mesh_proxy_entry *e)
 {
-    if (has_address(svc, e->address))
-        return MESH_OK; /* a static endpoint (or another sidecar) already routes there */
-    struct mesh_endpoint *ep = mesh_service_add_endpoint(svc, e->address);
-    if (!ep)
+    struct mesh_endpoint *ep = find_endpoint(svc, e->address);
+    if (ep)
+        return mesh_labels_set(&ep->labels, MESH_LABEL_SIDECAR, "true");
+    if (!(ep = mesh_service_add_endpoint(svc, e->address)))
         return MESH_E_NOMEM;
     for (size_t l = 0; l < e->labels.len; l++)
         if (mesh_labels_set(&ep->labels, e->labels.items[l].key, e->labels.items[l].value) !=
             MESH_OK)
             return MESH_E_NOMEM;
-    return MESH_OK;
+    return mesh_labels_set(&ep->labels, MESH_LABEL_SIDECAR, "true");
 }
 
 /* Adds every live sidecar's address to its Service: a copy of the stored one, or a new Service

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* TLS contexts and non-blocking connections of tls.h, on OpenSSL 3. */
 #include "net/tls.h"
+#include "net/tls_adopt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,7 +28,7 @@
 #define COALESCE_MAX (16u * 1024) /* one TLS record's worth of plaintext */
 #define PEM_FILE_MAX (1u << 20)   /* a bundle larger than this is not a bundle */
 #define PEER_KEY_MAX (256 + INET6_ADDRSTRLEN + 16)
-#define SNIFF_BYTES  16
+#define SNIFF_BYTES  MESH_TLS_SNIFF_BYTES
 #define TIME_TEXT    24
 
 struct session_slot {
@@ -77,6 +78,8 @@ struct mesh_tls_conn {
     bool truncated;
     bool checked; /* the peer check ran */
     char *server_name;
+    char *expect_uri; /* mesh_tls_conn_new_expecting: the server's SPIFFE ID */
+    enum mesh_tls_failure failure;
     char peer_key[PEER_KEY_MAX]; /* "" = no session caching for this connection */
 
     /* The first certificate problem the verify callback met. */
@@ -178,33 +181,6 @@ const char *mesh_tls_status_str(enum mesh_tls_status st)
         return "error";
     }
     return "unknown";
-}
-
-enum mesh_tls_sniff mesh_tls_sniff(const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    if (len == 0)
-        return MESH_TLS_SNIFF_NEED_MORE;
-    if (p[0] == 0x16) {
-        /* A handshake record (22), version 3.x (TLS 1.0-1.3 all say 3.1 to 3.4 here), a
-         * two-byte length, then handshake type 1: ClientHello. */
-        if (len >= 2 && p[1] != 0x03)
-            return MESH_TLS_SNIFF_OTHER;
-        if (len >= 3 && p[2] > 0x04)
-            return MESH_TLS_SNIFF_OTHER;
-        if (len >= 6 && p[5] != 0x01)
-            return MESH_TLS_SNIFF_OTHER;
-        return len >= 6 ? MESH_TLS_SNIFF_TLS : MESH_TLS_SNIFF_NEED_MORE;
-    }
-    /* A request line starts with a method token (upper-case in practice) and a space. */
-    size_t n = len < SNIFF_BYTES ? len : SNIFF_BYTES;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == ' ')
-            return i > 0 ? MESH_TLS_SNIFF_HTTP : MESH_TLS_SNIFF_OTHER;
-        if (!(p[i] >= 'A' && p[i] <= 'Z') && p[i] != '-' && p[i] != '_')
-            return MESH_TLS_SNIFF_OTHER;
-    }
-    return len >= SNIFF_BYTES ? MESH_TLS_SNIFF_OTHER : MESH_TLS_SNIFF_NEED_MORE;
 }
 
 /* --- the socket BIO: send() with MSG_NOSIGNAL, so that a peer gone away is an error to
@@ -399,9 +375,11 @@ static void verify_text(struct mesh_tls_conn *c)
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
     case X509_V_ERR_CERT_UNTRUSTED:
         kind = "unknown CA";
+        c->failure = MESH_TLS_FAIL_UNKNOWN_CA;
         break;
     case X509_V_ERR_CERT_HAS_EXPIRED:
         kind = "expired";
+        c->failure = MESH_TLS_FAIL_EXPIRED;
         format_time(c->verify_not_after, when, sizeof(when));
         snprintf(detail, sizeof(detail), "certificate has expired (notAfter %s)", when);
         break;
@@ -411,11 +389,13 @@ static void verify_text(struct mesh_tls_conn *c)
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
         kind = "wrong host";
+        c->failure = MESH_TLS_FAIL_WRONG_IDENTITY;
         snprintf(detail, sizeof(detail), "the certificate is not for %s",
                  c->server_name ? c->server_name : "this server");
         break;
     case X509_V_ERR_APPLICATION_VERIFICATION:
         kind = "wrong identity";
+        c->failure = MESH_TLS_FAIL_WRONG_IDENTITY;
         snprintf(detail, sizeof(detail), "%s", c->check_why);
         break;
     case X509_V_ERR_CERT_REVOKED:
@@ -464,26 +444,32 @@ static void ssl_error_text(struct mesh_tls_conn *c, unsigned long e, bool in_han
         return;
     case SSL_R_HTTP_REQUEST:
     case SSL_R_HTTPS_PROXY_REQUEST:
+        c->failure = MESH_TLS_FAIL_PLAINTEXT;
         set_err(c, "the peer does not speak TLS (it sent plaintext HTTP?)");
         return;
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
     case SSL_R_UNKNOWN_PROTOCOL:
+        c->failure = MESH_TLS_FAIL_PLAINTEXT;
         if (c->server)
             set_err(c, "the peer does not speak TLS (its first bytes are not a TLS handshake)");
         else
             set_err(c, "the server does not speak TLS (is it plain http://?)");
         return;
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        c->failure = MESH_TLS_FAIL_NO_CERTIFICATE;
         set_err(c, "the client sent no certificate, and this server requires one");
         return;
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        c->failure = MESH_TLS_FAIL_NO_CERTIFICATE;
         set_err(c, "%s requires a client certificate, and none was sent", peer);
         return;
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+        c->failure = MESH_TLS_FAIL_UNKNOWN_CA;
         set_err(c, "%s does not trust our certificate (unknown CA)", peer);
         return;
     case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+        c->failure = MESH_TLS_FAIL_EXPIRED;
         set_err(c, "%s says our certificate has expired", peer);
         return;
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
@@ -562,6 +548,8 @@ static enum mesh_tls_status io_failed(struct mesh_tls_conn *c, int ret, int os_e
         break;
     }
     ERR_clear_error();
+    if (c->failure == MESH_TLS_FAIL_NONE)
+        c->failure = MESH_TLS_FAIL_OTHER;
     c->failed = true;
     return MESH_TLS_ERROR;
 }
@@ -851,6 +839,43 @@ static int proto_version(enum mesh_tls_version v, int dflt)
     return dflt;
 }
 
+/* What every context gets once its SSL_CTX has its certificate and trust: peer verification
+ * through verify_cb, ALPN, the client session cache. */
+static enum mesh_err ctx_setup(struct mesh_tls_ctx *ctx, enum mesh_tls_verify verify,
+                               const char *alpn, char **errmsg)
+{
+    char why[160];
+    int mode = SSL_VERIFY_PEER;
+    if (ctx->server) {
+        if (verify == MESH_TLS_VERIFY_NONE)
+            mode = SSL_VERIFY_NONE;
+        else if (verify == MESH_TLS_VERIFY_REQUIRED)
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        /* Resumption with client verification on needs a session id context. */
+        static const unsigned char sid_ctx[] = "mesh";
+        SSL_CTX_set_session_id_context(ctx->ssl, sid_ctx, sizeof(sid_ctx) - 1);
+    }
+    SSL_CTX_set_verify(ctx->ssl, mode, verify_cb);
+    if (alpn) {
+        enum mesh_err err = parse_alpn(ctx, alpn, errmsg);
+        if (err != MESH_OK)
+            return err;
+        if (ctx->server)
+            SSL_CTX_set_alpn_select_cb(ctx->ssl, alpn_select, ctx);
+        else if (SSL_CTX_set_alpn_protos(ctx->ssl, ctx->alpn, (unsigned int)ctx->alpn_len) != 0)
+            return fail_msg(errmsg, MESH_E_TLS, "TLS: cannot set ALPN (%s)",
+                            ssl_reason(why, sizeof(why)));
+    }
+    if (!ctx->server) {
+        SSL_CTX_set_session_cache_mode(ctx->ssl, ctx->resume ? SSL_SESS_CACHE_CLIENT |
+                                                                   SSL_SESS_CACHE_NO_INTERNAL_STORE
+                                                             : SSL_SESS_CACHE_OFF);
+        if (ctx->resume)
+            SSL_CTX_sess_set_new_cb(ctx->ssl, new_session_cb);
+    }
+    return MESH_OK;
+}
+
 enum mesh_err mesh_tls_ctx_new(const struct mesh_tls_options *opt, struct mesh_tls_ctx **out,
                                char **errmsg)
 {
@@ -920,41 +945,62 @@ enum mesh_err mesh_tls_ctx_new(const struct mesh_tls_options *opt, struct mesh_t
                        ssl_reason(why, sizeof(why)));
         goto out;
     }
-    int mode = SSL_VERIFY_PEER;
-    if (opt->server) {
-        if (opt->verify_clients == MESH_TLS_VERIFY_NONE)
-            mode = SSL_VERIFY_NONE;
-        else if (opt->verify_clients == MESH_TLS_VERIFY_REQUIRED)
-            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-        /* Resumption with client verification on needs a session id context. */
-        static const unsigned char sid_ctx[] = "mesh";
-        SSL_CTX_set_session_id_context(ctx->ssl, sid_ctx, sizeof(sid_ctx) - 1);
-    }
-    SSL_CTX_set_verify(ctx->ssl, mode, verify_cb);
-    if (opt->alpn) {
-        err = parse_alpn(ctx, opt->alpn, errmsg);
-        if (err != MESH_OK)
-            goto out;
-        if (opt->server) {
-            SSL_CTX_set_alpn_select_cb(ctx->ssl, alpn_select, ctx);
-        } else if (SSL_CTX_set_alpn_protos(ctx->ssl, ctx->alpn, (unsigned int)ctx->alpn_len) != 0) {
-            err = fail_msg(errmsg, MESH_E_TLS, "TLS: cannot set ALPN (%s)",
-                           ssl_reason(why, sizeof(why)));
-            goto out;
-        }
-    }
-    if (!opt->server) {
-        SSL_CTX_set_session_cache_mode(ctx->ssl, ctx->resume ? SSL_SESS_CACHE_CLIENT |
-                                                                   SSL_SESS_CACHE_NO_INTERNAL_STORE
-                                                             : SSL_SESS_CACHE_OFF);
-        if (ctx->resume)
-            SSL_CTX_sess_set_new_cb(ctx->ssl, new_session_cb);
-    }
+    err = ctx_setup(ctx, opt->verify_clients, opt->alpn, errmsg);
+    if (err != MESH_OK)
+        goto out;
     *out = ctx;
     ctx = NULL; /* the caller's now */
 out:
     mesh_tls_ctx_free(ctx);
     return err;
+}
+
+enum mesh_err mesh_tls_ctx_adopt(SSL_CTX *ssl, const struct mesh_tls_adopt *opt,
+                                 struct mesh_tls_ctx **out, char **errmsg)
+{
+    *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    X509 *leaf = SSL_CTX_get0_certificate(ssl);
+    if (opt->server && !leaf)
+        return fail_msg(errmsg, MESH_E_INVALID, "a TLS server needs a certificate and its key");
+    struct mesh_tls_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return fail_msg(errmsg, MESH_E_NOMEM, "TLS: out of memory");
+    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_once(&sock_method_once, sock_method_init);
+    ctx->server = opt->server;
+    ctx->resume = !opt->server && opt->resume_sessions;
+    SSL_CTX_up_ref(ssl);
+    ctx->ssl = ssl;
+    enum mesh_err err = MESH_OK;
+    if (!sock_method) {
+        err = fail_msg(errmsg, MESH_E_NOMEM, "TLS: out of memory");
+        goto out;
+    }
+    SSL_CTX_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    if (leaf) {
+        ctx->subject = name_text(X509_get_subject_name(leaf));
+        ctx->not_after = asn1_time(X509_get0_notAfter(leaf));
+        if (!ctx->subject) {
+            err = fail_msg(errmsg, MESH_E_NOMEM, "TLS: out of memory");
+            goto out;
+        }
+    }
+    err = ctx_setup(ctx, opt->verify_clients, opt->alpn, errmsg);
+    if (err != MESH_OK)
+        goto out;
+    *out = ctx;
+    ctx = NULL;
+out:
+    mesh_tls_ctx_free(ctx);
+    return err;
+}
+
+SSL_CTX *mesh_tls_ctx_ssl(struct mesh_tls_ctx *ctx)
+{
+    return ctx->ssl;
 }
 
 void mesh_tls_ctx_free(struct mesh_tls_ctx *ctx)
@@ -1028,8 +1074,8 @@ static void offer_session(struct mesh_tls_conn *c)
     pthread_mutex_unlock(&ctx->lock);
 }
 
-enum mesh_err mesh_tls_conn_new(struct mesh_tls_ctx *ctx, int fd, const char *server_name,
-                                struct mesh_tls_conn **out)
+static enum mesh_err conn_new(struct mesh_tls_ctx *ctx, int fd, const char *server_name,
+                              const char *expect_uri, struct mesh_tls_conn **out)
 {
     struct mesh_tls_conn *c = NULL;
     enum mesh_err err = MESH_OK;
@@ -1077,8 +1123,14 @@ enum mesh_err mesh_tls_conn_new(struct mesh_tls_ctx *ctx, int fd, const char *se
             if (!literal)
                 SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         }
+        if (expect_uri && !(c->expect_uri = strdup(expect_uri))) {
+            err = MESH_E_NOMEM;
+            goto out;
+        }
         if (ctx->resume) {
-            peer_key(fd, c->server_name, c->peer_key, sizeof(c->peer_key));
+            /* A session is offered only to the identity it was made with. */
+            peer_key(fd, c->expect_uri ? c->expect_uri : c->server_name, c->peer_key,
+                     sizeof(c->peer_key));
             if (c->peer_key[0])
                 offer_session(c);
         }
@@ -1092,6 +1144,21 @@ out:
     return err;
 }
 
+enum mesh_err mesh_tls_conn_new(struct mesh_tls_ctx *ctx, int fd, const char *server_name,
+                                struct mesh_tls_conn **out)
+{
+    return conn_new(ctx, fd, server_name, NULL, out);
+}
+
+enum mesh_err mesh_tls_conn_new_expecting(struct mesh_tls_ctx *ctx, int fd, const char *peer_uri,
+                                          struct mesh_tls_conn **out)
+{
+    *out = NULL;
+    if (ctx->server || !peer_uri || !peer_uri[0])
+        return MESH_E_INVALID;
+    return conn_new(ctx, fd, NULL, peer_uri, out);
+}
+
 void mesh_tls_conn_free(struct mesh_tls_conn *conn)
 {
     if (!conn)
@@ -1099,6 +1166,7 @@ void mesh_tls_conn_free(struct mesh_tls_conn *conn)
     SSL_free(conn->ssl);
     peer_clear(&conn->peer);
     free(conn->server_name);
+    free(conn->expect_uri);
     free(conn);
 }
 
@@ -1127,10 +1195,38 @@ static enum mesh_tls_status sniff_first_bytes(struct mesh_tls_conn *c)
     if (buf[0] == 0x16)
         return MESH_TLS_DONE; /* OpenSSL judges the rest */
     enum mesh_tls_sniff kind = mesh_tls_sniff(buf, (size_t)n);
+    c->failure = MESH_TLS_FAIL_PLAINTEXT;
     if (kind == MESH_TLS_SNIFF_HTTP || kind == MESH_TLS_SNIFF_NEED_MORE)
         set_err(c, "the peer does not speak TLS (it sent plaintext HTTP?)");
     else
         set_err(c, "the peer does not speak TLS (its first bytes are not a TLS handshake)");
+    c->failed = true;
+    return MESH_TLS_ERROR;
+}
+
+/* A client of mesh_tls_conn_new_expecting, after its handshake: is the server the identity it
+ * wanted? After rather than during verification, so that a resumed session (no verification)
+ * is checked the same way. */
+static enum mesh_tls_status check_expected_peer(struct mesh_tls_conn *c)
+{
+    struct mesh_tls_peer peer;
+    enum mesh_err err = mesh_tls_conn_peer(c, &peer);
+    for (size_t i = 0; err == MESH_OK && i < peer.n_uri_sans; i++)
+        if (strcmp(peer.uri_sans[i], c->expect_uri) == 0)
+            return MESH_TLS_DONE;
+    c->failure = MESH_TLS_FAIL_WRONG_IDENTITY;
+    if (err != MESH_OK)
+        set_err(c,
+                "certificate verify failed (wrong identity): the server sent no certificate, "
+                "and %s was expected",
+                c->expect_uri);
+    else
+        set_err(c,
+                "certificate verify failed (wrong identity): the server is %s, not the expected "
+                "%s%s%s%s",
+                peer.n_uri_sans ? peer.uri_sans[0] : "a certificate without a URI SAN",
+                c->expect_uri, peer.subject ? " (" : "", peer.subject ? peer.subject : "",
+                peer.subject ? ")" : "");
     c->failed = true;
     return MESH_TLS_ERROR;
 }
@@ -1153,7 +1249,7 @@ enum mesh_tls_status mesh_tls_handshake(struct mesh_tls_conn *c)
     int os_errno = errno;
     if (r == 1) {
         c->handshake_done = true;
-        return MESH_TLS_DONE;
+        return c->expect_uri ? check_expected_peer(c) : MESH_TLS_DONE;
     }
     return io_failed(c, r, os_errno, true);
 }
@@ -1264,6 +1360,11 @@ enum mesh_tls_status mesh_tls_shutdown(struct mesh_tls_conn *c)
 const char *mesh_tls_conn_error(const struct mesh_tls_conn *conn)
 {
     return conn->err;
+}
+
+enum mesh_tls_failure mesh_tls_conn_failure(const struct mesh_tls_conn *conn)
+{
+    return conn->failed ? conn->failure : MESH_TLS_FAIL_NONE;
 }
 
 bool mesh_tls_conn_truncated(const struct mesh_tls_conn *conn)

@@ -168,6 +168,29 @@ const char *mesh_tls_conn_error(const struct mesh_tls_conn *conn);
  * framing that has its own length, as HTTP's, does not care). */
 bool mesh_tls_conn_truncated(const struct mesh_tls_conn *conn);
 
+/* A client connection that accepts only a server whose certificate carries the URI SAN
+ * peer_uri (a SPIFFE ID: mesh mTLS, where names are identities, not hosts). Checked after every
+ * handshake, resumed ones included; sessions are cached per (peer_uri, address). Otherwise as
+ * mesh_tls_conn_new with no server name. MESH_E_INVALID for an empty peer_uri. */
+enum mesh_err mesh_tls_conn_new_expecting(struct mesh_tls_ctx *ctx, int fd, const char *peer_uri,
+                                          struct mesh_tls_conn **out);
+
+/* Why a handshake failed, as the cause a user acts on (metrics label, log field). */
+enum mesh_tls_failure {
+    MESH_TLS_FAIL_NONE = 0,
+    MESH_TLS_FAIL_EXPIRED,        /* a certificate (the peer's, or ours as the peer says) expired */
+    MESH_TLS_FAIL_UNKNOWN_CA,     /* not signed by a CA of the trust bundle (either side) */
+    MESH_TLS_FAIL_WRONG_IDENTITY, /* the peer is not who was expected (SPIFFE ID, host) */
+    MESH_TLS_FAIL_PLAINTEXT,      /* the peer does not speak TLS */
+    MESH_TLS_FAIL_NO_CERTIFICATE, /* a client certificate was required and none was sent */
+    MESH_TLS_FAIL_OTHER,
+};
+/* The cause of the failure the connection's error describes; NONE when it did not fail. */
+enum mesh_tls_failure mesh_tls_conn_failure(const struct mesh_tls_conn *conn);
+/* "expired", "unknown_ca", "wrong_identity", "plaintext", "no_certificate", "other"; "none".
+ * Static. In tls_sniff.c (no OpenSSL needed). */
+const char *mesh_tls_failure_str(enum mesh_tls_failure f);
+
 /* After the handshake: the peer's leaf certificate. MESH_E_NOTFOUND when the peer sent none (a
  * server that did not ask, a client without one). *peer borrows from conn. */
 enum mesh_err mesh_tls_conn_peer(struct mesh_tls_conn *conn, struct mesh_tls_peer *peer);
@@ -179,7 +202,9 @@ const char *mesh_tls_conn_version(const struct mesh_tls_conn *conn);
 bool mesh_tls_conn_resumed(const struct mesh_tls_conn *conn);
 
 /* What the first bytes of a connection are, for a port that takes TLS and plaintext
- * ("permissive" mTLS). Looks at most at the first 16 bytes. */
+ * ("permissive" mTLS). Looks at most at the first MESH_TLS_SNIFF_BYTES bytes. In
+ * tls_sniff.c, which needs no OpenSSL. */
+#define MESH_TLS_SNIFF_BYTES 16
 enum mesh_tls_sniff {
     MESH_TLS_SNIFF_NEED_MORE = 0, /* too few bytes to tell; read (peek) more */
     MESH_TLS_SNIFF_TLS,           /* a TLS handshake record starting a ClientHello */

@@ -333,6 +333,12 @@ static enum mesh_err apply_config(struct mesh_control *c, const struct mesh_http
     err = mesh_snapshot_build_flags(res, n, c->applied + 1, flags, &s, why);
     if (err != MESH_OK)
         goto out;
+    if (c->cfg.mode == MESH_PROXY_SIDECAR &&
+        (err = mesh_snapshot_secure(s, c->cfg.service, c->cfg.ns)) != MESH_OK) {
+        *why = xstrdup("out of memory reading the security policies");
+        mesh_snapshot_unref(s);
+        goto out;
+    }
     c->applied++;
     snprintf(s->version_text, sizeof(s->version_text), "%s", version);
     s->from_control = true;

@@ -634,10 +634,10 @@ static int serve(struct mesh_proxy *p, uint64_t deregister_wait_ms)
     }
 }
 
-/* Sidecars and gateways need the TLS plugin for their workload certificate: loaded before
- * anything registers, so that a missing plugin fails the start, not the first renewal. Static
- * mode never calls this and so never maps OpenSSL (tls_plugin.h says why). */
-static int load_tls(void)
+/* Sidecars and gateways need the TLS plugin for their workload certificate and mTLS: loaded
+ * before anything registers, so that a missing plugin fails the start, not the first renewal.
+ * Static mode never calls this and so never maps OpenSSL (tls_plugin.h says why). */
+static int load_tls(struct mesh_proxy *p)
 {
     char *path = NULL, *why = NULL;
     if (mesh_tls_load(&path, &why) != MESH_OK) {
@@ -648,6 +648,7 @@ static int load_tls(void)
     fprintf(stderr, "lvl=info msg=\"TLS plugin loaded\" path=%s library=\"%s\"\n", path,
             mesh_tls_ops()->library_version());
     free(path);
+    p->tls_ops = mesh_tls_ops();
     return 0;
 }
 
@@ -656,7 +657,6 @@ static int load_tls(void)
 static int load_tls_server(struct mesh_proxy *p)
 {
     char *why = NULL;
-    p->tls_ops = mesh_tls_ops();
     if (p->tls_ops->server_ctx_new(p->opt.tls_cert, p->opt.tls_key, &p->tls_server, &why) !=
         MESH_OK) {
         fprintf(stderr, "meshproxy: --tls-cert %s / --tls-key %s: %s\n", p->opt.tls_cert,
@@ -699,7 +699,7 @@ int main(int argc, char **argv)
             free(default_id);
             return 1;
         }
-        if (load_tls() != 0 || (p.opt.tls_cert && load_tls_server(&p) != 0)) {
+        if (load_tls(&p) != 0 || (p.opt.tls_cert && load_tls_server(&p) != 0)) {
             free(token);
             free(default_id);
             return 1;

@@ -20,6 +20,7 @@
 #include "http/h1_parse.h"
 #include "net/loop.h"
 #include "net/sock.h"
+#include "net/tls.h" /* enum mesh_tls_failure; no OpenSSL type */
 #include "rng.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -248,11 +249,17 @@ struct mesh_dconn {
     bool hup;                     /* the peer's FIN was signalled: read on to see the EOF */
     bool tunnel;                  /* after a 101: raw bytes both ways */
     enum mesh_listener_role role; /* which listener accepted it */
-    /* A gateway's HTTPS client: every read and write goes through the plugin, after the
-     * handshake (tls_up). A TLS call may need the other direction's readiness: the flags say
-     * which event (write, read) makes the blocked read, or write, worth trying again. */
+    /* A gateway's HTTPS client, or an mTLS peer of a sidecar's inbound listener: every read
+     * and write goes through the plugin, after the handshake (tls_up). A TLS call may need the
+     * other direction's readiness: the flags say which event (write, read) makes the blocked
+     * read, or write, worth trying again. */
     struct mesh_tls_conn *tls;
     bool tls_up, tls_read_wants_write, tls_write_wants_read;
+    bool sniffing; /* a permissive inbound port waits for the first bytes: TLS or plaintext? */
+    /* Inbound mTLS: the identity whose context made tls (a reference, as for upstream
+     * connections) and the peer's verified SPIFFE ID (NULL for plaintext), for authorization. */
+    struct mesh_tls_identity *tls_id;
+    char *peer_id;
     struct mesh_dconn *prev, *next; /* the worker's open connections */
 };
 
@@ -268,10 +275,21 @@ struct mesh_uconn {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     struct mesh_uconn *pool_next;
-    struct mesh_timer timer; /* connect timeout, or idle timeout in the pool */
-    bool readable, writable, connected, peer_closed;
-    bool hup;        /* as for struct mesh_dconn */
-    bool holds_slot; /* counts against the breaker's max_connections (in use, see upstream.c) */
+    struct mesh_timer timer; /* connect timeout (TCP and TLS), or idle timeout in the pool */
+    bool readable, writable, peer_closed;
+    bool connected;     /* ready for HTTP: TCP connected and, with mTLS, the handshake done */
+    bool tcp_connected; /* the TCP connect completed */
+    bool hup;           /* as for struct mesh_dconn */
+    bool holds_slot;    /* counts against the breaker's max_connections (in use, see upstream.c) */
+    /* Mesh mTLS to a sidecar (peer_id set at the pick): every byte goes through the plugin once
+     * the handshake is done, as for a gateway's HTTPS client (struct mesh_dconn). tls_id is the
+     * identity the connection was made with, referenced until it closes: a renewal publishes a
+     * new one for new connections while this one goes on. */
+    char *peer_id; /* the SPIFFE ID the server must have; NULL: plaintext */
+    struct mesh_tls_conn *tls;
+    struct mesh_tls_identity *tls_id;
+    enum mesh_tls_failure tls_failure; /* why the handshake failed */
+    bool tls_read_wants_write, tls_write_wants_read;
 };
 
 /* worker.c */
@@ -288,6 +306,11 @@ void mesh_worker_release_wsnap(struct mesh_worker *w, struct mesh_wsnap *ws);
  * the inbound one for the inbound role, else the published one (adopted first when it
  * changed, so that a request never starts on a config older than the last publication). */
 struct mesh_wsnap *mesh_worker_wsnap(struct mesh_worker *w, enum mesh_listener_role role);
+
+/* A sidecar's inbound policy in the published snapshot (adopted first when it changed), NULL
+ * before meshd's first config and in other modes. Valid while the worker handles this event:
+ * use it, never keep it. */
+const struct mesh_inbound_policy *mesh_worker_inbound_policy(struct mesh_worker *w);
 
 /* publish.c: the one way a new snapshot reaches the workers (SIGHUP and meshd alike).
  * Takes the caller's reference on s, stores it as current with one atomic exchange, wakes every
@@ -330,12 +353,18 @@ void mesh_dconn_respond(struct mesh_dconn *c, int status, const char *extra_head
                         const char *body);
 
 /* upstream.c */
-enum mesh_err mesh_uconn_acquire(struct mesh_worker *w, const struct mesh_endpoint_rt *ep,
-                                 struct mesh_cluster_state *state,
-                                 const struct mesh_breaker_limits *limits,
-                                 uint64_t connect_timeout_ms, struct mesh_uconn **out,
-                                 bool *reused);
+/* A connection to endpoint ep of cluster cl for a stream: a pooled one, else a new one (its
+ * connect, and with mTLS its handshake, under connect_timeout_ms). MESH_E_AGAIN at the
+ * breaker's max_connections; MESH_E_TLS when mTLS is required and the proxy has no workload
+ * certificate yet (logged). */
+enum mesh_err mesh_uconn_acquire(struct mesh_worker *w, const struct mesh_cluster *cl,
+                                 const struct mesh_endpoint_rt *ep, uint64_t connect_timeout_ms,
+                                 struct mesh_uconn **out, bool *reused);
 void mesh_uconn_release(struct mesh_uconn *u, bool reusable);
+/* Reads response bytes into u->in: >0 read, 0 nothing now, -1 at EOF or error (peer_closed). */
+ssize_t mesh_uconn_read(struct mesh_uconn *u);
+/* Writes iov[0..n): bytes taken, or -1 with errno (EAGAIN: wait for the next write event). */
+ssize_t mesh_uconn_writev(struct mesh_uconn *u, const struct iovec *iov, int n);
 bool mesh_uconn_flush(struct mesh_uconn *u);
 void mesh_pools_close_idle(struct mesh_worker *w);
 void mesh_pools_free(struct mesh_worker *w);
@@ -355,6 +384,11 @@ void mesh_wstats_fault(struct mesh_worker *w, const char *service, const char *k
 void mesh_wstats_overflow(struct mesh_worker *w, const char *service, const char *resource);
 void mesh_wstats_retry(struct mesh_worker *w, const char *service);
 void mesh_wstats_ejection(struct mesh_worker *w, const char *service, const char *endpoint);
+/* direction: "inbound" or "outbound"; failure NONE counts a success. */
+void mesh_wstats_mtls_handshake(struct mesh_worker *w, const char *direction,
+                                enum mesh_tls_failure failure);
+void mesh_wstats_inbound_connection(struct mesh_worker *w, bool mtls);
+void mesh_wstats_authz(struct mesh_worker *w, const char *source, const char *rule, bool allowed);
 /* pending: a connection still being established, else an open one. */
 void mesh_wstats_upstream_cx(struct mesh_worker *w, const struct mesh_cluster_state *state,
                              const char *endpoint, bool pending, int delta);

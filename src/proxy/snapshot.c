@@ -129,6 +129,10 @@ static void add_endpoint(struct builder *b, struct mesh_cluster *c, const char *
     }
     snprintf(ep->name, sizeof(ep->name), "%s", address);
     ep->labels = labels;
+    for (size_t i = 0; i < labels->len; i++)
+        if (strcmp(labels->items[i].key, MESH_LABEL_SIDECAR) == 0 &&
+            strcmp(labels->items[i].value, "true") == 0)
+            ep->sidecar = true;
     ep->id = b->snap->n_endpoints++;
     c->n_endpoints++;
 }
@@ -153,6 +157,9 @@ static void build_clusters(struct builder *b, struct mesh_resource *const *res, 
                 : strcmp(svc->load_balancer, "round_robin") == 0 ? MESH_LB_ROUND_ROBIN
                 : strcmp(svc->load_balancer, "random") == 0      ? MESH_LB_RANDOM
                                                                  : MESH_LB_LEAST_REQUEST;
+        c->mtls = mesh_security_outbound_mtls(res, n, c->name, c->ns);
+        c->peer_strict = mesh_security_mode(res, n, c->name, c->ns) == MESH_MTLS_STRICT;
+        c->peer_path = xasprintf("/ns/%s/sa/%s", c->ns, c->name);
         c->endpoints = xcalloc(svc->n_endpoints ? svc->n_endpoints : 1, sizeof(*c->endpoints));
         for (size_t e = 0; e < svc->n_endpoints; e++)
             add_endpoint(b, c, svc->endpoints[e].address, &svc->endpoints[e].labels);
@@ -575,6 +582,20 @@ enum mesh_err mesh_snapshot_build_flags(struct mesh_resource *const *given, size
     return MESH_OK;
 }
 
+enum mesh_err mesh_snapshot_secure(struct mesh_snapshot *s, const char *service, const char *ns)
+{
+    struct mesh_inbound_policy *p = calloc(1, sizeof(*p));
+    if (!p)
+        return MESH_E_NOMEM;
+    enum mesh_err err = mesh_inbound_policy_build(s->res, s->n_res, service, ns, p);
+    if (err != MESH_OK) {
+        free(p);
+        return err;
+    }
+    s->inbound_policy = p;
+    return MESH_OK;
+}
+
 enum mesh_err mesh_snapshot_build_inbound(const char *service, const char *ns, const char *address,
                                           struct mesh_snapshot **out, char **errmsg)
 {
@@ -686,6 +707,11 @@ static void snapshot_free(struct mesh_snapshot *s)
         free(s->clusters[i].endpoints);
         free(s->clusters[i].name);
         free(s->clusters[i].ns);
+        free(s->clusters[i].peer_path);
+    }
+    if (s->inbound_policy) {
+        mesh_inbound_policy_clear(s->inbound_policy);
+        free(s->inbound_policy);
     }
     for (size_t i = 0; s->exact && i < s->exact_cap; i++)
         free(s->exact[i].host);

@@ -18,6 +18,7 @@
 #include "mesh/mesh.h"
 #include "outlier.h"
 #include "route_match.h"
+#include "security.h"
 
 #define MESH_RETRY_ON_5XX             0x1u
 #define MESH_RETRY_ON_GATEWAY_ERROR   0x2u
@@ -30,6 +31,7 @@ struct mesh_endpoint_rt {
     char name[64];                    /* "127.0.0.1:18081": metrics label and keep-alive pool key */
     uint32_t id;                      /* dense over the snapshot: index of per-worker arrays */
     const struct mesh_labels *labels; /* the Service document's, in the snapshot's copy */
+    bool sidecar; /* a sidecar's inbound listener (MESH_LABEL_SIDECAR): mTLS may apply */
 };
 
 /* What must survive a reload, shared by every worker and every snapshot that names the same
@@ -63,6 +65,10 @@ struct mesh_cluster {
     struct mesh_fault_rt fault;
     enum mesh_lb_policy lb;
     struct mesh_cluster_state *state;
+    /* Calls to its sidecars use mTLS (security.h decides), expecting the SPIFFE ID whose path is
+     * peer_path ("/ns/NS/sa/NAME"); peer_strict: they refuse plaintext. */
+    bool mtls, peer_strict;
+    char *peer_path;
 };
 
 struct mesh_route_dest {
@@ -151,6 +157,9 @@ struct mesh_snapshot {
     char version_text[40]; /* as the config's source names it: meshd's hash, or a reload count */
     bool from_control;     /* the config came from meshd (else from a file) */
     bool awaiting_config;  /* a placeholder until meshd's first config: routes nothing */
+    /* A sidecar's: the mTLS mode and authorization of its own service (mesh_snapshot_secure);
+     * NULL for gateways and static proxies, whose listeners take plaintext with no rules. */
+    struct mesh_inbound_policy *inbound_policy;
 };
 
 /* Compiles resources into a new snapshot (refs = 1). Unknown kinds for the proxy (SecurityPolicy,
@@ -170,6 +179,10 @@ enum mesh_err mesh_snapshot_build_flags(struct mesh_resource *const *res, size_t
  * the one endpoint address (the local app) of a cluster named "inbound|SERVICE" in namespace ns,
  * retried once on a connect failure. It lives outside meshd's config, so snapshot swaps never
  * touch it. On error *errmsg (caller frees) says why (an address that does not parse). */
+/* Makes s (not yet published) a sidecar's: computes the inbound policy of service/ns from its
+ * documents. MESH_E_NOMEM. */
+enum mesh_err mesh_snapshot_secure(struct mesh_snapshot *s, const char *service, const char *ns);
+
 enum mesh_err mesh_snapshot_build_inbound(const char *service, const char *ns, const char *address,
                                           struct mesh_snapshot **out, char **errmsg);
 /* Reads FILE (all documents, validated) and compiles it. */

@@ -115,6 +115,28 @@ static const struct family_desc families[MESH_STATS_FAMILY_COUNT] = {
                                    MESH_STATS_COUNTER,
                                    1,
                                    {"result", NULL}},
+    [MESH_STATS_MTLS_HANDSHAKES] = {"mesh_mtls_handshakes_total",
+                                    "Mesh mTLS handshakes by direction (inbound: a peer calling "
+                                    "this sidecar; outbound: this proxy calling a sidecar) and "
+                                    "result: success, or the cause of the failure (expired, "
+                                    "unknown_ca, wrong_identity, plaintext, no_certificate, "
+                                    "other).",
+                                    MESH_STATS_COUNTER,
+                                    2,
+                                    {"direction", "result", NULL}},
+    [MESH_STATS_INBOUND_CONNECTIONS] = {"mesh_inbound_connections_total",
+                                        "Connections a sidecar's inbound listener accepted, by "
+                                        "security: mtls or plaintext.",
+                                        MESH_STATS_COUNTER,
+                                        1,
+                                        {"security", NULL}},
+    [MESH_STATS_AUTHZ] = {"mesh_authz_requests_total",
+                          "Authorization decisions at a sidecar's inbound side, by source "
+                          "identity (service.namespace, or unauthenticated), the rule that "
+                          "decided (policy namespace/name#index, none, default-deny) and result.",
+                          MESH_STATS_COUNTER,
+                          3,
+                          {"source", "rule", "result", NULL}},
 };
 
 /* Prometheus `le` values of the buckets, and the same bounds in microseconds. */

@@ -47,6 +47,9 @@ enum mesh_stats_family {
     MESH_STATS_CERT_EXPIRY,            /* gauge, no labels: unix seconds, 0 = no certificate */
     MESH_STATS_CERT_RENEWALS,          /* counter: result (success|failure) */
     MESH_STATS_TLS_HANDSHAKES,         /* counter: result (success|failure) */
+    MESH_STATS_MTLS_HANDSHAKES,        /* counter: direction (inbound|outbound), result */
+    MESH_STATS_INBOUND_CONNECTIONS,    /* counter: security (mtls|plaintext) */
+    MESH_STATS_AUTHZ,                  /* counter: source, rule, result (allow|deny) */
     MESH_STATS_FAMILY_COUNT
 };
 

@@ -180,6 +180,29 @@ static void refuse_bad_body(struct mesh_stream *s)
 
 /* --- the request head --- */
 
+/* A sidecar's inbound request against its service's authorization rules (pol), with the peer's
+ * verified identity (none over plaintext). Decisions are counted when the service has rules;
+ * denials are logged with the peer. */
+static bool inbound_authorized(struct mesh_stream *s, const struct mesh_inbound_policy *pol)
+{
+    const char *rule = NULL;
+    const char *peer_id = s->c->peer_id;
+    bool allowed = mesh_authz_check(pol, peer_id, s->req.method, s->req.path, &rule);
+    if (!pol->authz)
+        return allowed;
+    char source[192];
+    mesh_authz_source(peer_id, source, sizeof(source));
+    mesh_wstats_authz(s->w, source, rule, allowed);
+    if (!allowed)
+        fprintf(stderr,
+                "lvl=warn msg=\"request denied by authorization\" peer=%s identity=%s method=%.*s "
+                "path=\"%.*s\" rule=%s\n",
+                s->c->peer, peer_id ? peer_id : "none (plaintext)", (int)s->req.method.len,
+                s->req.method.p, (int)(s->req.path.len > 200 ? 200 : s->req.path.len),
+                s->req.path.p, rule);
+    return allowed;
+}
+
 /* Whether the comma-separated token list holds name (case-insensitive), as in Connection. */
 static bool token_list_has(struct mesh_slice list, struct mesh_slice name)
 {
@@ -363,6 +386,11 @@ static void on_head_complete(struct mesh_stream *s)
         return;
     }
     s->ws = mesh_worker_wsnap(w, c->role);
+    const struct mesh_inbound_policy *policy =
+        c->role == MESH_LISTENER_INBOUND ? mesh_worker_inbound_policy(w) : NULL;
+    bool unknown_policy =
+        c->role == MESH_LISTENER_INBOUND && !policy && w->proxy->opt.mode == MESH_PROXY_SIDECAR;
+    bool denied = policy && !inbound_authorized(s, policy);
     const struct mesh_vhost *vh = mesh_snapshot_find_vhost(s->ws->snap, s->req.host);
     s->route = vh ? mesh_vhost_match(vh, &s->req) : NULL;
     if (!render_request_head(s)) {
@@ -375,6 +403,15 @@ static void on_head_complete(struct mesh_stream *s)
     /* What of the body is already here is checked before anything goes upstream. */
     if (!mesh_framer_scan(&s->req_framer, c->in->data + c->in->start, mesh_buf_readable(c->in))) {
         refuse_bad_body(s);
+        return;
+    }
+    if (unknown_policy) {
+        respond_error(s, 503, "no config yet"); /* its policy may be strict: not a byte through */
+        return;
+    }
+    if (denied) {
+        /* Envoy's words, which clients of an Istio mesh may already look for. */
+        respond_local(s, 403, "content-type: text/plain\r\n", "RBAC: access denied");
         return;
     }
     if (s->ws->snap->awaiting_config) {
@@ -480,8 +517,8 @@ static void stream_attempt(struct mesh_stream *s)
     atomic_fetch_add_explicit(&cl->state->active[i], 1, memory_order_relaxed);
     struct mesh_uconn *u = NULL;
     bool reused = false;
-    enum mesh_err err = mesh_uconn_acquire(w, s->ep, cl->state, &cl->limits,
-                                           w->proxy->opt.connect_timeout_ms, &u, &reused);
+    enum mesh_err err =
+        mesh_uconn_acquire(w, cl, s->ep, w->proxy->opt.connect_timeout_ms, &u, &reused);
     if (err == MESH_E_AGAIN) {
         /* At max_connections: wait for one, if the pending limit allows. */
         if (!s->holds_pending &&
@@ -501,7 +538,7 @@ static void stream_attempt(struct mesh_stream *s)
         s->holds_pending = false;
     }
     if (err != MESH_OK) {
-        mesh_stream_upstream_failed(s, MESH_FAIL_CONNECT);
+        mesh_stream_upstream_failed(s, err == MESH_E_TLS ? MESH_FAIL_TLS : MESH_FAIL_CONNECT);
         return;
     }
     s->u = u;
@@ -532,7 +569,8 @@ static bool may_retry(struct mesh_stream *s, enum mesh_fail cause, int status)
     if (!rt || s->attempts >= rt->retry_attempts || s->resp_started || s->req_body_sent)
         return false;
     uint32_t on = rt->retry_on;
-    bool wanted = (cause == MESH_FAIL_CONNECT && (on & MESH_RETRY_ON_CONNECT_FAILURE)) ||
+    bool connect = cause == MESH_FAIL_CONNECT || cause == MESH_FAIL_TLS;
+    bool wanted = (connect && (on & MESH_RETRY_ON_CONNECT_FAILURE)) ||
                   (cause == MESH_FAIL_RESET && (on & MESH_RETRY_ON_RESET)) ||
                   (cause == MESH_FAIL_TIMEOUT && (on & MESH_RETRY_ON_5XX)) ||
                   (cause == MESH_FAIL_STATUS && (on & MESH_RETRY_ON_5XX) && status >= 500) ||
@@ -573,6 +611,7 @@ void mesh_stream_upstream_failed(struct mesh_stream *s, enum mesh_fail cause)
         stream_attempt(s);
         return;
     }
+    enum mesh_tls_failure tls_failure = s->u ? s->u->tls_failure : MESH_TLS_FAIL_NONE;
     report_outlier(s, true);
     drop_upstream(s, false);
     mesh_timer_stop(&s->w->loop, &s->try_timer);
@@ -592,6 +631,14 @@ void mesh_stream_upstream_failed(struct mesh_stream *s, enum mesh_fail cause)
     case MESH_FAIL_TIMEOUT:
         respond_error(s, 504, "upstream request timeout");
         break;
+    case MESH_FAIL_TLS: {
+        char why[96] = "upstream mTLS unavailable: no workload certificate yet";
+        if (tls_failure != MESH_TLS_FAIL_NONE)
+            snprintf(why, sizeof(why), "upstream TLS handshake failed: %s",
+                     mesh_tls_failure_str(tls_failure));
+        respond_error(s, 503, why);
+        break;
+    }
     default:
         respond_error(s, 502, "upstream error");
         break;
@@ -674,7 +721,7 @@ static bool pump_request(struct mesh_stream *s)
             return true;
         struct iovec iov[2] = {{s->req_head.p + s->req_head.off, head}, {(void *)body, ready}};
         int first = head ? 0 : 1;
-        ssize_t n = writev(u->io.fd, iov + first, 2 - first);
+        ssize_t n = mesh_uconn_writev(u, iov + first, 2 - first);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
                 u->writable = false;
@@ -785,33 +832,6 @@ static bool on_response_head(struct mesh_stream *s)
     return true;
 }
 
-/* Reads from upstream: the response head, then body bytes that pump_response relays. */
-static ssize_t upstream_read(struct mesh_uconn *u)
-{
-    if (!u->readable)
-        return 0;
-    if (!u->in && !(u->in = mesh_bufpool_get(&u->w->bufs)))
-        return 0;
-    mesh_buf_compact(u->in);
-    size_t room = mesh_buf_writable(u->in);
-    if (room == 0)
-        return 0;
-    ssize_t n = read(u->io.fd, u->in->data + u->in->end, room);
-    if (n > 0) {
-        u->in->end += (uint32_t)n;
-        if ((size_t)n < room && !u->hup)
-            u->readable = false; /* emptied: see mesh_dconn_read */
-        return n;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        u->readable = false;
-        return 0;
-    }
-    u->readable = false;
-    u->peer_closed = true;
-    return -1;
-}
-
 static bool pump_response_head(struct mesh_stream *s)
 {
     struct mesh_uconn *u = s->u;
@@ -833,7 +853,7 @@ static bool pump_response_head(struct mesh_stream *s)
             mesh_stream_upstream_failed(s, MESH_FAIL_PROTOCOL);
             return false;
         }
-        ssize_t n = upstream_read(u);
+        ssize_t n = mesh_uconn_read(u);
         if (n > 0)
             continue;
         if (n < 0) {
@@ -874,7 +894,7 @@ static bool pump_response(struct mesh_stream *s)
             stream_finish(s, s->keep_alive && mesh_framer_done(&s->req_framer));
             return false;
         }
-        ssize_t n = upstream_read(u);
+        ssize_t n = mesh_uconn_read(u);
         if (n > 0)
             continue;
         if (n < 0) {

@@ -23,6 +23,7 @@ enum mesh_fail {
     MESH_FAIL_TIMEOUT,
     MESH_FAIL_STATUS,
     MESH_FAIL_PROTOCOL,
+    MESH_FAIL_TLS, /* the mTLS handshake failed, or cannot be made yet (a connect failure) */
 };
 
 struct mesh_stream {

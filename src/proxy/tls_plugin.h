@@ -14,7 +14,8 @@
  *
  * Per-connection TLS crosses as net/tls.h's opaque struct mesh_tls_ctx and mesh_tls_conn (the
  * plugin compiles src/net/tls.c; meshproxy never calls that file's functions, only the table's
- * entries) and its enum mesh_tls_status, whose values are therefore part of this ABI. */
+ * entries) and its enums mesh_tls_status and mesh_tls_failure, whose values are therefore part of
+ * this ABI. */
 #ifndef MESH_PROXY_TLS_PLUGIN_H
 #define MESH_PROXY_TLS_PLUGIN_H
 
@@ -146,8 +147,26 @@ struct mesh_tls_ops {
     /* The ALPN protocol agreed on ("http/1.1"), or NULL. Borrowed. */
     const char *(*conn_alpn)(struct mesh_tls_conn *conn);
 
-    /* Next: client sessions and server sessions from an identity's contexts (mesh mTLS) and the
-     * peer's SPIFFE ID, appended after these. */
+    /* --- Appended: mesh mTLS with the workload identity. --- */
+
+    /* id's contexts, borrowed while the caller holds a reference on id (a connection made from
+     * one must keep such a reference until it is freed). Server: client certificates required
+     * and verified against the trust bundle. Client: the same bundle; sessions resumed per
+     * (peer identity, address). Both: TLS 1.2 minimum, ALPN "http/1.1". Never NULL. */
+    struct mesh_tls_ctx *(*identity_server_ctx)(struct mesh_tls_identity *id);
+    struct mesh_tls_ctx *(*identity_client_ctx)(struct mesh_tls_identity *id);
+    /* As mesh_tls_conn_new_expecting: a client connection on fd (connected, non-blocking,
+     * borrowed) that accepts only a server whose certificate carries the SPIFFE ID peer_id. */
+    enum mesh_err (*client_conn_new)(struct mesh_tls_ctx *ctx, int fd, const char *peer_id,
+                                     struct mesh_tls_conn **out);
+    /* The peer's SPIFFE ID (the first URI SAN of its verified certificate) after the handshake;
+     * NULL when it sent none. Borrowed from conn. */
+    const char *(*conn_peer_id)(struct mesh_tls_conn *conn);
+    /* As mesh_tls_conn_failure (enum mesh_tls_failure's values are part of this ABI),
+     * mesh_tls_conn_resumed and mesh_tls_conn_version. */
+    enum mesh_tls_failure (*conn_failure)(const struct mesh_tls_conn *conn);
+    bool (*conn_resumed)(const struct mesh_tls_conn *conn);
+    const char *(*conn_version)(const struct mesh_tls_conn *conn);
 };
 
 #endif

@@ -78,6 +78,12 @@ struct mesh_wsnap *mesh_worker_wsnap(struct mesh_worker *w, enum mesh_listener_r
     return w->wsnap;
 }
 
+const struct mesh_inbound_policy *mesh_worker_inbound_policy(struct mesh_worker *w)
+{
+    switch_to(w, atomic_load_explicit(&w->proxy->current, memory_order_acquire));
+    return w->wsnap->snap->inbound_policy;
+}
+
 void mesh_worker_release_wsnap(struct mesh_worker *w, struct mesh_wsnap *ws)
 {
     if (--ws->users == 0 && ws != w->wsnap && ws != w->inbound)

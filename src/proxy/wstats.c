@@ -11,7 +11,7 @@
 static struct mesh_stats_counter *counter(struct mesh_worker *w, enum mesh_stats_family f,
                                           const char *a, const char *b)
 {
-    const char *labels[2] = {a, b};
+    const char *labels[3] = {a, b, NULL};
     struct mesh_stats_counter *c = NULL;
     mesh_stats_counter_get(w->st.shard, f, labels, &c); /* on error: a sink that counts nothing */
     return c;
@@ -56,6 +56,27 @@ void mesh_wstats_retry(struct mesh_worker *w, const char *service)
 void mesh_wstats_ejection(struct mesh_worker *w, const char *service, const char *endpoint)
 {
     mesh_stats_counter_inc(counter(w, MESH_STATS_EJECTIONS, service, endpoint));
+}
+
+void mesh_wstats_mtls_handshake(struct mesh_worker *w, const char *direction,
+                                enum mesh_tls_failure failure)
+{
+    const char *result = failure == MESH_TLS_FAIL_NONE ? "success" : mesh_tls_failure_str(failure);
+    mesh_stats_counter_inc(counter(w, MESH_STATS_MTLS_HANDSHAKES, direction, result));
+}
+
+void mesh_wstats_inbound_connection(struct mesh_worker *w, bool mtls)
+{
+    mesh_stats_counter_inc(
+        counter(w, MESH_STATS_INBOUND_CONNECTIONS, mtls ? "mtls" : "plaintext", NULL));
+}
+
+void mesh_wstats_authz(struct mesh_worker *w, const char *source, const char *rule, bool allowed)
+{
+    const char *labels[3] = {source, rule, allowed ? "allow" : "deny"};
+    struct mesh_stats_counter *c = NULL;
+    mesh_stats_counter_get(w->st.shard, MESH_STATS_AUTHZ, labels, &c);
+    mesh_stats_counter_inc(c);
 }
 
 void mesh_wstats_upstream_cx(struct mesh_worker *w, const struct mesh_cluster_state *state,

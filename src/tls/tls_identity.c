@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "net/tls_adopt.h"
 #include "tls_internal.h"
 
 /* --- memory: the renewal thread's work, which aborts when out of memory, as xalloc.h does on
@@ -338,13 +339,17 @@ out:
     return err;
 }
 
-/* A TLS context for one side, from id's key, leaf, chain and trust. */
-static enum mesh_err build_ctx(struct mesh_tls_identity *id, bool server, SSL_CTX **out, char **why)
+/* A TLS context for one side, from id's key, leaf, chain and trust: net/tls.h's, so that
+ * connections made from it have that file's non-blocking calls, messages and causes. Peers'
+ * certificates are required both ways; the client resumes sessions. */
+static enum mesh_err build_ctx(struct mesh_tls_identity *id, bool server, struct mesh_tls_ctx **out,
+                               char **why)
 {
     enum mesh_err err = MESH_OK;
     SSL_CTX *ctx = SSL_CTX_new_ex(NULL, NULL, server ? TLS_server_method() : TLS_client_method());
     const char *side = server ? "server" : "client";
     char what[96];
+    char *msg = NULL;
     *out = NULL;
     if (!ctx) {
         snprintf(what, sizeof(what), "cannot create the TLS %s context", side);
@@ -379,23 +384,26 @@ static enum mesh_err build_ctx(struct mesh_tls_identity *id, bool server, SSL_CT
         goto out;
     }
     SSL_CTX_set1_cert_store(ctx, id->trust); /* takes its own reference */
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    /* Resumed sessions must stay bound to this verification setting. */
-    if (server && !SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"meshproxy", 9)) {
-        err = tls_fail(why, "cannot set the session context");
-        goto out;
-    }
-    *out = ctx;
-    ctx = NULL;
+    /* ALPN http/1.1 only until the proxy speaks HTTP/2 between sidecars; then "h2,http/1.1". */
+    struct mesh_tls_adopt opt = {
+        .server = server,
+        .verify_clients = MESH_TLS_VERIFY_REQUIRED,
+        .alpn = "http/1.1",
+        .resume_sessions = true,
+    };
+    err = mesh_tls_ctx_adopt(ctx, &opt, out, &msg);
+    if (err != MESH_OK)
+        err = fail(why, err, "TLS %s context: %s", side, msg ? msg : "out of memory");
 out:
-    SSL_CTX_free(ctx);
+    free(msg);
+    SSL_CTX_free(ctx); /* the adopted context holds its own reference */
     return err;
 }
 
 static void identity_free(struct mesh_tls_identity *id)
 {
-    SSL_CTX_free(id->server_ctx);
-    SSL_CTX_free(id->client_ctx);
+    mesh_tls_ctx_free(id->server_ctx);
+    mesh_tls_ctx_free(id->client_ctx);
     X509_STORE_free(id->trust);
     sk_X509_pop_free(id->roots, X509_free);
     sk_X509_pop_free(id->chain, X509_free);

@@ -27,8 +27,8 @@ struct mesh_tls_identity {
     X509_STORE *trust;      /* roots, for verifying peers; shared by both contexts */
     /* TLS 1.2 minimum (1.3 when the peer has it), our certificate, key and chain loaded and
      * checked, peer certificates required and verified against trust. */
-    SSL_CTX *server_ctx;                    /* for accepting (inbound mTLS) */
-    SSL_CTX *client_ctx;                    /* for originating (outbound mTLS) */
+    struct mesh_tls_ctx *server_ctx;        /* for accepting (inbound mTLS) */
+    struct mesh_tls_ctx *client_ctx;        /* for originating (outbound mTLS) */
     struct mesh_tls_facts facts;            /* its strings and roots are owned here */
     struct mesh_tls_root_facts *root_facts; /* facts.roots */
 };
@@ -55,5 +55,8 @@ enum mesh_err mesh_tls_server_ctx_new(const char *cert_file, const char *key_fil
                                       struct mesh_tls_ctx **out, char **why);
 enum mesh_err mesh_tls_server_conn_new(struct mesh_tls_ctx *ctx, int fd,
                                        struct mesh_tls_conn **out);
+struct mesh_tls_ctx *mesh_tls_identity_server_ctx(struct mesh_tls_identity *id);
+struct mesh_tls_ctx *mesh_tls_identity_client_ctx(struct mesh_tls_identity *id);
+const char *mesh_tls_conn_peer_id(struct mesh_tls_conn *conn);
 
 #endif

@@ -32,4 +32,11 @@ __attribute__((visibility("default"))) const struct mesh_tls_ops mesh_tls_plugin
     .conn_free = mesh_tls_conn_free,
     .conn_error = mesh_tls_conn_error,
     .conn_alpn = mesh_tls_conn_alpn,
+    .identity_server_ctx = mesh_tls_identity_server_ctx,
+    .identity_client_ctx = mesh_tls_identity_client_ctx,
+    .client_conn_new = mesh_tls_conn_new_expecting,
+    .conn_peer_id = mesh_tls_conn_peer_id,
+    .conn_failure = mesh_tls_conn_failure,
+    .conn_resumed = mesh_tls_conn_resumed,
+    .conn_version = mesh_tls_conn_version,
 };

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The plugin's per-connection TLS entries that are more than net/tls.c's functions as they are:
- * a server context from the gateway's certificate and key files, and a server connection. */
+ * a server context from the gateway's certificate and key files, a server connection, the
+ * identity's contexts, and the peer's SPIFFE ID. */
 #include "tls_internal.h"
 
 enum mesh_err mesh_tls_server_ctx_new(const char *cert_file, const char *key_file,
@@ -22,4 +23,22 @@ enum mesh_err mesh_tls_server_ctx_new(const char *cert_file, const char *key_fil
 enum mesh_err mesh_tls_server_conn_new(struct mesh_tls_ctx *ctx, int fd, struct mesh_tls_conn **out)
 {
     return mesh_tls_conn_new(ctx, fd, NULL, out);
+}
+
+struct mesh_tls_ctx *mesh_tls_identity_server_ctx(struct mesh_tls_identity *id)
+{
+    return id->server_ctx;
+}
+
+struct mesh_tls_ctx *mesh_tls_identity_client_ctx(struct mesh_tls_identity *id)
+{
+    return id->client_ctx;
+}
+
+const char *mesh_tls_conn_peer_id(struct mesh_tls_conn *conn)
+{
+    struct mesh_tls_peer peer;
+    if (mesh_tls_conn_peer(conn, &peer) != MESH_OK || peer.n_uri_sans == 0)
+        return NULL;
+    return peer.uri_sans[0];
 }

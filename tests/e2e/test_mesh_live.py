@@ -527,9 +527,11 @@ def test_sidecar_before_meshd_waits_for_its_first_config(live):
     r = v1.request("payment-v1")
     assert (r.status, r.header("x-mesh-error")) == (503, "no config yet")
     assert v1.admin("/ready").status == 503
-    # The inbound listener serves the app already: it needs nothing from meshd.
+    # The inbound listener does not know its service's SecurityPolicy yet (it may be strict,
+    # with authorization rules): nothing reaches the app, and the caller is told why.
     port = int(v1.inbound.rsplit(":", 1)[1])
-    assert request(port, host="whatever").header("x-echo-name") == "payment-v1"
+    r = request(port, host="whatever")
+    assert (r.status, r.header("x-mesh-error")) == (503, "no config yet")
     assert v1.dump()["config"]["source"] == "none"
 
     live.start_meshd()
@@ -537,6 +539,7 @@ def test_sidecar_before_meshd_waits_for_its_first_config(live):
                what="the sidecar's first config")
     r = v1.request("payment-v1")
     assert (r.status, r.header("x-echo-name")) == (200, "payment-v1")
+    assert request(port, host="whatever").header("x-echo-name") == "payment-v1"
     assert v1.stderr().count(WATCH_OUTAGE) == 1
 
 

@@ -633,11 +633,12 @@ def test_proxy_config_through_meshd(mesh, live):
                 e.pop("active_requests", None)
         assert got == want, name
 
-    # orders' sidecar routes to payment-v1's registered inbound address, labelled version=v1,
+    # orders' sidecar routes to payment-v1's registered inbound address, labelled version=v1
+    # and as a sidecar (calls to it may use mTLS),
     # besides the static endpoint of examples/services.yaml.
     rows = table_rows(server_ok(mesh, live, "proxy-config", orders.id, "endpoints"))
     pay_eps = {(r[0], r[4]) for r in rows[1:] if r[1] == "payment-v1.default"}
-    assert pay_eps == {("127.0.0.1:18081", "-"), (pay.inbound, "version=v1")}, rows
+    assert pay_eps == {("127.0.0.1:18081", "-"), (pay.inbound, "version=v1,mesh.clusterdb.io/sidecar=true")}, rows
     inbound = [r for r in rows[1:] if r[2] == "inbound"]
     assert inbound and inbound[0][1] == "inbound|orders.default", rows
 

@@ -916,8 +916,8 @@ def test_watch_is_woken_by_a_sidecar_registering_for_a_service_in_its_config(mes
     assert config_endpoints(new, "payment-v2") == ["127.0.0.1:16007", "127.0.0.1:18082"]
     for doc in new["resources"]:
         if doc["kind"] == "Service" and doc["metadata"]["name"] == "payment-v2":
-            assert {"address": "127.0.0.1:16007", "labels": {"version": "v2"}} in \
-                doc["spec"]["endpoints"]
+            labels = {"mesh.clusterdb.io/sidecar": "true", "version": "v2"}
+            assert {"address": "127.0.0.1:16007", "labels": labels} in doc["spec"]["endpoints"]
 
     # a registered service without a Service resource appears with only its endpoint
     d.json("PUT", "/v1/proxies/ledger-1", sidecar("ledger", "127.0.0.1:16009"), status=201)

@@ -315,16 +315,22 @@ static void test_registered_endpoints_merge_into_services(void **state)
     assert_string_equal(p1->endpoints[0].address, "127.0.0.1:18081");
     assert_string_equal(label(&p1->endpoints[0].labels, "zone"), "a");
     assert_null(label(&p1->endpoints[0].labels, "version"));
+    /* A sidecar fronts it: it gains the mark that calls to it may use mTLS, as registered
+     * endpoints have. */
+    assert_string_equal(label(&p1->endpoints[0].labels, MESH_LABEL_SIDECAR), "true");
     assert_string_equal(p1->endpoints[1].address, "127.0.0.1:16006");
     assert_string_equal(label(&p1->endpoints[1].labels, "version"), "v1");
+    assert_string_equal(label(&p1->endpoints[1].labels, MESH_LABEL_SIDECAR), "true");
     assert_string_equal(p1->endpoints[2].address, "127.0.0.1:16007");
     assert_string_equal(label(&p1->endpoints[2].labels, "version"), "v1");
+    assert_string_equal(label(&p1->endpoints[2].labels, MESH_LABEL_SIDECAR), "true");
 
     const struct mesh_service *shop = service(&d, "payment-v1", "shop");
     assert_non_null(shop);
     assert_int_equal(shop->n_endpoints, 1);
     assert_string_equal(shop->endpoints[0].address, "127.0.0.1:16008");
-    assert_int_equal(shop->endpoints[0].labels.len, 0);
+    assert_int_equal(shop->endpoints[0].labels.len, 1);
+    assert_string_equal(label(&shop->endpoints[0].labels, MESH_LABEL_SIDECAR), "true");
 
     const struct mesh_service *p2 = service(&d, "payment-v2", "default");
     assert_non_null(p2);

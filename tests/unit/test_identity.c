@@ -31,6 +31,7 @@
 #include "proxy/identity.h"
 #include "proxy/proxy.h"
 #include "proxy/tls_load.h"
+#include "net/tls_adopt.h"
 #include "tls/tls_internal.h"
 
 #define TD       "cluster.local"
@@ -284,14 +285,16 @@ static void test_identity_accepts_good_material(void **state)
     /* The identity holds the key (a reference of its own): the caller may drop its own. */
     EVP_PKEY_free(key);
 
-    /* Both TLS contexts exist, hold the certificate and its key, and require peers. */
-    SSL_CTX *ctxs[] = {id->server_ctx, id->client_ctx};
+    /* Both TLS contexts exist, hold the certificate and its key, and verify peers: the
+     * server requires a client certificate. */
+    SSL_CTX *ctxs[] = {mesh_tls_ctx_ssl(id->server_ctx), mesh_tls_ctx_ssl(id->client_ctx)};
     for (int i = 0; i < 2; i++) {
         assert_non_null(ctxs[i]);
         assert_int_equal(SSL_CTX_check_private_key(ctxs[i]), 1);
         assert_int_equal(SSL_CTX_get_min_proto_version(ctxs[i]), TLS1_2_VERSION);
         assert_int_equal(SSL_CTX_get_verify_mode(ctxs[i]),
-                         SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+                         i == 0 ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                : SSL_VERIFY_PEER);
         assert_int_equal(X509_cmp(SSL_CTX_get0_certificate(ctxs[i]), id->leaf), 0);
         assert_ptr_equal(SSL_CTX_get_cert_store(ctxs[i]), id->trust);
     }
@@ -526,7 +529,8 @@ static void test_identity_contexts_do_mutual_tls(void **state)
     struct mesh_tls_identity *payment = good_identity(&ca, PAYMENT, 21);
     struct mesh_tls_identity *orders = good_identity(&ca, ORDERS, 22);
     SSL *server = NULL, *client = NULL;
-    assert_true(handshake(payment->server_ctx, orders->client_ctx, &server, &client));
+    assert_true(handshake(mesh_tls_ctx_ssl(payment->server_ctx),
+                          mesh_tls_ctx_ssl(orders->client_ctx), &server, &client));
     assert_int_equal(SSL_version(client), TLS1_3_VERSION); /* preferred when both have it */
     assert_int_equal(SSL_get_verify_result(client), X509_V_OK);
     assert_int_equal(SSL_get_verify_result(server), X509_V_OK);
@@ -538,7 +542,8 @@ static void test_identity_contexts_do_mutual_tls(void **state)
 
     /* A client whose certificate comes from another CA is refused: verification is on. */
     struct mesh_tls_identity *stranger = good_identity(&other, ORDERS, 23);
-    assert_false(handshake(payment->server_ctx, stranger->client_ctx, &server, &client));
+    assert_false(handshake(mesh_tls_ctx_ssl(payment->server_ctx),
+                           mesh_tls_ctx_ssl(stranger->client_ctx), &server, &client));
     SSL_free(server);
     SSL_free(client);
     mesh_identity_unref(stranger);
@@ -578,13 +583,14 @@ static void test_identity_old_stays_valid_while_referenced(void **state)
     mesh_identity_publish(&p, second);
     assert_int_equal(atomic_load(&held->refs), 1); /* only ours now */
     assert_string_equal(mesh_identity_facts(held)->serial, "1F");
-    assert_int_equal(SSL_CTX_check_private_key(held->server_ctx), 1);
+    assert_int_equal(SSL_CTX_check_private_key(mesh_tls_ctx_ssl(held->server_ctx)), 1);
     struct mesh_tls_identity *now = mesh_identity_acquire(&p);
     assert_ptr_equal(now, second);
     assert_string_equal(mesh_identity_facts(now)->serial, "20");
     /* The old one still works for a handshake against the new one's trust. */
     SSL *server = NULL, *client = NULL;
-    assert_true(handshake(held->server_ctx, now->client_ctx, &server, &client));
+    assert_true(handshake(mesh_tls_ctx_ssl(held->server_ctx), mesh_tls_ctx_ssl(now->client_ctx),
+                          &server, &client));
     SSL_free(server);
     SSL_free(client);
     mesh_identity_unref(held); /* freed here (ASan would see a later use) */
