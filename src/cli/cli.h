@@ -72,6 +72,7 @@ extern const struct cli_command cli_cmd_proxy_status;
 extern const struct cli_command cli_cmd_proxy_config;
 extern const struct cli_command cli_cmd_check;
 extern const struct cli_command cli_cmd_analyze;
+extern const struct cli_command cli_cmd_ca;
 
 /* Prints "error: MESSAGE" to stderr; returns CLI_EXIT_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

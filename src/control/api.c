@@ -44,13 +44,16 @@ void mesh_api_changed(struct mesh_api *api)
 {
     refresh_cache(api);
     uint64_t gen = mesh_registry_generation(api->reg);
+    uint64_t ca_gen = mesh_api_ca_generation(api);
     if (!api->cache.loaded)
         return; /* no config can be compiled without the resources: watches keep waiting */
-    if (api->cache.version == api->notified_store && gen == api->notified_reg)
+    if (api->cache.version == api->notified_store && gen == api->notified_reg &&
+        ca_gen == api->notified_ca)
         return;
     mesh_api_configs_reset(api);
     api->notified_store = api->cache.version;
     api->notified_reg = gen;
+    api->notified_ca = ca_gen;
     mesh_api_watches_notify(api);
 }
 
@@ -94,6 +97,8 @@ struct mesh_api *mesh_api_new(struct mesh_loop *loop, struct mesh_store *store,
     mesh_timer_start(loop, &api->sweep, api->sweep_ms);
     refresh_cache(api);
     api->notified_store = api->cache.version;
+    api->notified_ca = mesh_api_ca_generation(api);
+    mesh_api_ca_rotation_start_timer(api);
     return api;
 }
 
@@ -107,6 +112,7 @@ void mesh_api_free(struct mesh_api *api)
     if (!api)
         return;
     mesh_timer_stop(api->loop, &api->sweep);
+    mesh_api_ca_rotation_stop_timer(api);
     mesh_api_proxies_free(api);
     mesh_api_map_clear(&api->buckets, free_value);
     mesh_api_map_clear(&api->ca_warned, NULL);
@@ -189,6 +195,11 @@ void mesh_api_handle(struct mesh_httpd_req *req, void *data)
             mesh_api_ca(api, req);
         else
             mesh_api_method_not_allowed(req, "GET, HEAD");
+    } else if (n == 2 && strcmp(segs[0], "ca") == 0 && strcmp(segs[1], "rotate") == 0) {
+        if (m->method_id == MESH_H1_M_POST)
+            mesh_api_ca_rotate(api, req);
+        else
+            mesh_api_method_not_allowed(req, "POST");
     } else if (n == 3 && strcmp(segs[0], "proxies") == 0 && strcmp(segs[2], "certificate") == 0) {
         if (m->method_id == MESH_H1_M_POST)
             mesh_api_certificate(api, req, segs[1]);

@@ -10,7 +10,8 @@
  *   api_resources.c  /v1/namespaces/..., /v1/{kind}, /v1/apply, /v1/restore, /v1/version,
  *                    /v1/health
  *   api_proxies.c    /v1/proxies...: registration, heartbeats, compiled configs, the watch
- *   api_certs.c      /v1/proxies/{id}/certificate (workload certificates), /v1/ca */
+ *   api_certs.c      /v1/proxies/{id}/certificate (workload certificates), /v1/ca,
+ *                    /v1/ca/rotate and the root rotation's timer */
 #ifndef MESH_CONTROL_API_H
 #define MESH_CONTROL_API_H
 
@@ -28,6 +29,7 @@
 #include "store/store.h"
 
 struct mesh_ca_set;
+struct mesh_ca_rotation;
 
 /* What meshd's flags set; main.c fills it. */
 struct mesh_api_options {
@@ -38,8 +40,11 @@ struct mesh_api_options {
     uint64_t heartbeat_ttl_ms;      /* registrations lapse after this */
     uint64_t heartbeat_interval_ms; /* what proxies are told to heartbeat at */
     const struct mesh_ca_set *cas;  /* the CAs (borrowed, outlives the API); NULL: none */
-    const char *trust_domain;       /* of the SPIFFE ids (copied) */
-    uint64_t cert_ttl_s;            /* lifetime of a workload certificate */
+    /* The root rotation over cas (borrowed, outlives the API); NULL: none (no POST /v1/ca/rotate,
+     * CA generation 0). */
+    struct mesh_ca_rotation *rotation;
+    const char *trust_domain; /* of the SPIFFE ids (copied) */
+    uint64_t cert_ttl_s;      /* lifetime of a workload certificate */
 };
 
 /* --- api_map.c: a string-keyed hash map (keys copied, values borrowed) --- */
@@ -105,12 +110,16 @@ struct mesh_api {
     struct mesh_api_watch *watches;
     size_t n_watches;
     uint64_t notified_store, notified_reg; /* the versions the watches were last checked at */
+    uint64_t notified_ca;                  /* and the CA generation */
     struct mesh_timer sweep;
     uint64_t sweep_ms;
     uint64_t next_bucket_sweep_ms;
     bool store_failing; /* the last cache refresh failed (logged once) */
     char *trust_domain;
-    struct mesh_api_map ca_warned; /* CA names policies use that meshd lacks, warned about */
+    struct mesh_api_map ca_warned;    /* CA names policies use that meshd lacks, warned about */
+    struct mesh_timer rotation_timer; /* advances a root rotation, every heartbeat interval */
+    uint64_t rotation_hold_until_ms;  /* no rotation phase ends before this (monotonic) */
+    bool rotation_failing;            /* the last tick failed (logged once) */
 };
 
 /* Creates the API over loop, store and a new registry. The caller keeps ownership of loop and
@@ -198,7 +207,14 @@ void mesh_api_configs_reset(struct mesh_api *api);
 
 /* POST /v1/proxies/{id}/certificate: signs the proxy's CSR. Answers req. */
 void mesh_api_certificate(struct mesh_api *api, struct mesh_httpd_req *req, const char *id);
-/* GET /v1/ca: the trust domain and the trust bundle. Answers req. */
+/* GET /v1/ca: the trust domain, the trust bundle, its roots and the rotation. Answers req. */
 void mesh_api_ca(struct mesh_api *api, struct mesh_httpd_req *req);
+/* POST /v1/ca/rotate: starts a root rotation. Answers req. */
+void mesh_api_ca_rotate(struct mesh_api *api, struct mesh_httpd_req *req);
+/* The CA generation every config carries (0 without a rotation object). */
+uint64_t mesh_api_ca_generation(const struct mesh_api *api);
+/* Starts and stops the rotation's timer (mesh_api_new, mesh_api_free). */
+void mesh_api_ca_rotation_start_timer(struct mesh_api *api);
+void mesh_api_ca_rotation_stop_timer(struct mesh_api *api);
 
 #endif

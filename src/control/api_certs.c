@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* meshd's certificate routes: a registered proxy's CSR signed into a workload certificate whose
  * identity comes from the registry (never from the CSR), by the CA its SecurityPolicy names or
- * by meshd's root; and the trust bundle every proxy verifies its peers with. */
+ * by meshd's root; the trust bundle every proxy verifies its peers with; and the root rotation
+ * (ca_rotation.h): its start, its status and the timer that moves it on. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 #include "api.h"
 #include "ca.h"
+#include "ca_rotation.h"
 #include "core/xalloc.h"
 #include "mesh/security_policy.h"
 
@@ -75,15 +78,19 @@ static const struct mesh_security_policy *deciding_policy(const struct mesh_api 
 }
 
 /* The CA that signs for service name in ns: the one its policy names when meshd has it, else
- * meshd's root (and a warning, once per missing name). */
+ * meshd's root (and a warning, once per missing name). "meshd's root" is the one that issues in
+ * the current phase of a root rotation. */
 static const struct mesh_ca *signing_ca(struct mesh_api *api, const char *name, const char *ns)
 {
     const struct mesh_ca_set *cas = api->opt.cas;
+    const struct mesh_ca *issuer = mesh_ca_set_issuer(cas);
     const struct mesh_security_policy *sp = deciding_policy(api, name, ns);
     if (!sp)
-        return cas->items[0];
+        return issuer;
     const char *want = sp->mtls.certificate_authority;
     const struct mesh_ca *ca = mesh_ca_set_find(cas, want);
+    if (ca == cas->items[0])
+        return issuer; /* a policy naming mesh-root follows the rotation */
     if (ca)
         return ca;
     if (!mesh_api_map_get(&api->ca_warned, want)) {
@@ -94,7 +101,7 @@ static const struct mesh_ca *signing_ca(struct mesh_api *api, const char *name, 
                 "with --ca %s=CERT,KEY\"\n",
                 mesh_resource_namespace(&sp->res), sp->res.name, want, want);
     }
-    return cas->items[0];
+    return issuer;
 }
 
 /* The CSR of the request body {"csr": "<PEM>"}; NULL when answered. */
@@ -165,19 +172,49 @@ void mesh_api_certificate(struct mesh_api *api, struct mesh_httpd_req *req, cons
     char nb[MESH_CA_TIME_LEN], na[MESH_CA_TIME_LEN];
     mesh_ca_format_time(leaf.not_before, nb, sizeof(nb));
     mesh_ca_format_time(leaf.not_after, na, sizeof(na));
+    uint64_t ca_gen = mesh_api_ca_generation(api);
     fprintf(stderr,
             "lvl=info msg=\"certificate issued\" proxy=%s spiffe_id=%s ca=%s serial=%s "
-            "not_after=%s\n",
-            id, leaf.spiffe_id, mesh_ca_name(ca), leaf.serial, na);
+            "not_after=%s ca_generation=%" PRIu64 "\n",
+            id, leaf.spiffe_id, mesh_ca_name(ca), leaf.serial, na, ca_gen);
+    /* The bundle of this answer is the one of the current phase: the rotation waits for it. */
+    if (api->opt.rotation)
+        mesh_ca_rotation_issued(api->opt.rotation, id, mesh_loop_now_ms(api->loop));
     send_json(req, 200,
-              json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "certificate", leaf.cert_pem, "chain",
-                        mesh_ca_cert_pem(ca), "trust_bundle", cas->bundle_pem, "spiffe_id",
+              json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "certificate", leaf.cert_pem,
+                        "chain", mesh_ca_cert_pem(ca), "trust_bundle", cas->bundle_pem, "spiffe_id",
                         leaf.spiffe_id, "serial", leaf.serial, "not_before", nb, "not_after", na,
-                        "ca", mesh_ca_name(ca)));
+                        "ca", mesh_ca_name(ca), "ca_generation", (json_int_t)ca_gen));
 out:
     mesh_ca_leaf_clear(&leaf);
     free(errmsg);
     json_decref(root);
+}
+
+/* The GET /v1/ca document. */
+static json_t *ca_doc(struct mesh_api *api)
+{
+    const struct mesh_ca_set *cas = api->opt.cas;
+    const struct mesh_ca *issuer = mesh_ca_set_issuer(cas);
+    size_t n = 0;
+    const struct mesh_ca **list = mesh_ca_set_trusted(cas, &n);
+    json_t *roots = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct mesh_ca *ca = list[i];
+        char na[MESH_CA_TIME_LEN];
+        mesh_ca_format_time(mesh_ca_not_after(ca), na, sizeof(na));
+        json_array_append_new(roots, json_pack("{s:s,s:s,s:s,s:s,s:b}", "name", mesh_ca_name(ca),
+                                               "subject", mesh_ca_subject(ca), "not_after", na,
+                                               "sha256_fingerprint", mesh_ca_fingerprint(ca),
+                                               "issuing", ca == issuer));
+    }
+    free(list);
+    json_t *doc =
+        json_pack("{s:s,s:s,s:o,s:s}", "trust_domain", api->opt.trust_domain, "trust_bundle",
+                  cas->bundle_pem, "roots", roots, "issuing_root", mesh_ca_name(issuer));
+    if (api->opt.rotation)
+        json_object_set_new(doc, "rotation", mesh_ca_rotation_json(api->opt.rotation, api->reg));
+    return doc;
 }
 
 void mesh_api_ca(struct mesh_api *api, struct mesh_httpd_req *req)
@@ -187,16 +224,76 @@ void mesh_api_ca(struct mesh_api *api, struct mesh_httpd_req *req)
         mesh_api_error(req, 503, NULL, "meshd has no CA");
         return;
     }
-    json_t *roots = json_array();
-    for (size_t i = 0; i < cas->len; i++) {
-        const struct mesh_ca *ca = cas->items[i];
-        char na[MESH_CA_TIME_LEN];
-        mesh_ca_format_time(mesh_ca_not_after(ca), na, sizeof(na));
-        json_array_append_new(roots, json_pack("{s:s,s:s,s:s,s:s}", "name", mesh_ca_name(ca),
-                                               "subject", mesh_ca_subject(ca), "not_after", na,
-                                               "sha256_fingerprint", mesh_ca_fingerprint(ca)));
+    send_json(req, 200, ca_doc(api));
+}
+
+void mesh_api_ca_rotate(struct mesh_api *api, struct mesh_httpd_req *req)
+{
+    char *errmsg = NULL;
+    if (!api->opt.rotation || !api->opt.cas || api->opt.cas->len == 0) {
+        mesh_api_error(req, 503, NULL, "meshd has no root CA to rotate");
+        return;
     }
-    send_json(req, 200,
-              json_pack("{s:s,s:s,s:o}", "trust_domain", api->opt.trust_domain, "trust_bundle",
-                        cas->bundle_pem, "roots", roots));
+    enum mesh_err err = mesh_ca_rotation_start(api->opt.rotation, mesh_loop_now_ms(api->loop),
+                                               mesh_api_wall_ms(), &errmsg);
+    if (err == MESH_E_CONFLICT) {
+        mesh_api_error(req, 409, NULL, "%s", errmsg);
+    } else if (err != MESH_OK) {
+        fprintf(stderr, "lvl=error msg=\"cannot start the root rotation\" reason=\"%s\"\n",
+                errmsg ? errmsg : mesh_strerror(err));
+        mesh_api_error(req, 500, NULL, "cannot start the root rotation: %s",
+                       errmsg ? errmsg : mesh_strerror(err));
+    } else {
+        mesh_api_changed(api); /* the new generation wakes every config watch */
+        send_json(req, 202, ca_doc(api));
+    }
+    free(errmsg);
+}
+
+uint64_t mesh_api_ca_generation(const struct mesh_api *api)
+{
+    return api->opt.rotation ? mesh_ca_rotation_generation(api->opt.rotation) : 0;
+}
+
+/* --- the rotation's timer --- */
+
+static void on_rotation_tick(struct mesh_timer *t, void *data)
+{
+    struct mesh_api *api = data;
+    (void)t;
+    struct mesh_ca_rotation_timing timing = {
+        /* The proxies publish a certificate a moment after meshd answers them. */
+        .grace_ms = 2 * api->opt.heartbeat_interval_ms,
+        .hold_until_ms = api->rotation_hold_until_ms,
+    };
+    bool changed = false;
+    char *errmsg = NULL;
+    enum mesh_err err =
+        mesh_ca_rotation_tick(api->opt.rotation, api->reg, &timing, mesh_loop_now_ms(api->loop),
+                              mesh_api_wall_ms(), &changed, &errmsg);
+    if (err != MESH_OK && !api->rotation_failing)
+        fprintf(stderr,
+                "lvl=error msg=\"cannot move the root rotation on; retrying\" reason=\"%s\"\n",
+                errmsg ? errmsg : mesh_strerror(err));
+    api->rotation_failing = err != MESH_OK;
+    free(errmsg);
+    if (changed)
+        mesh_api_changed(api);
+    mesh_timer_start(api->loop, &api->rotation_timer, api->opt.heartbeat_interval_ms);
+}
+
+void mesh_api_ca_rotation_start_timer(struct mesh_api *api)
+{
+    uint64_t rejoin = api->opt.heartbeat_ttl_ms > MESH_CA_ROTATION_REJOIN_MS
+                          ? api->opt.heartbeat_ttl_ms
+                          : MESH_CA_ROTATION_REJOIN_MS;
+    api->rotation_hold_until_ms = mesh_loop_now_ms(api->loop) + rejoin;
+    mesh_timer_init(&api->rotation_timer, on_rotation_tick, api);
+    if (api->opt.rotation)
+        mesh_timer_start(api->loop, &api->rotation_timer, api->opt.heartbeat_interval_ms);
+}
+
+void mesh_api_ca_rotation_stop_timer(struct mesh_api *api)
+{
+    mesh_timer_stop(api->loop, &api->rotation_timer);
 }

@@ -22,7 +22,7 @@
 /* The config of every proxy with one compile key, as of a store version and a registry
  * generation. */
 struct mesh_api_proxy_config {
-    uint64_t store_version, reg_gen;
+    uint64_t store_version, reg_gen, ca_gen;
     struct mesh_proxy_config cfg;
 };
 
@@ -64,12 +64,14 @@ static enum mesh_err config_for(struct mesh_api *api, const struct mesh_proxy_en
                                 const struct mesh_proxy_config **out)
 {
     uint64_t gen = mesh_registry_generation(api->reg);
+    uint64_t ca_gen = mesh_api_ca_generation(api);
     char key[2 * MESH_PROXY_ID_MAX + 256];
     if (!api->cache.loaded)
         return MESH_E_UNAVAILABLE;
     compile_key(e, key, sizeof(key));
     struct mesh_api_proxy_config *pc = mesh_api_map_get(&api->configs, key);
-    if (pc && pc->store_version == api->cache.version && pc->reg_gen == gen) {
+    if (pc && pc->store_version == api->cache.version && pc->reg_gen == gen &&
+        pc->ca_gen == ca_gen) {
         *out = &pc->cfg;
         return MESH_OK;
     }
@@ -80,6 +82,9 @@ static enum mesh_err config_for(struct mesh_api *api, const struct mesh_proxy_en
         mesh_proxy_config_clear(&cfg);
         return err;
     }
+    /* The CA generation rides in every config: a new one wakes every watch, and the proxies
+     * renew their certificates (ca_rotation.h). */
+    mesh_proxy_config_set_ca_generation(&cfg, ca_gen);
     if (!pc) {
         pc = xcalloc(1, sizeof(*pc));
         mesh_api_map_put(&api->configs, key, pc);
@@ -88,6 +93,7 @@ static enum mesh_err config_for(struct mesh_api *api, const struct mesh_proxy_en
     pc->cfg = cfg;
     pc->store_version = api->cache.version;
     pc->reg_gen = gen;
+    pc->ca_gen = ca_gen;
     *out = &pc->cfg;
     return MESH_OK;
 }

@@ -310,15 +310,21 @@ enum mesh_err mesh_ca_load(const char *name, const char *cert_path, const char *
 
 /* --- the root --- */
 
-static X509 *make_root(EVP_PKEY *key, const char *trust_domain, time_t now)
+/* The root's CN: "ClusterDB Mesh root CA (TD)" for the first root, "... root CA 2 (TD)" for the
+ * one a rotation makes next, so that the roots of one bundle never share a subject. */
+static X509 *make_root(EVP_PKEY *key, const char *trust_domain, unsigned number, time_t now)
 {
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
     X509V3_CTX ctx;
-    char cn[CN_MAX + 1];
-    int n = snprintf(cn, sizeof(cn), ROOT_CN " (%s)", trust_domain);
+    char cn[CN_MAX + 1], base[CN_MAX + 1];
+    if (number > 1)
+        snprintf(base, sizeof(base), ROOT_CN " %u", number);
+    else
+        snprintf(base, sizeof(base), ROOT_CN);
+    int n = snprintf(cn, sizeof(cn), "%s (%s)", base, trust_domain);
     if (n < 0 || (size_t)n >= sizeof(cn))
-        snprintf(cn, sizeof(cn), ROOT_CN); /* a trust domain too long for a CN is left out */
+        snprintf(cn, sizeof(cn), "%s", base); /* a trust domain too long for a CN is left out */
 
     bool ok = x && name && X509_set_version(x, X509_VERSION_3) == 1 && set_random_serial(x) &&
               X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)ROOT_ORG,
@@ -379,21 +385,22 @@ static enum mesh_err write_temp(const char *tmp, mode_t mode, EVP_PKEY *key, X50
 
 /* Makes a new root in dir: both files are written whole under temporary names, then renamed
  * into place, the key first. */
-static enum mesh_err create_root(const char *dir, const char *cert_path, const char *key_path,
-                                 const char *trust_domain, time_t now, struct mesh_ca **out,
-                                 char **errmsg)
+static enum mesh_err create_root(const char *dir, const char *cert_file, const char *key_file,
+                                 const char *cert_path, const char *key_path, const char *ca_name,
+                                 unsigned number, const char *trust_domain, time_t now,
+                                 struct mesh_ca **out, char **errmsg)
 {
     enum mesh_err err = MESH_E_TLS;
     char why[128];
-    char *key_tmp = xasprintf("%s/.%s.%ld.tmp", dir, MESH_CA_ROOT_KEY_FILE, (long)getpid());
-    char *cert_tmp = xasprintf("%s/.%s.%ld.tmp", dir, MESH_CA_ROOT_CERT_FILE, (long)getpid());
+    char *key_tmp = xasprintf("%s/.%s.%ld.tmp", dir, key_file, (long)getpid());
+    char *cert_tmp = xasprintf("%s/.%s.%ld.tmp", dir, cert_file, (long)getpid());
     X509 *cert = NULL;
     EVP_PKEY *key = EVP_EC_gen("P-256");
     if (!key) {
         *errmsg = xasprintf("cannot make the root key: %s", ssl_reason(why, sizeof(why)));
         goto out;
     }
-    cert = make_root(key, trust_domain, now);
+    cert = make_root(key, trust_domain, number, now);
     if (!cert) {
         *errmsg = xasprintf("cannot make the root certificate: %s", ssl_reason(why, sizeof(why)));
         goto out;
@@ -413,7 +420,7 @@ static enum mesh_err create_root(const char *dir, const char *cert_path, const c
         fsync(dfd); /* the new names survive a crash too */
         close(dfd);
     }
-    err = ca_new(MESH_CA_ROOT_NAME, cert, key, cert_path, key_path, "", now, out, errmsg);
+    err = ca_new(ca_name, cert, key, cert_path, key_path, "", now, out, errmsg);
     cert = NULL; /* ca_new took both */
     key = NULL;
 out:
@@ -432,15 +439,22 @@ static bool path_exists(const char *path)
     return lstat(path, &sb) == 0 || errno != ENOENT;
 }
 
-enum mesh_err mesh_ca_open_root(const char *dir, const char *trust_domain, time_t now,
-                                struct mesh_ca **out, bool *created, char **errmsg)
+enum mesh_err mesh_ca_open_root_files(const char *dir, const char *cert_file, const char *key_file,
+                                      const char *ca_name, unsigned number, bool create,
+                                      const char *trust_domain, time_t now, struct mesh_ca **out,
+                                      bool *created, char **errmsg)
 {
     enum mesh_err err = MESH_E_IO;
-    char *cert_path = xasprintf("%s/%s", dir, MESH_CA_ROOT_CERT_FILE);
-    char *key_path = xasprintf("%s/%s", dir, MESH_CA_ROOT_KEY_FILE);
-    char *advice = xasprintf("; restore the pair from a backup, or move %s away to have meshd "
-                             "make a new root (certificates from the old one then stop verifying)",
-                             dir);
+    char *cert_path = xasprintf("%s/%s", dir, cert_file);
+    char *key_path = xasprintf("%s/%s", dir, key_file);
+    char *advice =
+        strcmp(cert_file, MESH_CA_ROOT_CERT_FILE) == 0
+            ? xasprintf("; restore the pair from a backup, or move %s away to have meshd make a "
+                        "new root (certificates from the old one then stop verifying)",
+                        dir)
+            : xasprintf("; restore the pair from a backup: a root rotation in progress (%s/%s) "
+                        "needs it",
+                        dir, MESH_CA_ROTATION_FILE);
     X509 *cert = NULL;
     EVP_PKEY *key = NULL;
     struct stat sb;
@@ -457,9 +471,15 @@ enum mesh_err mesh_ca_open_root(const char *dir, const char *trust_domain, time_
         goto out;
     }
     bool have_cert = path_exists(cert_path), have_key = path_exists(key_path);
-    if (!have_cert && !have_key) {
-        err = create_root(dir, cert_path, key_path, trust_domain, now, out, errmsg);
+    if (!have_cert && !have_key && create) {
+        err = create_root(dir, cert_file, key_file, cert_path, key_path, ca_name, number,
+                          trust_domain, now, out, errmsg);
         *created = err == MESH_OK;
+        goto out;
+    }
+    if (!have_cert && !have_key) {
+        err = MESH_E_NOTFOUND;
+        *errmsg = xasprintf("%s and %s are missing%s", cert_path, key_path, advice);
         goto out;
     }
     if (!have_cert || !have_key) {
@@ -473,7 +493,7 @@ enum mesh_err mesh_ca_open_root(const char *dir, const char *trust_domain, time_
         err = read_key(key_path, &key, errmsg);
     if (err != MESH_OK)
         goto out;
-    err = ca_new(MESH_CA_ROOT_NAME, cert, key, cert_path, key_path, advice, now, out, errmsg);
+    err = ca_new(ca_name, cert, key, cert_path, key_path, advice, now, out, errmsg);
     cert = NULL; /* ca_new took both */
     key = NULL;
 out:
@@ -483,6 +503,14 @@ out:
     free(key_path);
     free(advice);
     return err;
+}
+
+enum mesh_err mesh_ca_open_root(const char *dir, const char *trust_domain, time_t now,
+                                struct mesh_ca **out, bool *created, char **errmsg)
+{
+    return mesh_ca_open_root_files(dir, MESH_CA_ROOT_CERT_FILE, MESH_CA_ROOT_KEY_FILE,
+                                   MESH_CA_ROOT_NAME, 1, true, trust_domain, now, out, created,
+                                   errmsg);
 }
 
 const char *mesh_ca_name(const struct mesh_ca *ca)
@@ -694,25 +722,85 @@ void mesh_ca_leaf_clear(struct mesh_ca_leaf *leaf)
 
 /* --- the set and its trust bundle --- */
 
+/* The trusted CAs in bundle order, each once (one CA given twice, as --ca of meshd's own root,
+ * is one root): the root, the incoming root while a rotation runs, then the --ca CAs. *n of
+ * them; caller frees the array. */
+static const struct mesh_ca **trusted(const struct mesh_ca_set *set, size_t *n)
+{
+    const struct mesh_ca **list = xcalloc(set->len + 2, sizeof(*list));
+    size_t len = 0;
+    /* Slot 0 is the root, slot 1 the incoming root, then the --ca CAs (items[1..]). */
+    for (size_t i = 0; i <= set->len; i++) {
+        const struct mesh_ca *ca;
+        if (i == 0)
+            ca = set->len ? set->items[0] : NULL;
+        else if (i == 1)
+            ca = set->next;
+        else
+            ca = set->items[i - 1];
+        if (!ca)
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < len && !seen; j++)
+            seen = strcmp(list[j]->fingerprint, ca->fingerprint) == 0;
+        if (!seen)
+            list[len++] = ca;
+    }
+    *n = len;
+    return list;
+}
+
 static void rebuild_bundle(struct mesh_ca_set *set)
 {
-    size_t len = 0;
-    for (size_t i = 0; i < set->len; i++)
-        len += strlen(set->items[i]->cert_pem);
+    size_t n = 0, len = 0;
+    const struct mesh_ca **list = trusted(set, &n);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(list[i]->cert_pem);
     char *b = xmalloc(len + 1), *w = b;
-    for (size_t i = 0; i < set->len; i++) {
-        bool seen = false; /* one CA given twice (--ca of meshd's own root) is one root */
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(set->items[j]->fingerprint, set->items[i]->fingerprint) == 0;
-        if (seen)
-            continue;
-        size_t n = strlen(set->items[i]->cert_pem);
-        memcpy(w, set->items[i]->cert_pem, n);
-        w += n;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(list[i]->cert_pem);
+        memcpy(w, list[i]->cert_pem, k);
+        w += k;
     }
     *w = '\0';
+    free(list);
     free(set->bundle_pem);
     set->bundle_pem = b;
+}
+
+const struct mesh_ca **mesh_ca_set_trusted(const struct mesh_ca_set *set, size_t *n)
+{
+    return trusted(set, n);
+}
+
+const struct mesh_ca *mesh_ca_set_issuer(const struct mesh_ca_set *set)
+{
+    if (set->next && set->issue_from_next)
+        return set->next;
+    return set->len ? set->items[0] : NULL;
+}
+
+void mesh_ca_set_stage(struct mesh_ca_set *set, struct mesh_ca *next, bool issue_from_next)
+{
+    if (set->next != next)
+        mesh_ca_free(set->next);
+    set->next = next;
+    set->issue_from_next = next && issue_from_next;
+    rebuild_bundle(set);
+}
+
+void mesh_ca_set_promote_next(struct mesh_ca_set *set)
+{
+    if (!set->next || !set->len)
+        return;
+    struct mesh_ca *old = set->items[0];
+    set->items[0] = set->next;
+    set->next = NULL;
+    free(set->items[0]->name);
+    set->items[0]->name = xstrdup(MESH_CA_ROOT_NAME);
+    mesh_ca_free(old);
+    set->issue_from_next = false;
+    rebuild_bundle(set);
 }
 
 enum mesh_err mesh_ca_set_add(struct mesh_ca_set *set, struct mesh_ca *ca, char **errmsg)
@@ -741,6 +829,7 @@ void mesh_ca_set_clear(struct mesh_ca_set *set)
 {
     for (size_t i = 0; i < set->len; i++)
         mesh_ca_free(set->items[i]);
+    mesh_ca_free(set->next);
     free(set->items);
     free(set->bundle_pem);
     memset(set, 0, sizeof(*set));

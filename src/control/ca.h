@@ -18,6 +18,11 @@
 #define MESH_CA_DEFAULT_TRUST_DOMAIN "cluster.local"
 #define MESH_CA_ROOT_CERT_FILE       "root-cert.pem"
 #define MESH_CA_ROOT_KEY_FILE        "root-key.pem"
+#define MESH_CA_NEXT_ROOT_NAME       "mesh-root-next" /* the incoming root while a rotation runs */
+#define MESH_CA_NEXT_CERT_FILE       "next-root-cert.pem"
+#define MESH_CA_NEXT_KEY_FILE        "next-root-key.pem"
+#define MESH_CA_ROTATION_FILE        "rotation.json" /* ca_rotation.h */
+#define MESH_CA_RETIRED_DIR          "retired"       /* where rotated-out roots are moved */
 #define MESH_CA_CLOCK_SKEW_S         60   /* a leaf's notBefore is this far in the past */
 #define MESH_CA_ROOT_DAYS            3652 /* ten years */
 #define MESH_CA_FINGERPRINT_LEN      95   /* "AB:CD:...": 32 bytes as hex pairs with colons */
@@ -41,6 +46,15 @@ bool mesh_ca_trust_domain_valid(const char *td, char *why, size_t why_len);
  * MESH_E_TLS (OpenSSL failed). *out (free with mesh_ca_free) is named MESH_CA_ROOT_NAME. */
 enum mesh_err mesh_ca_open_root(const char *dir, const char *trust_domain, time_t now,
                                 struct mesh_ca **out, bool *created, char **errmsg);
+
+/* mesh_ca_open_root for another pair of files of dir (cert_file, key_file: names inside dir),
+ * the CA named ca_name. When neither file exists: made (create) with the CN "ClusterDB Mesh root
+ * CA N (TD)" (N left out when number <= 1), else MESH_E_NOTFOUND with *errmsg. Otherwise as
+ * mesh_ca_open_root. */
+enum mesh_err mesh_ca_open_root_files(const char *dir, const char *cert_file, const char *key_file,
+                                      const char *ca_name, unsigned number, bool create,
+                                      const char *trust_domain, time_t now, struct mesh_ca **out,
+                                      bool *created, char **errmsg);
 
 /* Loads a CA named name from PEM files: cert_path's first certificate must be a CA certificate
  * (basicConstraints CA:TRUE) valid at now with an EC or RSA key, key_path its unencrypted
@@ -88,11 +102,15 @@ enum mesh_err mesh_ca_sign(const struct mesh_ca *ca, const char *csr_pem, size_t
                            struct mesh_ca_leaf *out, char **errmsg);
 void mesh_ca_leaf_clear(struct mesh_ca_leaf *leaf);
 
-/* Every CA meshd holds. items[0] is the mesh root, then the --ca CAs in flag order. */
+/* Every CA meshd holds. items[0] is the mesh root, then the --ca CAs in flag order. While a root
+ * rotation runs (ca_rotation.h) next is the incoming root, trusted beside items[0]; it signs
+ * instead of items[0] once issue_from_next is set. */
 struct mesh_ca_set {
     struct mesh_ca **items; /* owned */
     size_t len;
-    char *bundle_pem; /* the trust bundle: every item's certificate, once each, PEM */
+    char *bundle_pem;     /* the trust bundle: every trusted CA's certificate, once each, PEM */
+    struct mesh_ca *next; /* owned; NULL when no rotation runs */
+    bool issue_from_next;
 };
 
 /* Adds ca and takes ownership of it in every case (it is freed on error). MESH_E_CONFLICT with
@@ -100,6 +118,18 @@ struct mesh_ca_set {
 enum mesh_err mesh_ca_set_add(struct mesh_ca_set *set, struct mesh_ca *ca, char **errmsg);
 /* The CA named name, or NULL. Borrowed. */
 const struct mesh_ca *mesh_ca_set_find(const struct mesh_ca_set *set, const char *name);
+/* The CA that signs for proxies no SecurityPolicy sends to a --ca CA: items[0], or next once a
+ * rotation switched to it. NULL for an empty set. Borrowed. */
+const struct mesh_ca *mesh_ca_set_issuer(const struct mesh_ca_set *set);
+/* The CAs of the trust bundle, in its order: the root, the incoming root, the --ca CAs; each
+ * once. *n of them; the array is the caller's (free), the CAs are borrowed. */
+const struct mesh_ca **mesh_ca_set_trusted(const struct mesh_ca_set *set, size_t *n);
+/* Sets the rotation's part of the set and rebuilds the bundle: next (taken; NULL frees the one
+ * held), and whether it signs. */
+void mesh_ca_set_stage(struct mesh_ca_set *set, struct mesh_ca *next, bool issue_from_next);
+/* Retires the root: next becomes items[0], named MESH_CA_ROOT_NAME, the only root of the bundle;
+ * the old root is freed. No-op without next. */
+void mesh_ca_set_promote_next(struct mesh_ca_set *set);
 /* Frees every CA and the bundle; the set is empty afterwards. */
 void mesh_ca_set_clear(struct mesh_ca_set *set);
 

@@ -196,12 +196,16 @@ static enum mesh_err merge_registry(struct items *it, const struct mesh_registry
 
 /* FNV-1a, 64 bits: stable across runs and builds, so equal content has an equal version after a
  * meshd restart. Not a defence against anyone: configs are not secret and not adversarial. */
-static uint64_t fnv1a64(const char *p, size_t n)
+static uint64_t fnv1a64_more(uint64_t h, const char *p, size_t n)
 {
-    uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
     return h;
+}
+
+static uint64_t fnv1a64(const char *p, size_t n)
+{
+    return fnv1a64_more(14695981039346656037ULL, p, n);
 }
 
 static enum mesh_err print_items(const struct items *it, struct mesh_strbuf *out)
@@ -258,6 +262,19 @@ out:
     return err;
 }
 
+void mesh_proxy_config_set_ca_generation(struct mesh_proxy_config *cfg, uint64_t gen)
+{
+    const char *text = cfg->resources_json ? cfg->resources_json : "";
+    char suffix[48];
+    uint64_t h = fnv1a64(text, strlen(text));
+    if (gen) {
+        int n = snprintf(suffix, sizeof(suffix), "\nca_generation=%" PRIu64, gen);
+        h = fnv1a64_more(h, suffix, (size_t)n);
+    }
+    snprintf(cfg->version, sizeof(cfg->version), "%016" PRIx64, h);
+    cfg->ca_generation = gen;
+}
+
 char *mesh_proxy_config_body(const struct mesh_proxy_config *cfg, const char *proxy_id)
 {
     json_t *id = json_string(proxy_id ? proxy_id : "");
@@ -265,8 +282,10 @@ char *mesh_proxy_config_body(const struct mesh_proxy_config *cfg, const char *pr
     json_decref(id);
     if (!id_text)
         return NULL;
-    char *body = xasprintf("{\"proxy\": %s, \"version\": \"%s\", \"resources\": %s}", id_text,
-                           cfg->version, cfg->resources_json ? cfg->resources_json : "[]");
+    char *body = xasprintf("{\"proxy\": %s, \"version\": \"%s\", \"ca_generation\": %" PRIu64
+                           ", \"resources\": %s}",
+                           id_text, cfg->version, cfg->ca_generation,
+                           cfg->resources_json ? cfg->resources_json : "[]");
     free(id_text);
     return body;
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mesh/err.h"
 #include "mesh/resource.h"
@@ -16,7 +17,8 @@ struct mesh_virtual_service;
 /* One proxy's config. */
 struct mesh_proxy_config {
     char version[MESH_CONFIG_VERSION_LEN + 1]; /* hash of resources_json: 16 hex digits */
-    char *resources_json; /* a JSON array of canonical documents, in (kind, ns, name) order */
+    char *resources_json;   /* a JSON array of canonical documents, in (kind, ns, name) order */
+    uint64_t ca_generation; /* the CA generation (ca_rotation.h); 0 before any root rotation */
 };
 
 void mesh_proxy_config_clear(struct mesh_proxy_config *cfg);
@@ -44,8 +46,13 @@ bool mesh_compile_gateway_ref_matches(const char *ref, const char *vs_ns, const 
 bool mesh_compile_vs_serves(const struct mesh_virtual_service *vs,
                             const struct mesh_proxy_entry *proxy);
 
-/* The body of a 200 watch answer: {"proxy": id, "version": v, "resources": [...]}. Caller
- * frees. NULL on allocation failure. */
+/* Makes cfg carry the CA generation gen: in its body, and in its version when gen is not 0 (the
+ * hash then covers resources_json and gen, so that a new generation is a new version and wakes
+ * every config watch; a mesh that never rotated its root keeps the versions it had). */
+void mesh_proxy_config_set_ca_generation(struct mesh_proxy_config *cfg, uint64_t gen);
+
+/* The body of a 200 watch answer: {"proxy": id, "version": v, "ca_generation": g, "resources":
+ * [...]}. Caller frees. NULL on allocation failure. */
 char *mesh_proxy_config_body(const struct mesh_proxy_config *cfg, const char *proxy_id);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "ca.h"
+#include "ca_rotation.h"
 #include "core/xalloc.h"
 #include "http/server.h"
 #include "mesh/mesh.h"
@@ -226,7 +227,7 @@ static int parse_ca_flag(const char *arg, struct options *o)
     int rc = 0;
     if (!mesh_text_ok(MESH_CHECK_DNS_LABEL, name, why, sizeof(why))) {
         rc = usage_error("--ca: %s", why);
-    } else if (strcmp(name, MESH_CA_ROOT_NAME) == 0) {
+    } else if (strcmp(name, MESH_CA_ROOT_NAME) == 0 || strcmp(name, MESH_CA_NEXT_ROOT_NAME) == 0) {
         rc = usage_error("--ca: \"%s\" is the name of meshd's own root (DIR/ca); choose another",
                          name);
     } else {
@@ -542,9 +543,10 @@ static int load_token(const char *dir, char **out)
 
 /* --- the CAs --- */
 
-/* Opens meshd's root in DIR/ca (made on first start) and the --ca CAs into set, and logs what
- * each is: never a key. 0, or 1 after a message. */
-static int open_cas(const struct options *o, struct mesh_ca_set *set)
+/* Opens meshd's root in DIR/ca (made on first start) with any root rotation in progress, and
+ * the --ca CAs into set, and logs what each is: never a key. 0, or 1 after a message. */
+static int open_cas(const struct options *o, struct mesh_ca_set *set,
+                    struct mesh_ca_rotation **rotation)
 {
     char *dir = xasprintf("%s/ca", o->data_dir), *errmsg = NULL;
     char when[MESH_CA_TIME_LEN];
@@ -553,11 +555,12 @@ static int open_cas(const struct options *o, struct mesh_ca_set *set)
     time_t now = time(NULL);
     int rc = 0;
 
-    if (mesh_ca_open_root(dir, o->trust_domain, now, &ca, &created, &errmsg) != MESH_OK ||
-        mesh_ca_set_add(set, ca, &errmsg) != MESH_OK) {
+    if (mesh_ca_rotation_open(dir, o->trust_domain, now, mesh_api_wall_ms(), set, rotation,
+                              &created, &errmsg) != MESH_OK) {
         rc = fail("the mesh CA: %s", errmsg);
         goto out;
     }
+    ca = set->items[0];
     mesh_ca_format_time(mesh_ca_not_after(ca), when, sizeof(when));
     fprintf(stderr,
             "lvl=info msg=\"%s the mesh root CA\" path=%s/%s subject=\"%s\" "
@@ -668,6 +671,7 @@ int main(int argc, char **argv)
         .cert_ttl_ms = 24ull * 3600 * 1000,
     };
     struct mesh_ca_set cas = {0};
+    struct mesh_ca_rotation *rotation = NULL;
     struct mesh_store *store = NULL;
     struct mesh_api *api = NULL;
     struct mesh_httpd *httpd = NULL;
@@ -696,7 +700,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (lock_data_dir(o.data_dir, &lock_fd) != 0 || load_token(o.data_dir, &token) != 0 ||
-        open_cas(&o, &cas) != 0 || (o.tls_cert && open_tls(&o, &tls) != 0))
+        open_cas(&o, &cas, &rotation) != 0 || (o.tls_cert && open_tls(&o, &tls) != 0))
         goto out;
     if (mesh_loop_init(&loop) != MESH_OK) {
         fail("epoll: %s", strerror(errno));
@@ -719,6 +723,7 @@ int main(int argc, char **argv)
         .heartbeat_ttl_ms = o.ttl_ms,
         .heartbeat_interval_ms = o.interval_ms,
         .cas = &cas,
+        .rotation = rotation,
         .trust_domain = o.trust_domain,
         .cert_ttl_s = o.cert_ttl_ms / 1000,
     };
@@ -773,6 +778,7 @@ out:
     if (loop_ok)
         mesh_loop_close(&loop);
     mesh_store_close(store);
+    mesh_ca_rotation_free(rotation);
     mesh_ca_set_clear(&cas);
     free_ca_flags(&o);
     if (lock_fd >= 0)

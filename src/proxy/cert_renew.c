@@ -7,7 +7,11 @@
  * in meshd's long poll and the heartbeat keeps a sub-second cadence, while a renewal has its own
  * schedule (hours apart, or a retry ladder of 1 to 30 s when failing) and its own slow step (key
  * generation, verification); mixed into either loop, one would delay the other. It shares the
- * link's registration, stop flag and cancellation through control.h. */
+ * link's registration, stop flag and cancellation through control.h.
+ *
+ * During a root rotation meshd moves its CA generation on at each phase; the config watch sees it
+ * and wakes this thread, which then renews at once so that it holds the phase's trust bundle
+ * (docs/security.md, "Rotating the root"). */
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -54,11 +58,25 @@ enum outcome {
     CANCELLED,      /* the link is stopping */
 };
 
-/* Asks meshd for a certificate for a new key; on RENEWED *out is the checked identity, else
- * *why (caller frees) says why in words. cur (may be NULL) gives the SPIFFE ID for the CSR. */
+/* The CA generation meshd issued a certificate under (its answer's "ca_generation"); 0 when it
+ * does not say. */
+static uint64_t answer_ca_generation(const char *body, size_t len)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *g = json_object_get(root, "ca_generation");
+    uint64_t gen =
+        json_is_integer(g) && json_integer_value(g) > 0 ? (uint64_t)json_integer_value(g) : 0;
+    json_decref(root);
+    return gen;
+}
+
+/* Asks meshd for a certificate for a new key; on RENEWED *out is the checked identity and
+ * *ca_gen the CA generation it came under, else *why (caller frees) says why in words. cur (may
+ * be NULL) gives the SPIFFE ID for the CSR. */
 static enum outcome request_certificate(struct mesh_cert_renewer *r, struct mesh_http_client *h,
                                         const struct mesh_tls_identity *cur,
-                                        struct mesh_tls_identity **out, char **why)
+                                        struct mesh_tls_identity **out, uint64_t *ca_gen,
+                                        char **why)
 {
     enum outcome result = FAILED;
     struct mesh_tls_key *key = NULL;
@@ -95,6 +113,7 @@ static enum outcome request_certificate(struct mesh_cert_renewer *r, struct mesh
     } else if (mesh_identity_from_answer(key, resp.body, resp.body_len, r->workload, out, why) ==
                MESH_OK) {
         result = RENEWED;
+        *ca_gen = answer_ca_generation(resp.body, resp.body_len);
     }
 out:
     mesh_http_response_clear(&resp);
@@ -192,6 +211,9 @@ static void *renew_main(void *arg)
      * need not wait out the backoff. */
     bool retry_on_register = false;
     uint64_t failed_gen = 0;
+    /* The CA generation of the certificate held, and the last one of meshd's configs that made
+     * this thread renew early: one early renewal per generation, whatever meshd answers. */
+    uint64_t cert_ca_gen = 0, kicked_ca_gen = 0;
     if (mesh_http_client_new(&h) != MESH_OK) {
         fprintf(stderr,
                 "lvl=error msg=\"cannot create an HTTP client: no workload certificate\" "
@@ -207,17 +229,28 @@ static void *renew_main(void *arg)
             renew_at_ms = 0;
             retry_on_register = false;
         }
+        uint64_t want_ca_gen = mesh_control_ca_generation(r->c);
+        if (cur && want_ca_gen != cert_ca_gen && want_ca_gen != kicked_ca_gen) {
+            /* A phase of a root rotation: the trust bundle changed. */
+            kicked_ca_gen = want_ca_gen;
+            renew_at_ms = 0;
+            fprintf(stderr,
+                    "lvl=info msg=\"renewing the workload certificate now: meshd's CA changed "
+                    "(root rotation)\" id=%s ca_generation=%" PRIu64 " held=%" PRIu64 "\n",
+                    mesh_control_proxy_id(r->c), want_ca_gen, cert_ca_gen);
+        }
         int64_t now = wall_ms();
         if (now < renew_at_ms) {
             int64_t left = renew_at_ms - now;
-            if (!mesh_control_sleep(r->c, (uint64_t)(left < MAX_SLEEP_MS ? left : MAX_SLEEP_MS),
-                                    gen))
+            if (!mesh_control_sleep_ca(r->c, (uint64_t)(left < MAX_SLEEP_MS ? left : MAX_SLEEP_MS),
+                                       gen, want_ca_gen))
                 break;
             continue;
         }
         struct mesh_tls_identity *next = NULL;
         char *why = NULL;
-        enum outcome res = request_certificate(r, h, cur, &next, &why);
+        uint64_t next_ca_gen = 0;
+        enum outcome res = request_certificate(r, h, cur, &next, &next_ca_gen, &why);
         if (res == CANCELLED) {
             free(why);
             break;
@@ -233,6 +266,7 @@ static void *renew_main(void *arg)
             mesh_identity_publish(r->p, next);
             mesh_identity_unref(cur);
             cur = next;
+            cert_ca_gen = next_ca_gen;
             step = MESH_CERT_BACKOFF_MIN_MS;
             not_found = 0;
             expiry_logged = false;

@@ -46,6 +46,7 @@ struct mesh_control {
     struct mesh_control_status status;
     struct mesh_rng rng; /* backoff jitter */
     uint64_t applied;    /* snapshots published: their version numbers */
+    uint64_t ca_gen;     /* the CA generation of the latest config (cert_renew.c watches it) */
 };
 
 static void log_line(const char *level, const char *msg, const struct mesh_control *c,
@@ -276,6 +277,20 @@ static void forget_registration(struct mesh_control *c, uint64_t gen)
 
 /* --- configs --- */
 
+/* A config's CA generation: a change wakes the certificate renewer (mesh_control_sleep_ca). */
+static void note_ca_generation(struct mesh_control *c, const json_t *root)
+{
+    json_t *g = json_object_get(root, "ca_generation");
+    if (!json_is_integer(g) || json_integer_value(g) < 0)
+        return; /* a meshd without root rotation */
+    pthread_mutex_lock(&c->lock);
+    if (c->ca_gen != (uint64_t)json_integer_value(g)) {
+        c->ca_gen = (uint64_t)json_integer_value(g);
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* Compiles a watch answer ({"version", "resources": [...]}) and publishes it. On failure
  * *why (caller frees) says what was wrong and the running config stays. */
 static enum mesh_err apply_config(struct mesh_control *c, const struct mesh_http_response *resp,
@@ -294,6 +309,8 @@ static enum mesh_err apply_config(struct mesh_control *c, const struct mesh_http
         *why = xasprintf("config is not JSON: %s (line %d)", jerr.text, jerr.line);
         goto out;
     }
+    /* Before the resources are checked: renewing the certificate does not depend on them. */
+    note_ca_generation(c, root);
     if (!json_is_array(resources)) {
         *why = xstrdup("config has no \"resources\" array");
         goto out;
@@ -701,6 +718,26 @@ bool mesh_control_sleep(struct mesh_control *c, uint64_t ms, uint64_t gen)
     struct timespec until = deadline_in(ms);
     pthread_mutex_lock(&c->lock);
     while (!c->stopping && c->reg_gen == gen &&
+           pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
+        ;
+    bool go_on = !c->stopping;
+    pthread_mutex_unlock(&c->lock);
+    return go_on;
+}
+
+uint64_t mesh_control_ca_generation(struct mesh_control *c)
+{
+    pthread_mutex_lock(&c->lock);
+    uint64_t g = c->ca_gen;
+    pthread_mutex_unlock(&c->lock);
+    return g;
+}
+
+bool mesh_control_sleep_ca(struct mesh_control *c, uint64_t ms, uint64_t gen, uint64_t ca_gen)
+{
+    struct timespec until = deadline_in(ms);
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping && c->reg_gen == gen && c->ca_gen == ca_gen &&
            pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
         ;
     bool go_on = !c->stopping;

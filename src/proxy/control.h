@@ -99,6 +99,14 @@ bool mesh_control_register_again(struct mesh_control *c, struct mesh_http_client
  * a generation other than gen (true: meshd came back, e.g. restarted). */
 bool mesh_control_sleep(struct mesh_control *c, uint64_t ms, uint64_t gen);
 
+/* The CA generation of the latest config from meshd: it moves with each phase of a root
+ * rotation (docs/security.md), telling the renewer to get a certificate with the new trust
+ * bundle now. 0 until a config says. Any thread. */
+uint64_t mesh_control_ca_generation(struct mesh_control *c);
+
+/* mesh_control_sleep, also woken (true) as soon as the config's CA generation is not ca_gen. */
+bool mesh_control_sleep_ca(struct mesh_control *c, uint64_t ms, uint64_t gen, uint64_t ca_gen);
+
 /* One request to meshd's path with the proxy's token (body: JSON or NULL), cancelled when the
  * link stops (MESH_E_AGAIN). Errors as mesh_http_client_do's, with *why (caller frees). Unlike
  * the link's own requests it does not change mesh_control_status: the caller reports its
