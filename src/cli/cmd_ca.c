@@ -15,7 +15,8 @@
 #include "table.h"
 
 #define POLL_MS            200  /* how often --wait asks meshd how far the rotation is */
-#define WAITING_REPEAT_MS  5000 /* a lagging proxy list is repeated this often */
+#define WAITING_AFTER_MS   2000 /* a phase this old names the proxies it waits for... */
+#define WAITING_REPEAT_MS  5000 /* ... when they change, or this often */
 #define DEFAULT_TIMEOUT_MS 600000ull
 #define REQUEST_TIMEOUT_MS 10000
 
@@ -378,6 +379,8 @@ struct follow {
     size_t printed; /* phases printed */
     char *waiting;  /* the last lagging list printed ("" none) */
     uint64_t waiting_ms;
+    char phase[16]; /* the phase last seen, and since when (our clock) */
+    uint64_t phase_ms;
     bool outage; /* meshd unreachable, said once */
 };
 
@@ -404,7 +407,13 @@ static void print_waiting(struct follow *f, const json_t *rot)
     const json_t *waiting = json_object_get(rot, "waiting_for");
     char *names = join(waiting);
     uint64_t now = mono_ms();
-    if (*names && (strcmp(names, f->waiting) != 0 || now - f->waiting_ms >= WAITING_REPEAT_MS)) {
+    if (strcmp(f->phase, str(rot, "phase")) != 0) {
+        snprintf(f->phase, sizeof(f->phase), "%s", str(rot, "phase"));
+        f->phase_ms = now;
+    }
+    /* Proxies renew within moments of a phase's start: only a phase that lasts names them. */
+    if (*names && now - f->phase_ms >= WAITING_AFTER_MS &&
+        (strcmp(names, f->waiting) != 0 || now - f->waiting_ms >= WAITING_REPEAT_MS)) {
         printf("%-8s waiting for %zu prox%s: %s\n", str(rot, "phase"), json_array_size(waiting),
                json_array_size(waiting) == 1 ? "y" : "ies", names);
         fflush(stdout);
@@ -483,6 +492,31 @@ static int follow_rotation(const struct cli_ctx *ctx, struct follow *f, uint64_t
     return rc;
 }
 
+/* 409: says which rotation runs and how far it is, from GET /v1/ca (meshd's words without). */
+static int already_running(const struct cli_ctx *ctx, const char *meshd_says)
+{
+    long status = 0;
+    json_t *doc = NULL;
+    char *why = NULL;
+    int rc;
+    const json_t *rot = call(ctx, "GET", "/v1/ca", &status, &doc, &why) == MESH_OK && status == 200
+                            ? json_object_get(doc, "rotation")
+                            : NULL;
+    if (json_is_object(rot)) {
+        char *names = join(json_object_get(rot, "waiting_for"));
+        rc = cli_error("a root rotation is running already (rotation %lld, phase %s%s%s): "
+                       "'meshctl ca status' shows how far it is",
+                       (long long)num(rot, "id"), str(rot, "phase"), *names ? ", waiting for " : "",
+                       names);
+        free(names);
+    } else {
+        rc = cli_error("%s", meshd_says ? meshd_says : "a root rotation is running already");
+    }
+    json_decref(doc);
+    free(why);
+    return rc;
+}
+
 static int run_rotate(struct cli_ctx *ctx, int argc, char **argv)
 {
     enum { OPT_WAIT = 1000, OPT_NO_WAIT, OPT_TIMEOUT };
@@ -551,7 +585,7 @@ static int run_rotate(struct cli_ctx *ctx, int argc, char **argv)
         goto out;
     }
     if (status == 409) {
-        rc = cli_error("%s; 'meshctl ca status' shows it", why ? why : "a rotation is running");
+        rc = already_running(ctx, why);
         goto out;
     }
     if (status != 202 || !json_is_object(json_object_get(doc, "rotation"))) {

@@ -284,10 +284,9 @@ static void on_rotation_tick(struct mesh_timer *t, void *data)
 
 void mesh_api_ca_rotation_start_timer(struct mesh_api *api)
 {
-    uint64_t rejoin = api->opt.heartbeat_ttl_ms > MESH_CA_ROTATION_REJOIN_MS
-                          ? api->opt.heartbeat_ttl_ms
-                          : MESH_CA_ROTATION_REJOIN_MS;
-    api->rotation_hold_until_ms = mesh_loop_now_ms(api->loop) + rejoin;
+    /* Every proxy alive when meshd started registers again within this. */
+    api->rotation_hold_until_ms =
+        mesh_loop_now_ms(api->loop) + MESH_CA_ROTATION_REJOIN_MS + api->opt.heartbeat_interval_ms;
     mesh_timer_init(&api->rotation_timer, on_rotation_tick, api);
     if (api->opt.rotation)
         mesh_timer_start(api->loop, &api->rotation_timer, api->opt.heartbeat_interval_ms);

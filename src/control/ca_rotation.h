@@ -27,10 +27,10 @@
 #include "mesh/err.h"
 #include "registry.h"
 
-/* How long a proxy may take to register again with a meshd that just started: its retries are
- * at most 5 s apart (MESH_CONTROL_BACKOFF_MAX_MS), plus the request. A wave does not end before
- * meshd has been up this long (or the heartbeat TTL, if longer), or a proxy that has not yet
- * come back would be missed. */
+/* How long a proxy may take to register again with a meshd that just started: its config watch
+ * retries at most 5 s apart (MESH_CONTROL_BACKOFF_MAX_MS), plus the request. A wave does not end
+ * before meshd has been up this long (and one heartbeat interval more), or a proxy that has not
+ * yet come back would be missed. */
 #define MESH_CA_ROTATION_REJOIN_MS 6000u
 
 enum mesh_ca_phase {

@@ -14,6 +14,7 @@ by PID); every wait is bounded.
 """
 import hashlib
 import json
+import os
 import ssl
 import stat
 import threading
@@ -265,7 +266,7 @@ def test_conflict_restart_mid_rotation_and_a_second_rotation(live, mesh):
         rc, out, err = meshctl(mesh, live, "ca", "rotate")
         assert rc == 1 and out == ""
         assert "error: a root rotation is running already (rotation 1, phase " in err, err
-        assert "'meshctl ca status' shows it" in err
+        assert "'meshctl ca status' shows how far it is" in err
 
         rot = wait_phase(live, "switch", ROTATION_TIMEOUT)
         doc = ca_doc(live)
@@ -342,7 +343,7 @@ def test_meshctl_ca_errors(live, mesh, tmp_path):
     assert rc == 1 and out == ""
     assert "error: meshd refused the token (401): pass --token FILE" in err, err
     rc, out, err = mesh.run("--server", live.meshd.url, "ca", "rotate", store=False,
-                            env={k: v for k, v in __import__("os").environ.items()
+                            env={k: v for k, v in os.environ.items()
                                  if not k.startswith("MESH_")})
     assert rc == 1 and "error: meshd needs a token to start a root rotation (401)" in err, err
     assert rotation(live)["phase"] == "idle"  # nothing started
@@ -360,6 +361,26 @@ def test_meshctl_ca_errors(live, mesh, tmp_path):
     # The API's answers.
     status, body = live.meshd.call("GET", "/v1/ca/rotate")
     assert status == 405
+
+    # A registered proxy that never renews holds the rotation up, named, rather than being cut
+    # off; --timeout gives up following (exit 1) and the rotation goes on in meshd.
+    status, _ = live.meshd.call("PUT", "/v1/proxies/stuck-proxy",
+                                {"role": "gateway", "gateway": "stuck", "namespace": "default"})
+    assert status == 201
+    rc, out, err = meshctl(mesh, live, "ca", "rotate", "--timeout", "3s")
+    assert rc == 1, (out, err)
+    assert "prepare  waiting for 1 proxy: stuck-proxy" in out, out
+    assert ("error: root rotation 1 is not complete after 3s (phase prepare, waiting for "
+            "stuck-proxy): it goes on in meshd; follow it with 'meshctl ca status'") in err, err
+    rot = rotation(live)
+    assert rot["phase"] == "prepare" and rot["waiting_for"] == ["stuck-proxy"]
+    rc, out, _ = meshctl(mesh, live, "ca", "status")
+    assert "Waiting for:   1 of 1 live proxies: stuck-proxy" in out, out
+    # Once it is gone (deregistered, or its heartbeats lapse) the rotation moves on.
+    assert live.meshd.call("DELETE", "/v1/proxies/stuck-proxy")[0] == 200
+    wait_until(lambda: rotation(live)["phase"] == "idle", ROTATION_TIMEOUT, interval=0.1,
+               what="the rotation to complete")
+    assert len(ca_doc(live)["roots"]) == 1
     live.kill_meshd()
     rc, out, err = meshctl(mesh, live, "ca", "status")
     assert rc == 1 and f"cannot reach meshd at {live.meshd.url}" in err, err

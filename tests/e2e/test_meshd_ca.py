@@ -149,7 +149,8 @@ def test_sidecar_gets_a_certificate_that_openssl_verifies(lab, tmp_path, answers
 
     doc = issue(d, answers, "payment-1", csr)
     assert set(doc) == {"certificate", "chain", "trust_bundle", "spiffe_id", "serial",
-                        "not_before", "not_after", "ca"}
+                        "not_before", "not_after", "ca", "ca_generation"}
+    assert doc["ca_generation"] == 0  # no root rotation yet
     assert doc["spiffe_id"] == "spiffe://cluster.local/ns/default/sa/payment"
     assert doc["ca"] == "mesh-root"
     leaf = write(tmp_path, "leaf.pem", doc["certificate"])
