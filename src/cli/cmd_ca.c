@@ -460,9 +460,8 @@ static int follow_rotation(const struct cli_ctx *ctx, struct follow *f, uint64_t
             if (id != f->id || strcmp(str(rot, "phase"), "idle") == 0) {
                 char took[32];
                 format_took((json_int_t)(mono_ms() - started), took, sizeof(took));
-                printf("Root rotation %lld complete in %s: the bundle holds the new root only "
-                       "and every certificate comes from it; the old root's files are in "
-                       "DATA_DIR/ca/retired/.\n",
+                printf("Root rotation %lld complete in %s: every proxy trusts the new root and "
+                       "no longer the old one, whose files are in DATA_DIR/ca/retired/.\n",
                        (long long)f->id, took);
                 rc = CLI_EXIT_OK;
                 free(why);

@@ -17,10 +17,13 @@ import json
 import os
 import ssl
 import stat
+import subprocess
 import threading
 import time
 
-from conftest import SAN
+import pytest
+
+from conftest import SAN, base_env, check_sanitizer_output
 from proxy_fixtures import (  # noqa: F401 - lab and proxy_binaries are fixtures
     API,
     Client,
@@ -89,15 +92,18 @@ class Traffic:
     connection per path, until stopped. Every answer must come from payment-v1's app."""
 
     def __init__(self, paths):
-        self.paths = paths  # [(proxy, host)]
+        # [(proxy, host)]: payment-v1 or the gateway's host (answered by payment-v1's app), or
+        # another payment service, whose app answers with its own name
+        self.paths = paths
         self.ok = 0
         self.failures = []
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def _check(self, r):
-        if r.status == 200 and r.header("x-echo-name") == "payment-v1":
+    def _check(self, r, host):
+        want = host if host.startswith("payment-") else "payment-v1"
+        if r.status == 200 and r.header("x-echo-name") == want:
             self.ok += 1
         else:
             self.failures.append((r.status, r.header("x-mesh-error"), r.text[:200]))
@@ -107,10 +113,10 @@ class Traffic:
         while not self.done.is_set():
             for proxy, host in self.paths:
                 try:
-                    self._check(proxy.request(host))
+                    self._check(proxy.request(host), host)
                     if host not in keep:
                         keep[host] = Client(proxy.port, host)
-                    self._check(keep[host].request())
+                    self._check(keep[host].request(), host)
                 except (OSError, AssertionError) as e:
                     self.failures.append(repr(e))
                     keep.pop(host, None)
@@ -140,12 +146,13 @@ def mtls_successes(proxy):
                                                       result="success")
 
 
-def start_mesh(live):
-    """meshd with a strict policy, payment-v1 and orders behind sidecars, the external gateway
-    routing pay.example.com to payment-v1; returns (payment, orders, gateway) once every proxy
-    has a certificate and the callers know payment-v1's endpoint."""
-    live.start_meshd(MESHD_FLAGS)
-    live.meshd.apply([strict_policy(), gateway_route()])
+def start_mesh(live, flags=(), docs=()):
+    """meshd (MESHD_FLAGS + flags) with a strict policy (and docs), payment-v1 and orders behind
+    sidecars, the external gateway routing pay.example.com to payment-v1; returns (payment,
+    orders, gateway) once every proxy has a certificate and the callers know payment-v1's
+    endpoint."""
+    live.start_meshd(MESHD_FLAGS + list(flags))
+    live.meshd.apply([strict_policy(), gateway_route(), *docs])
     v1 = live.sidecar("payment-v1", live.echo("payment-v1"), version="v1")
     orders = live.sidecar("orders", live.echo("orders"))
     gw = live.gateway("external-gateway")
@@ -251,14 +258,58 @@ def wait_phase(live, phase, timeout):
                       interval=0.05, what=f"the rotation's {phase} phase")
 
 
-def test_conflict_restart_mid_rotation_and_a_second_rotation(live, mesh):
-    v1, orders, gw = start_mesh(live)
+def make_ca(tmp_path, name, subject):
+    """A CA certificate and key made with openssl req -x509; returns (cert path, key path)."""
+    cert, key = tmp_path / f"{name}-cert.pem", tmp_path / f"{name}-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", subject,
+                    "-keyout", key, "-out", cert,
+                    "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                   check=True, capture_output=True, timeout=60)
+    key.chmod(0o600)
+    return cert, key
+
+
+def named_ca_policy():
+    """payment-v2's certificates come from the --ca CA internal-ca."""
+    return {"apiVersion": API, "kind": "SecurityPolicy",
+            "metadata": {"name": "payment-v2-ca", "namespace": "default"},
+            "spec": {"services": ["payment-v2"],
+                     "mtls": {"mode": "strict", "certificate_authority": "internal-ca"}}}
+
+
+class Follower:
+    """`meshctl ca rotate --wait` running in the background."""
+
+    def __init__(self, mesh, live, *args):
+        self.cmd = [str(mesh.meshctl), "--server", live.meshd.url, "--token",
+                    str(live.meshd.token_path), "ca", "rotate", *args]
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=base_env())
+
+    def result(self, timeout):
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate(timeout=5)
+            pytest.fail(f"meshctl ca rotate still running after {timeout}s:\n{out}\n{err}")
+        check_sanitizer_output(err, self.cmd[1:])
+        return self.proc.returncode, out, err
+
+
+def test_conflict_named_ca_restart_mid_rotation_and_a_second_rotation(live, mesh, tmp_path):
+    ca_cert, ca_key = make_ca(tmp_path, "internal", "/O=Example/CN=Internal CA")
+    live.meshd_flags = ()
+    v1, orders, gw = start_mesh(live, ["--ca", f"internal-ca={ca_cert},{ca_key}"],
+                                [named_ca_policy()])
+    internal_fp = fingerprint_of(ca_cert.read_text())
     old_fp = root_fingerprint(live)
+    follower = Follower(mesh, live, "--timeout", f"{2 * ROTATION_TIMEOUT}s")
     traffic = Traffic([(orders, "payment-v1"), (gw, GATEWAY_HOST)])
     try:
-        rc, out, err = meshctl(mesh, live, "ca", "rotate", "--no-wait")
-        assert rc == 0, err
-        assert "Root rotation 1 started" in out and "meshctl ca status" in out
+        wait_until(lambda: rotation(live)["id"] == 1, 10, what="the rotation to start")
         # One at a time: 409, in meshctl's words too.
         status, body = live.meshd.call("POST", "/v1/ca/rotate")
         assert status == 409, body
@@ -270,52 +321,74 @@ def test_conflict_restart_mid_rotation_and_a_second_rotation(live, mesh):
 
         rot = wait_phase(live, "switch", ROTATION_TIMEOUT)
         doc = ca_doc(live)
-        assert [r["name"] for r in doc["roots"]] == ["mesh-root", "mesh-root-next"]
+        assert [r["name"] for r in doc["roots"]] == ["mesh-root", "mesh-root-next", "internal-ca"]
         assert doc["issuing_root"] == "mesh-root-next"
-        # A sidecar that starts now gets a certificate of the current phase: from the new root,
-        # with both roots in its bundle.
+        # A sidecar that starts now gets a certificate of the current phase with every root of
+        # it in its bundle; its policy names internal-ca, which keeps signing for it.
         v2 = live.sidecar("payment-v2", live.echo("payment-v2"), version="v2")
         v2.wait_dump(lambda d: d["identity"]["spiffe_id"] is not None, "a certificate")
         ident = identity(v2)
-        assert ident["ca"] == "mesh-root-next"
-        assert ident["issuer"].startswith("CN=ClusterDB Mesh root CA 2 ")
+        assert ident["ca"] == "internal-ca" and ident["issuer"] == "CN=Internal CA,O=Example"
         assert [r["sha256"] for r in ident["trust_bundle"]] == \
             [r["sha256_fingerprint"] for r in doc["roots"]]
+        orders.wait_dump(lambda d: has_endpoints(d, [("payment-v2", v2.inbound)]),
+                         "payment-v2's endpoint")
+        assert orders.request("payment-v2").header("x-echo-name") == "payment-v2"
         rc, out, _ = meshctl(mesh, live, "ca", "status")
         assert rc == 0 and "Rotation:      rotation 1 in phase switch" in out, out
     finally:
         sent = traffic.stop()
     assert sent > 20
 
-    # meshd dies in the middle of the switch phase; a new one resumes it from DATA_DIR/ca.
+    # meshd dies in the middle of the switch phase; a new one resumes it from DATA_DIR/ca, and
+    # meshctl, still following, sees it through.
     live.kill_meshd()
     assert (live.data_dir / "ca" / "next-root-cert.pem").exists()
+    time.sleep(1)  # away long enough for the follower's polls to notice
     live.start_meshd()
     assert "resuming the root rotation" in live.meshd.stderr()
     resumed = rotation(live)
     assert resumed["id"] == 1 and resumed["phase"] in ("switch", "retire", "idle")
     assert resumed["generation"] > rot["generation"]  # every proxy renews again
-    ids = sorted(p.id for p in (v1, v2, orders, gw))
+    proxies = (v1, v2, orders, gw)
+    ids = sorted(p.id for p in proxies)
     wait_until(lambda: live.meshd.proxy_ids() == ids, 10, what="every proxy registered again")
     for p in (orders, gw):
         p.wait_dump(lambda d: has_endpoints(d, [("payment-v1", v1.inbound)]),
                     "payment-v1's endpoint from the restarted meshd")
-    traffic = Traffic([(orders, "payment-v1"), (gw, GATEWAY_HOST)])
+    orders.wait_dump(lambda d: has_endpoints(d, [("payment-v2", v2.inbound)]),
+                     "payment-v2's endpoint from the restarted meshd")
+    paths = [(orders, "payment-v1"), (gw, GATEWAY_HOST), (orders, "payment-v2")]
+    traffic = Traffic(paths)
     try:
-        wait_until(lambda: rotation(live)["phase"] == "idle", ROTATION_TIMEOUT, interval=0.1,
-                   what="the resumed rotation to complete")
+        rc, out, err = follower.result(2 * ROTATION_TIMEOUT)
     finally:
         traffic.stop()
-    proxies = (v1, v2, orders, gw)
+    print(out, err)
+    assert rc == 0, (out, err)
+    assert [ln.split()[0] for ln in out.splitlines() if " done in " in ln] == \
+        ["prepare", "switch", "retire"], out
+    assert "meshd does not answer" in err and "meshd answers again" in err
+    assert "Root rotation 1 complete" in out
     for p in proxies:
-        p.wait_dump(lambda d: len(d["identity"]["trust_bundle"]) == 1, "the final bundle",
+        p.wait_dump(lambda d: len(d["identity"]["trust_bundle"]) == 2, "the final bundle",
                     timeout=5)
-    assert_new_root_everywhere(live, proxies, old_fp)
-    assert "resuming the root rotation" in live.meshd.stderr()
+    rooted = (v1, orders, gw)
+    new_fp = root_fingerprint(live)
+    doc = ca_doc(live)
+    assert [r["sha256_fingerprint"] for r in doc["roots"]] == [new_fp, internal_fp]
+    for p in rooted:
+        ident = identity(p)
+        assert [r["sha256"] for r in ident["trust_bundle"]] == [new_fp, internal_fp], p.name
+        assert ident["issuer"] == doc["roots"][0]["subject"] and ident["ca"] == "mesh-root"
+    ident = identity(v2)
+    assert ident["ca"] == "internal-ca"  # named CAs are not rotated
+    assert [r["sha256"] for r in ident["trust_bundle"]] == [new_fp, internal_fp]
+    assert new_fp != old_fp
 
     # A second rotation, from the root the first one made.
-    second_old = root_fingerprint(live)
-    traffic = Traffic([(orders, "payment-v1"), (gw, GATEWAY_HOST)])
+    second_old = new_fp
+    traffic = Traffic(paths)
     try:
         rc, out, err = meshctl(mesh, live, "ca", "rotate", "--timeout", f"{ROTATION_TIMEOUT}s",
                                timeout=ROTATION_TIMEOUT + 10)
@@ -324,8 +397,13 @@ def test_conflict_restart_mid_rotation_and_a_second_rotation(live, mesh):
     assert rc == 0, (out, err)
     assert "Root rotation 2 started: the new root is CN=ClusterDB Mesh root CA 3 " in out
     assert "Root rotation 2 complete" in out
-    doc = assert_new_root_everywhere(live, proxies, second_old)
+    new_fp = root_fingerprint(live)
+    assert new_fp not in (old_fp, second_old)
+    doc = ca_doc(live)
     assert doc["rotation"]["id"] == 2
+    assert [r["sha256_fingerprint"] for r in doc["roots"]] == [new_fp, internal_fp]
+    for p in proxies:
+        assert [r["sha256"] for r in identity(p)["trust_bundle"]] == [new_fp, internal_fp]
     retired = live.data_dir / "ca" / "retired"
     assert fingerprint_of((retired / "rotation-1-root-cert.pem").read_text()) == old_fp
     assert fingerprint_of((retired / "rotation-2-root-cert.pem").read_text()) == second_old
@@ -381,6 +459,13 @@ def test_meshctl_ca_errors(live, mesh, tmp_path):
     wait_until(lambda: rotation(live)["phase"] == "idle", ROTATION_TIMEOUT, interval=0.1,
                what="the rotation to complete")
     assert len(ca_doc(live)["roots"]) == 1
+    # --no-wait returns once it started; meshd finishes it alone.
+    rc, out, err = meshctl(mesh, live, "ca", "rotate", "--no-wait")
+    assert rc == 0, err
+    assert out.startswith("Root rotation 2 started: the new root is CN=ClusterDB Mesh root CA 3 ")
+    assert "meshd moves it on by itself; 'meshctl ca status' shows how far it is." in out
+    wait_until(lambda: rotation(live)["phase"] == "idle", ROTATION_TIMEOUT, interval=0.1,
+               what="the second rotation to complete")
     live.kill_meshd()
     rc, out, err = meshctl(mesh, live, "ca", "status")
     assert rc == 1 and f"cannot reach meshd at {live.meshd.url}" in err, err
