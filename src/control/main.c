@@ -562,10 +562,13 @@ static int open_cas(const struct options *o, struct mesh_ca_set *set,
     }
     ca = set->items[0];
     mesh_ca_format_time(mesh_ca_not_after(ca), when, sizeof(when));
+    /* In a rotation's last phase the root in use is the incoming one, still in its own files. */
+    bool incoming = mesh_ca_rotation_phase(*rotation) == MESH_CA_PHASE_RETIRE;
     fprintf(stderr,
             "lvl=info msg=\"%s the mesh root CA\" path=%s/%s subject=\"%s\" "
             "sha256_fingerprint=%s not_after=%s\n",
-            created ? "created" : "loaded", dir, MESH_CA_ROOT_CERT_FILE, mesh_ca_subject(ca),
+            created ? "created" : "loaded", dir,
+            incoming ? MESH_CA_NEXT_CERT_FILE : MESH_CA_ROOT_CERT_FILE, mesh_ca_subject(ca),
             mesh_ca_fingerprint(ca), when);
     for (size_t i = 0; i < o->n_cas; i++) {
         free(errmsg);
