@@ -119,6 +119,7 @@ struct mesh_proxy_options {
     const char *id;                 /* sidecar, gateway: the proxy id at meshd */
     const char *gateway;            /* gateway */
     const char *tls_cert, *tls_key; /* gateway: serve HTTPS on --listen (both or neither) */
+    const char *cacert;             /* an https:// meshd's CA bundle; NULL: $MESH_CACERT */
     unsigned workers;
     const char *access_log; /* NULL = off; "-" = stdout */
     uint64_t connect_timeout_ms;
