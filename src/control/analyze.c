@@ -20,6 +20,7 @@
 #include "mesh/service.h"
 #include "mesh/virtual_service.h"
 #include "model/schema.h"
+#include "model/service_host.h"
 #include "proxy/route_match.h"
 #include "proxy/security.h"
 
@@ -181,18 +182,12 @@ static void index_services(struct analysis *a)
 static bool split_service_host(const char *host, const char *default_ns, char *name,
                                size_t name_len, char *ns, size_t ns_len)
 {
-    const char *dot = strchr(host, '.');
-    if (!dot) {
-        snprintf(name, name_len, "%s", host);
-        snprintf(ns, ns_len, "%s", default_ns);
-        return true;
-    }
-    snprintf(name, name_len, "%.*s", (int)(dot - host), host);
-    snprintf(ns, ns_len, "%s", dot + 1);
-    char *rest = strchr(ns, '.');
-    if (rest && (strcmp(rest, ".svc") == 0 || strcmp(rest, ".svc.cluster.local") == 0))
-        *rest = '\0';
-    return strchr(ns, '.') == NULL;
+    struct mesh_service_ref ref;
+    if (!mesh_service_host_split(host, default_ns, &ref))
+        return false;
+    snprintf(name, name_len, "%.*s", (int)ref.name_len, ref.name);
+    snprintf(ns, ns_len, "%.*s", (int)ref.ns_len, ref.ns);
+    return true;
 }
 
 static const struct known_service *resolve(const struct analysis *a, const char *host,
