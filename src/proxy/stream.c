@@ -193,13 +193,16 @@ static bool inbound_authorized(struct mesh_stream *s, const struct mesh_inbound_
     char source[192];
     mesh_authz_source(peer_id, source, sizeof(source));
     mesh_wstats_authz(s->w, source, rule, allowed);
-    if (!allowed)
+    if (!allowed) {
+        char peer[80];
+        mesh_dconn_peer_text(s->c, peer, sizeof(peer));
         fprintf(stderr,
                 "lvl=warn msg=\"request denied by authorization\" peer=%s identity=%s method=%.*s "
                 "path=\"%.*s\" rule=%s\n",
-                s->c->peer, peer_id ? peer_id : "none (plaintext)", (int)s->req.method.len,
+                peer, peer_id ? peer_id : "none (plaintext)", (int)s->req.method.len,
                 s->req.method.p, (int)(s->req.path.len > 200 ? 200 : s->req.path.len),
                 s->req.path.p, rule);
+    }
     return allowed;
 }
 
@@ -899,6 +902,15 @@ static bool pump_response(struct mesh_stream *s)
         if (blocked)
             return true; /* the client's next write event resumes us */
         if (mesh_framer_done(&s->resp_framer) && s->resp_framer.kind != MESH_FRAME_RAW) {
+            if (s->keep_alive && !mesh_framer_done(&s->req_framer)) {
+                /* The upstream answered before it had the whole body (an early 403 or 413).
+                 * The head promised the client a kept-alive connection: the rest of the body is
+                 * read and dropped, as after an answer of our own, so that the promise holds. */
+                drop_upstream(s, false);
+                s->state = MESH_STREAM_LOCAL;
+                stream_pump(s);
+                return false;
+            }
             stream_finish(s, s->keep_alive && mesh_framer_done(&s->req_framer));
             return false;
         }
