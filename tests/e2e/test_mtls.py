@@ -393,17 +393,10 @@ def test_payment_security_allows_orders_post_only(live):
     assert authz(orders) == 0
 
 
-# PRODUCT BUG (reported to the lead; this test fails until it is fixed): after a denied POST
-# with a body, the caller's sidecar (orders) often closes the client's keep-alive connection
-# right after relaying payment's 403, which carries no "connection: close", so the client's next
-# request on it gets EPIPE/ECONNRESET (from 1 in 20 to over half of such exchanges, from one run
-# to the next, with 10 ms between requests). Denied GETs and allowed POSTs keep the connection;
-# it happens in strict and disable modes alike; a client talking to payment's inbound port
-# directly keeps its connection (payment drains the denied body). payment answers the 403 from
-# the request head, so the response can complete before orders counts the request body as
-# forwarded, and stream_finish (src/proxy/stream.c) then drops the keep-alive after the head
-# went out without saying so. A static meshproxy in front of any upstream that answers before
-# reading the body does the same, less often.
+# An upstream (payment's sidecar) answers a denied POST from the request head, so its 403 may be
+# complete before the caller's sidecar (orders) has forwarded the body. orders then reads and
+# drops the rest of the body, so that the client's connection, which the 403's head promised to
+# keep, goes on; closing it instead reset the client's next request, now and then.
 def test_denial_keeps_the_callers_keep_alive_connection(live):
     payment, (orders,) = start_mesh(live, [seed_policy()])
     body = b'{"amount": 12}'
@@ -417,7 +410,7 @@ def test_denial_keeps_the_callers_keep_alive_connection(live):
             assert (r.status, r.body) == (403, RBAC_BODY), (i, r)
             time.sleep(0.01)  # a client's think time: a close in between is seen as the reset
             try:
-                r = keep.request("POST", PROCESS, body=body)  # the bug: reset here, now and then
+                r = keep.request("POST", PROCESS, body=body)  # was reset, now and then
             except OSError as e:
                 broken.append((i, repr(e)))
                 continue
