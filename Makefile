@@ -62,10 +62,10 @@ PROXY_LIB_OBJ := $(PROXY_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CONTROL_OBJ := $(CONTROL_SRC:%.c=$(BUILD)/obj/%.o)
 CONTROL_LIB_OBJ := $(CONTROL_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ECHO_OBJ := $(ECHO_SRC:%.c=$(BUILD)/obj/%.o)
-# The plugin's per-connection TLS is src/net/tls.c (and tls_sniff.c, which it calls), compiled a
-# second time with its flags.
+# The plugin's per-connection TLS is src/net/tls.c (and tls_sniff.c, which it calls), and its
+# https:// for the link to meshd src/net/http_client_tls.c, compiled a second time with its flags.
 TLS_OBJ  := $(TLS_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/plugin/src/net/tls.o \
-	    $(BUILD)/obj/plugin/src/net/tls_sniff.o
+	    $(BUILD)/obj/plugin/src/net/tls_sniff.o $(BUILD)/obj/plugin/src/net/http_client_tls.o
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(EX_SRC:examples/c/%.c=$(BUILD)/examples/%)
 

@@ -1,14 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# `make bench`: installs nginx, HAProxy and wrk when missing, then runs bench/bench.py.
+# `make bench`: installs nginx, HAProxy and wrk when missing, then runs bench/bench.py,
+# bench/propagation.py and bench/mtls.py (set -e: the first that fails stops the rest).
 # Never part of `make check` or CI: it takes minutes and its figures depend on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian package names (bookworm): plain `nginx` is the lean build and has every module the
-# configs use (upstream keepalive, return); `wrk` and `haproxy` as they are.
+# configs use (upstream keepalive, return); `wrk`, `haproxy` and `openssl` (s_time, for
+# bench/mtls.py) as they are.
 missing=()
-for tool in nginx haproxy wrk taskset; do
+for tool in nginx haproxy wrk taskset openssl; do
     if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
         case "$tool" in
         taskset) missing+=(util-linux) ;;
@@ -59,4 +61,6 @@ export PATH
 
 /usr/bin/python3 bench/bench.py "$@"
 # The control plane: config propagation to 50 sidecars and meshd's memory.
-exec /usr/bin/python3 bench/propagation.py
+/usr/bin/python3 bench/propagation.py
+# mTLS between two sidecars against plaintext: keep-alive throughput, handshakes per core, RSS.
+/usr/bin/python3 bench/mtls.py

@@ -25,6 +25,7 @@ for pc in "$@"; do
     fi
 done
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
+/usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || missing="$missing python3-jsonschema"
 [ -n "$missing" ] || exit 0
 
 missing=$(echo $missing)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "cli.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
@@ -40,7 +41,9 @@ const struct cli_command cli_cmd_check = {
         "\n"
         "Without --pre it asks meshd (--server URL, else $MESH_SERVER, else\n" CLI_DEFAULT_SERVER
         "): meshd is reachable, its store is healthy, every registered proxy\n"
-        "acknowledged its latest config, and meshd's clock is within 1s of this machine's.\n"
+        "acknowledged its latest config, every proxy has a valid workload certificate, the\n"
+        "mTLS handshakes that failed since each proxy started (\"TLS handshake failed\", by\n"
+        "cause, with the fix), and meshd's clock is within 1s of this machine's.\n"
         "\n"
         "With --pre it checks this machine before a first install, without meshd: meshd,\n"
         "meshproxy and mesh-echo are next to meshctl and executable; the default ports are\n"
@@ -72,20 +75,7 @@ enum {
     OPT_DATA_DIR,
 };
 
-enum verdict {
-    CHECK_OK,
-    CHECK_WARN,
-    CHECK_FAIL,
-};
-
-struct checklist {
-    unsigned failed, warned, passed;
-};
-
-static void report(struct checklist *cl, enum verdict v, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void report(struct checklist *cl, enum verdict v, const char *fmt, ...)
+void check_report(struct checklist *cl, enum verdict v, const char *fmt, ...)
 {
     static const char *const marks[] = {"[ok]  ", "[warn]", "[FAIL]"};
     va_list ap;
@@ -117,16 +107,9 @@ static int summary(const struct checklist *cl)
 
 /* --- the live mesh --- */
 
-static void check_proxies(const struct cli_ctx *ctx, struct checklist *cl)
+static void check_synced(struct checklist *cl, const struct cli_proxy *list, size_t n)
 {
-    struct cli_proxy *list = NULL;
-    size_t n = 0, stale = 0;
-    char *why = NULL;
-    if (cli_proxies_fetch(ctx, &list, &n, &why) != MESH_OK) {
-        report(cl, CHECK_FAIL, "proxies: %s", why);
-        free(why);
-        return;
-    }
+    size_t stale = 0;
     struct mesh_strbuf names;
     mesh_strbuf_init(&names, 0);
     for (size_t i = 0; i < n; i++) {
@@ -141,13 +124,27 @@ static void check_proxies(const struct cli_ctx *ctx, struct checklist *cl)
                                list[i].id);
     }
     if (n == 0)
-        report(cl, CHECK_OK, "every proxy synced: no proxies are registered");
+        check_report(cl, CHECK_OK, "every proxy synced: no proxies are registered");
     else if (stale == 0)
-        report(cl, CHECK_OK, "every proxy synced: %zu of %zu", n, n);
+        check_report(cl, CHECK_OK, "every proxy synced: %zu of %zu", n, n);
     else
-        report(cl, CHECK_FAIL, "every proxy synced: %zu of %zu stale: %s", stale, n,
-               names.data ? names.data : "");
+        check_report(cl, CHECK_FAIL, "every proxy synced: %zu of %zu stale: %s", stale, n,
+                     names.data ? names.data : "");
     mesh_strbuf_free(&names);
+}
+
+static void check_proxies(const struct cli_ctx *ctx, struct checklist *cl)
+{
+    struct cli_proxy *list = NULL;
+    size_t n = 0;
+    char *why = NULL;
+    if (cli_proxies_fetch(ctx, &list, &n, &why) != MESH_OK) {
+        check_report(cl, CHECK_FAIL, "proxies: %s", why);
+        free(why);
+        return;
+    }
+    check_synced(cl, list, n);
+    check_tls(cl, list, n);
     cli_proxies_free(list, n);
 }
 
@@ -161,14 +158,14 @@ static int check_live(const struct cli_ctx *ctx)
     enum mesh_err err = cli_meshd_get_json(ctx, "/v1/health", &health, &why);
     uint64_t got = cli_now_ms();
     if (err == MESH_E_UNAVAILABLE) {
-        report(&cl, CHECK_FAIL, "meshd reachable: %s", why);
+        check_report(&cl, CHECK_FAIL, "meshd reachable: %s", why);
         printf("       (the other checks need meshd: start it with meshd --data-dir DIR, or "
                "point --server or $MESH_SERVER at it)\n");
         goto out;
     }
     if (err != MESH_OK) {
         /* It answered, but not with its health: a refused token, or not meshd at all. */
-        report(&cl, CHECK_FAIL, "meshd answers: %s", why ? why : mesh_strerror(err));
+        check_report(&cl, CHECK_FAIL, "meshd answers: %s", why ? why : mesh_strerror(err));
         goto out;
     }
     free(why);
@@ -181,26 +178,27 @@ static int check_live(const struct cli_ctx *ctx)
         json_t *sv = json_object_get(version, "store_version");
         store_version = json_is_integer(sv) ? json_integer_value(sv) : -1;
     }
-    report(&cl, CHECK_OK, "meshd reachable at %s (meshd %s, answered in %llu ms)", url,
-           meshd_version, (unsigned long long)(got - sent));
+    check_report(&cl, CHECK_OK, "meshd reachable at %s (meshd %s, answered in %llu ms)", url,
+                 meshd_version, (unsigned long long)(got - sent));
 
     const char *store = json_string_value(json_object_get(health, "store"));
     const char *status = json_string_value(json_object_get(health, "status"));
     if (store && strcmp(store, "ok") == 0) {
         if (store_version >= 0)
-            report(&cl, CHECK_OK, "store healthy (store version %lld)", (long long)store_version);
+            check_report(&cl, CHECK_OK, "store healthy (store version %lld)",
+                         (long long)store_version);
         else
-            report(&cl, CHECK_OK, "store healthy");
+            check_report(&cl, CHECK_OK, "store healthy");
     } else {
-        report(&cl, CHECK_FAIL, "store healthy: meshd says store \"%s\" (status \"%s\")",
-               store ? store : "?", status ? status : "?");
+        check_report(&cl, CHECK_FAIL, "store healthy: meshd says store \"%s\" (status \"%s\")",
+                     store ? store : "?", status ? status : "?");
     }
 
     check_proxies(ctx, &cl);
 
     json_t *t = json_object_get(health, "time_ms");
     if (!json_is_integer(t)) {
-        report(&cl, CHECK_WARN, "clock skew: meshd did not say its time (no time_ms)");
+        check_report(&cl, CHECK_WARN, "clock skew: meshd did not say its time (no time_ms)");
     } else {
         /* meshd read its clock somewhere between our send and our receive: take the middle, and
          * forgive half the round trip. */
@@ -209,13 +207,14 @@ static int check_live(const struct cli_ctx *ctx)
         int64_t abs_skew = skew < 0 ? -skew : skew;
         int64_t slack = (int64_t)(got - sent) / 2;
         if (abs_skew - slack > CHECK_MAX_SKEW_MS)
-            report(&cl, CHECK_WARN,
-                   "clock skew: meshd's clock is %lld ms %s this machine's (over %d ms: heartbeat "
-                   "ages and logs will disagree)",
-                   (long long)abs_skew, skew > 0 ? "ahead of" : "behind", CHECK_MAX_SKEW_MS);
+            check_report(
+                &cl, CHECK_WARN,
+                "clock skew: meshd's clock is %lld ms %s this machine's (over %d ms: heartbeat "
+                "ages and logs will disagree)",
+                (long long)abs_skew, skew > 0 ? "ahead of" : "behind", CHECK_MAX_SKEW_MS);
         else
-            report(&cl, CHECK_OK, "clock skew: %lld ms between meshd and this machine",
-                   (long long)abs_skew);
+            check_report(&cl, CHECK_OK, "clock skew: %lld ms between meshd and this machine",
+                         (long long)abs_skew);
     }
 out:
     json_decref(health);
@@ -251,21 +250,21 @@ static void check_binaries(struct checklist *cl)
     };
     char *dir = self_dir();
     if (!dir) {
-        report(cl, CHECK_FAIL, "binaries: cannot tell where meshctl is (/proc/self/exe: %s)",
-               strerror(errno));
+        check_report(cl, CHECK_FAIL, "binaries: cannot tell where meshctl is (/proc/self/exe: %s)",
+                     strerror(errno));
         return;
     }
     for (size_t i = 0; i < sizeof(bins) / sizeof(bins[0]); i++) {
         char *path = xasprintf("%s/%s", dir, bins[i].name);
         struct stat st;
         if (stat(path, &st) != 0)
-            report(cl, bins[i].required ? CHECK_FAIL : CHECK_WARN, "%s (%s): %s: %s", bins[i].name,
-                   bins[i].role, path, strerror(errno));
+            check_report(cl, bins[i].required ? CHECK_FAIL : CHECK_WARN, "%s (%s): %s: %s",
+                         bins[i].name, bins[i].role, path, strerror(errno));
         else if (!S_ISREG(st.st_mode) || access(path, X_OK) != 0)
-            report(cl, bins[i].required ? CHECK_FAIL : CHECK_WARN, "%s (%s): %s is not executable",
-                   bins[i].name, bins[i].role, path);
+            check_report(cl, bins[i].required ? CHECK_FAIL : CHECK_WARN,
+                         "%s (%s): %s is not executable", bins[i].name, bins[i].role, path);
         else
-            report(cl, CHECK_OK, "%s (%s): %s", bins[i].name, bins[i].role, path);
+            check_report(cl, CHECK_OK, "%s (%s): %s", bins[i].name, bins[i].role, path);
         free(path);
     }
     free(dir);
@@ -307,14 +306,14 @@ static void check_ports(struct checklist *cl)
         int err = 0, fd = try_bind(ports[i].port, &err);
         if (fd >= 0) {
             close(fd);
-            report(cl, CHECK_OK, "port %u (%s) is free", ports[i].port, ports[i].what);
+            check_report(cl, CHECK_OK, "port %u (%s) is free", ports[i].port, ports[i].what);
         } else if (err == EADDRINUSE) {
-            report(cl, CHECK_FAIL,
-                   "port %u (%s) is in use: stop what listens there or give another address",
-                   ports[i].port, ports[i].what);
+            check_report(cl, CHECK_FAIL,
+                         "port %u (%s) is in use: stop what listens there or give another address",
+                         ports[i].port, ports[i].what);
         } else {
-            report(cl, CHECK_FAIL, "port %u (%s): cannot bind: %s", ports[i].port, ports[i].what,
-                   strerror(err));
+            check_report(cl, CHECK_FAIL, "port %u (%s): cannot bind: %s", ports[i].port,
+                         ports[i].what, strerror(err));
         }
     }
 }
@@ -348,18 +347,19 @@ static void check_data_dir(struct checklist *cl, const char *dir)
 
     if (stat(dir, &st) != 0) {
         if (!make_dirs(dir)) {
-            report(cl, CHECK_FAIL, "data directory %s: cannot create it: %s", dir, strerror(errno));
+            check_report(cl, CHECK_FAIL, "data directory %s: cannot create it: %s", dir,
+                         strerror(errno));
             return;
         }
         created = true;
     } else if (!S_ISDIR(st.st_mode)) {
-        report(cl, CHECK_FAIL, "data directory %s: not a directory", dir);
+        check_report(cl, CHECK_FAIL, "data directory %s: not a directory", dir);
         return;
     }
     probe = xasprintf("%s/.meshctl-check-XXXXXX", dir);
     int fd = mkstemp(probe);
     if (fd < 0) {
-        report(cl, CHECK_FAIL, "data directory %s is not writable: %s", dir, strerror(errno));
+        check_report(cl, CHECK_FAIL, "data directory %s is not writable: %s", dir, strerror(errno));
         goto out;
     }
     bool ok = write(fd, "check\n", 6) == 6 && fsync(fd) == 0;
@@ -367,12 +367,12 @@ static void check_data_dir(struct checklist *cl, const char *dir)
     close(fd);
     unlink(probe);
     if (!ok) {
-        report(cl, CHECK_FAIL, "data directory %s: cannot write and sync a file: %s", dir,
-               strerror(werr));
+        check_report(cl, CHECK_FAIL, "data directory %s: cannot write and sync a file: %s", dir,
+                     strerror(werr));
         goto out;
     }
-    report(cl, CHECK_OK, "data directory %s is writable%s", dir,
-           created ? " (created for the check, then removed)" : "");
+    check_report(cl, CHECK_OK, "data directory %s is writable%s", dir,
+                 created ? " (created for the check, then removed)" : "");
 
     store_dir = xasprintf("%s/.meshctl-check-store-%ld", dir, (long)getpid());
     struct mesh_store_put_result put;
@@ -385,12 +385,12 @@ static void check_data_dir(struct checklist *cl, const char *dir)
     if (err == MESH_OK && (!rec.body || strcmp(rec.body, "{\"ok\":true}") != 0))
         err = MESH_E_IO;
     if (err == MESH_OK)
-        report(cl, CHECK_OK, "SQLite store works in %s (WAL, written and read back)", dir);
+        check_report(cl, CHECK_OK, "SQLite store works in %s (WAL, written and read back)", dir);
     else
-        report(cl, CHECK_FAIL, "SQLite store in %s: %s", dir,
-               why     ? why
-               : store ? mesh_store_error(store)
-                       : mesh_strerror(err));
+        check_report(cl, CHECK_FAIL, "SQLite store in %s: %s", dir,
+                     why     ? why
+                     : store ? mesh_store_error(store)
+                             : mesh_strerror(err));
     mesh_store_record_clear(&rec);
 out:
     mesh_store_close(store);
@@ -415,10 +415,10 @@ static void check_kernel(struct checklist *cl)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) {
-        report(cl, CHECK_FAIL, "kernel: epoll_create1: %s", strerror(errno));
+        check_report(cl, CHECK_FAIL, "kernel: epoll_create1: %s", strerror(errno));
     } else {
         close(ep);
-        report(cl, CHECK_OK, "kernel: epoll");
+        check_report(cl, CHECK_OK, "kernel: epoll");
     }
     int fds[2] = {-1, -1}, one = 1;
     const char *step = "socket";
@@ -443,10 +443,10 @@ static void check_kernel(struct checklist *cl)
             goto fail;
         step = "socket";
     }
-    report(cl, CHECK_OK, "kernel: SO_REUSEPORT (one listener per worker)");
+    check_report(cl, CHECK_OK, "kernel: SO_REUSEPORT (one listener per worker)");
     goto out;
 fail:
-    report(cl, CHECK_FAIL, "kernel: SO_REUSEPORT: %s: %s", step, strerror(errno));
+    check_report(cl, CHECK_FAIL, "kernel: SO_REUSEPORT: %s: %s", step, strerror(errno));
 out:
     for (int i = 0; i < 2; i++)
         if (fds[i] >= 0)
@@ -457,18 +457,19 @@ static void check_nofile(struct checklist *cl)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        report(cl, CHECK_WARN, "open files limit: getrlimit: %s", strerror(errno));
+        check_report(cl, CHECK_WARN, "open files limit: getrlimit: %s", strerror(errno));
         return;
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < CHECK_MIN_NOFILE)
-        report(cl, CHECK_WARN,
-               "open files limit is %llu: under %d, meshd and meshproxy cannot hold their default "
-               "connection limits (raise it with ulimit -n)",
-               (unsigned long long)rl.rlim_cur, CHECK_MIN_NOFILE);
+        check_report(
+            cl, CHECK_WARN,
+            "open files limit is %llu: under %d, meshd and meshproxy cannot hold their default "
+            "connection limits (raise it with ulimit -n)",
+            (unsigned long long)rl.rlim_cur, CHECK_MIN_NOFILE);
     else if (rl.rlim_cur == RLIM_INFINITY)
-        report(cl, CHECK_OK, "open files limit: unlimited");
+        check_report(cl, CHECK_OK, "open files limit: unlimited");
     else
-        report(cl, CHECK_OK, "open files limit: %llu", (unsigned long long)rl.rlim_cur);
+        check_report(cl, CHECK_OK, "open files limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
 static int check_pre(const char *data_dir)

@@ -9,6 +9,7 @@
 
 #include "core/strbuf.h"
 #include "core/xalloc.h"
+#include "model/service_host.h"
 
 /* --- which documents are behind what the snapshot compiled --- */
 
@@ -33,18 +34,9 @@ static const char *matching_pattern(const struct mesh_string_list *hosts, struct
  * name.ns.svc or name.ns.svc.cluster.local, the short form in default_ns. */
 static bool names_cluster(const char *target, const char *default_ns, const struct mesh_cluster *c)
 {
-    const char *dot = strchr(target, '.');
-    if (!dot)
-        return strcmp(target, c->name) == 0 && strcmp(default_ns, c->ns) == 0;
-    size_t name_len = (size_t)(dot - target);
-    if (name_len != strlen(c->name) || strncmp(target, c->name, name_len) != 0)
-        return false;
-    const char *ns = dot + 1;
-    size_t ns_len = strlen(c->ns);
-    if (strncmp(ns, c->ns, ns_len) != 0)
-        return false;
-    const char *rest = ns + ns_len;
-    return *rest == '\0' || strcmp(rest, ".svc") == 0 || strcmp(rest, ".svc.cluster.local") == 0;
+    struct mesh_service_ref ref;
+    return mesh_service_host_split(target, default_ns, &ref) &&
+           mesh_service_ref_is(&ref, c->name, c->ns);
 }
 
 /* Whether target (in ns) reads as the name of any Service of the snapshot. */

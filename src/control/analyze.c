@@ -20,7 +20,9 @@
 #include "mesh/service.h"
 #include "mesh/virtual_service.h"
 #include "model/schema.h"
+#include "model/service_host.h"
 #include "proxy/route_match.h"
+#include "proxy/security.h"
 
 static const struct {
     const char *id, *name;
@@ -34,6 +36,8 @@ static const struct {
                                               MESH_SEVERITY_WARNING},
     [MESH_FINDING_CA_NOT_FOUND] = {"MESH0106", "CertificateAuthorityNotFound",
                                    MESH_SEVERITY_WARNING},
+    [MESH_FINDING_AUTHZ_WITHOUT_MTLS] = {"MESH0107", "AuthorizationWithoutMTLS",
+                                         MESH_SEVERITY_ERROR},
 };
 
 const char *mesh_finding_code_id(enum mesh_finding_code code)
@@ -178,18 +182,12 @@ static void index_services(struct analysis *a)
 static bool split_service_host(const char *host, const char *default_ns, char *name,
                                size_t name_len, char *ns, size_t ns_len)
 {
-    const char *dot = strchr(host, '.');
-    if (!dot) {
-        snprintf(name, name_len, "%s", host);
-        snprintf(ns, ns_len, "%s", default_ns);
-        return true;
-    }
-    snprintf(name, name_len, "%.*s", (int)(dot - host), host);
-    snprintf(ns, ns_len, "%s", dot + 1);
-    char *rest = strchr(ns, '.');
-    if (rest && (strcmp(rest, ".svc") == 0 || strcmp(rest, ".svc.cluster.local") == 0))
-        *rest = '\0';
-    return strchr(ns, '.') == NULL;
+    struct mesh_service_ref ref;
+    if (!mesh_service_host_split(host, default_ns, &ref))
+        return false;
+    snprintf(name, name_len, "%.*s", (int)ref.name_len, ref.name);
+    snprintf(ns, ns_len, "%.*s", (int)ref.ns_len, ref.ns);
+    return true;
 }
 
 static const struct known_service *resolve(const struct analysis *a, const char *host,
@@ -669,6 +667,55 @@ static void check_certificate_authority(struct analysis *a, size_t idx)
                 ca, ca);
 }
 
+/* True when the rule admits some caller without an identity ("*" or an empty from). */
+static bool admits_plaintext(const struct mesh_authorization_rule *r)
+{
+    if (r->from.len == 0)
+        return true;
+    for (size_t i = 0; i < r->from.len; i++)
+        if (strcmp(r->from.items[i], "*") == 0)
+            return true;
+    return false;
+}
+
+/* A rule of the policy at idx that admits only identities, for a service (to, or a Service of
+ * that app) that its callers reach in plaintext. One finding per rule and service. */
+static void check_rule_needs_mtls(struct analysis *a, size_t idx, size_t r, const char *to)
+{
+    const char *pns = mesh_resource_namespace(a->res[idx]);
+    char name[256], ns[256];
+    if (!split_service_host(to, pns, name, sizeof(name), ns, sizeof(ns)))
+        return;
+    struct mesh_resource *const *all = (struct mesh_resource *const *)a->res;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct mesh_resource *svc = a->res[i];
+        if (svc->kind != MESH_KIND_SERVICE || strcmp(mesh_resource_namespace(svc), ns) != 0)
+            continue;
+        const char *app = NULL;
+        for (size_t l = 0; l < svc->labels.len; l++)
+            if (strcmp(svc->labels.items[l].key, "app") == 0)
+                app = svc->labels.items[l].value;
+        if (strcmp(svc->name, name) != 0 && !(app && strcmp(app, name) == 0))
+            continue;
+        if (mesh_security_outbound_mtls(all, a->n, svc->name, ns))
+            continue;
+        enum mesh_mtls_mode mode = mesh_security_mode(all, a->n, svc->name, ns);
+        char path[MESH_PATH_LEN];
+        snprintf(path, sizeof(path), "spec.authorization[%zu].from", r);
+        add_finding(
+            a, MESH_FINDING_AUTHZ_WITHOUT_MTLS, idx, path,
+            "this rule admits only callers with an identity, but %s/%s's mtls mode is %s%s, "
+            "so its callers come in plaintext, with no identity: the rule never matches "
+            "and %s denies every request (RBAC: access denied); set mtls.mode: strict "
+            "for %s, or admit from: [\"*\"]",
+            ns, svc->name, mesh_mtls_mode_name(mode),
+            mode == MESH_MTLS_PERMISSIVE ? " and the MeshConfig turns mtls.auto_upgrade "
+                                           "(or mtls.enabled) off"
+                                         : "",
+            svc->name, svc->name);
+    }
+}
+
 static void check_policy(struct analysis *a, size_t idx)
 {
     const struct mesh_resource *res = a->res[idx];
@@ -692,6 +739,8 @@ static void check_policy(struct analysis *a, size_t idx)
             for (size_t t = 0; t < to->len; t++) {
                 snprintf(path, sizeof(path), "spec.authorization[%zu].to[%zu]", r, t);
                 check_policy_service(a, idx, to->items[t], path, "this authorization rule");
+                if (!admits_plaintext(&sp->authorization[r]))
+                    check_rule_needs_mtls(a, idx, r, to->items[t]);
             }
         }
         check_certificate_authority(a, idx);

@@ -33,6 +33,10 @@ enum mesh_finding_code {
     /* (With meshd's CA list) a SecurityPolicy names a certificate_authority meshd does not
      * have: meshd's own root signs for those services instead. */
     MESH_FINDING_CA_NOT_FOUND,
+    /* An authorization rule admits only identities, for a service its callers reach in
+     * plaintext (mtls disable, or permissive without auto_upgrade): no caller has an identity
+     * there, so the rule never matches and the service denies every request. */
+    MESH_FINDING_AUTHZ_WITHOUT_MTLS,
     MESH_FINDING_COUNT,
 };
 

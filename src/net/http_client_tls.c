@@ -40,11 +40,6 @@ void mesh_http_client_tls_set_default_ca(const char *ca_file)
     pthread_mutex_unlock(&lock);
 }
 
-void mesh_http_client_tls_install(void)
-{
-    mesh_http_client_set_tls(&mesh_http_tls_openssl);
-}
-
 /* The context for ca_file (NULL = system store): the cached one, else a new one, cached when a
  * slot is free (else *own says the caller frees it). */
 static enum mesh_err get_ctx(const char *ca_file, struct mesh_tls_ctx **out, bool *own, char **why)
@@ -125,7 +120,7 @@ static enum mesh_err ops_start(int fd, const char *host, const char *ca_file, vo
     if (err != MESH_OK) {
         char text[300];
         snprintf(text, sizeof(text), "cannot start a TLS connection to %s: %s", host,
-                 mesh_strerror(err));
+                 err == MESH_E_NOMEM ? "out of memory" : "not a usable server name");
         *why = strdup(text);
         goto out;
     }

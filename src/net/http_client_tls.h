@@ -13,8 +13,13 @@
  * first use and kept for the life of the process (shared by every thread). */
 extern const struct mesh_http_tls_ops mesh_http_tls_openssl;
 
-/* mesh_http_client_set_tls(&mesh_http_tls_openssl), once; any thread, any number of times. */
-void mesh_http_client_tls_install(void);
+/* mesh_http_client_set_tls(&mesh_http_tls_openssl), once; any thread, any number of times.
+ * Inline, so that this file's object (compiled into meshproxy's TLS plugin too) needs nothing
+ * of http_client.c. */
+static inline void mesh_http_client_tls_install(void)
+{
+    mesh_http_client_set_tls(&mesh_http_tls_openssl);
+}
 
 /* The CA bundle of requests that name none (meshctl --cacert for every call it makes); NULL =
  * the system trust store. Copied. */

@@ -854,6 +854,10 @@ static enum mesh_err ctx_setup(struct mesh_tls_ctx *ctx, enum mesh_tls_verify ve
         /* Resumption with client verification on needs a session id context. */
         static const unsigned char sid_ctx[] = "mesh";
         SSL_CTX_set_session_id_context(ctx->ssl, sid_ctx, sizeof(sid_ctx) - 1);
+        /* One TLS 1.3 ticket per connection, not OpenSSL's two: clients keep one session per
+         * peer, and each ticket costs the server a copy of the session (with the client's
+         * certificate re-parsed), a quarter of a full handshake's CPU in OpenSSL 3.0. */
+        SSL_CTX_set_num_tickets(ctx->ssl, 1);
     }
     SSL_CTX_set_verify(ctx->ssl, mode, verify_cb);
     if (alpn) {
@@ -1183,6 +1187,7 @@ static enum mesh_tls_status sniff_first_bytes(struct mesh_tls_conn *c)
         return MESH_TLS_WANT_READ;
     if (n < 0) {
         set_err(c, "%s", strerror(errno));
+        c->failure = MESH_TLS_FAIL_OTHER;
         c->failed = true;
         return MESH_TLS_ERROR;
     }
@@ -1204,6 +1209,25 @@ static enum mesh_tls_status sniff_first_bytes(struct mesh_tls_conn *c)
     return MESH_TLS_ERROR;
 }
 
+/* Drops the cached session of c's peer, if any, and caches none for c from now on. */
+static void forget_session(struct mesh_tls_conn *c)
+{
+    struct mesh_tls_ctx *ctx = c->ctx;
+    if (!c->peer_key[0])
+        return;
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < MESH_TLS_SESSION_CACHE; i++) {
+        struct session_slot *s = &ctx->sessions[i];
+        if (s->sess && strcmp(s->key, c->peer_key) == 0) {
+            SSL_SESSION_free(s->sess);
+            s->sess = NULL;
+            s->key[0] = '\0';
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    c->peer_key[0] = '\0'; /* nor store a later one (a TLS 1.3 ticket) */
+}
+
 /* A client of mesh_tls_conn_new_expecting, after its handshake: is the server the identity it
  * wanted? After rather than during verification, so that a resumed session (no verification)
  * is checked the same way. */
@@ -1215,6 +1239,7 @@ static enum mesh_tls_status check_expected_peer(struct mesh_tls_conn *c)
         if (strcmp(peer.uri_sans[i], c->expect_uri) == 0)
             return MESH_TLS_DONE;
     c->failure = MESH_TLS_FAIL_WRONG_IDENTITY;
+    forget_session(c); /* TLS 1.2 stored it during the handshake: never offer it again */
     if (err != MESH_OK)
         set_err(c,
                 "certificate verify failed (wrong identity): the server sent no certificate, "
@@ -1233,10 +1258,10 @@ static enum mesh_tls_status check_expected_peer(struct mesh_tls_conn *c)
 
 enum mesh_tls_status mesh_tls_handshake(struct mesh_tls_conn *c)
 {
+    if (c->failed) /* first: a handshake that completed with the wrong peer is no handshake */
+        return MESH_TLS_ERROR;
     if (c->handshake_done)
         return MESH_TLS_DONE;
-    if (c->failed)
-        return MESH_TLS_ERROR;
     c->err[0] = '\0';
     if (c->server && !c->sniffed) {
         enum mesh_tls_status st = sniff_first_bytes(c);

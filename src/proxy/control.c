@@ -537,16 +537,11 @@ enum mesh_err mesh_control_start(struct mesh_proxy *p, const struct mesh_control
                             cfg->id ? cfg->id : "");
         return MESH_E_INVALID;
     }
-    if (cfg->url && strncmp(cfg->url, "https://", 8) == 0) {
-        /* The control client's TLS will come through the TLS plugin, with mTLS between proxies;
-         * until then say so at start rather than failing every request. */
-        *errmsg = xasprintf("--control \"%s\": meshproxy does not speak https to meshd yet; "
-                            "for a mesh with proxies, run meshd without --tls-cert/--tls-key",
-                            cfg->url);
-        return MESH_E_UNSUPPORTED;
-    }
-    if (!cfg->url || strncmp(cfg->url, "http://", 7) != 0) {
-        *errmsg = xasprintf("--control \"%s\": an http:// URL, e.g. http://127.0.0.1:15010",
+    /* https:// works once main installed the TLS plugin's ops for the HTTP client. */
+    if (!cfg->url ||
+        (strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0)) {
+        *errmsg = xasprintf("--control \"%s\": an http:// or https:// URL, e.g. "
+                            "http://127.0.0.1:15010",
                             cfg->url ? cfg->url : "");
         return MESH_E_INVALID;
     }

@@ -97,6 +97,9 @@ void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_stor
     c->io.cb = dconn_on_io;
     c->io.data = c;
     peer_host(peer, c->peer, sizeof(c->peer));
+    c->peer_port =
+        ntohs(peer->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)peer)->sin6_port
+                                          : ((const struct sockaddr_in *)peer)->sin_port);
     mesh_timer_init(&c->timer, dconn_on_timer, c);
     if (mesh_loop_add(&w->loop, &c->io) != MESH_OK) {
         close(fd);
@@ -126,6 +129,11 @@ void mesh_dconn_accept(struct mesh_worker *w, int fd, const struct sockaddr_stor
 /* --- TLS: an HTTPS gateway's clients, a sidecar's inbound mTLS peers. c->tls is NULL for
  * everything else. --- */
 
+void mesh_dconn_peer_text(const struct mesh_dconn *c, char *out, size_t len)
+{
+    snprintf(out, len, strchr(c->peer, ':') ? "[%s]:%u" : "%s:%u", c->peer, c->peer_port);
+}
+
 static void dconn_tls_failed(struct mesh_dconn *c, enum mesh_tls_failure cause, const char *why)
 {
     bool inbound = c->role == MESH_LISTENER_INBOUND;
@@ -135,9 +143,11 @@ static void dconn_tls_failed(struct mesh_dconn *c, enum mesh_tls_failure cause, 
         mesh_stats_counter_inc(c->w->st.tls_failed);
     const char *hint =
         cause == MESH_TLS_FAIL_PLAINTEXT && inbound ? "plaintext on a strict port: " : "";
+    char peer[80];
+    mesh_dconn_peer_text(c, peer, sizeof(peer));
     fprintf(stderr,
             "lvl=warn msg=\"TLS handshake failed\" direction=%s peer=%s cause=%s error=\"%s%s\"\n",
-            inbound ? "inbound" : "downstream", c->peer, mesh_tls_failure_str(cause), hint, why);
+            inbound ? "inbound" : "downstream", peer, mesh_tls_failure_str(cause), hint, why);
     mesh_dconn_close(c);
 }
 

@@ -18,6 +18,7 @@
 #include "control.h"
 #include "core/xalloc.h"
 #include "identity.h"
+#include "net/http_client.h"
 #include "net/sock.h"
 #include "proxy.h"
 #include "tls_load.h"
@@ -38,8 +39,10 @@ static const char usage[] =
     "  --config FILE            resource documents (YAML or JSON); SIGHUP re-reads it\n"
     "  --listen ADDR            where clients connect, e.g. 127.0.0.1:15001\n"
     "Sidecar and gateway modes:\n"
-    "  --control URL            meshd, e.g. http://127.0.0.1:15010\n"
+    "  --control URL            meshd, e.g. http://127.0.0.1:15010 (or https://)\n"
     "  --token FILE             meshd's token (default: $MESH_TOKEN_FILE)\n"
+    "  --cacert FILE            with an https:// meshd: the PEM CA bundle that signed its\n"
+    "                           certificate (default: $MESH_CACERT, else the system's)\n"
     "  --namespace NS           the service's (or gateway's) namespace (default \"default\")\n"
     "  --id ID                  the proxy id at meshd (default SERVICE.NS-PID or GATEWAY-PID)\n"
     "  --service NAME           sidecar: the service of the app it fronts\n"
@@ -138,6 +141,7 @@ enum {
     OPT_DEREG_WAIT,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
+    OPT_CACERT,
 };
 
 /* Flags that only make sense in one mode, with the mode, for messages. */
@@ -145,6 +149,8 @@ static int check_mode(const struct mesh_proxy_options *o, const char *outbound)
 {
     if (o->control_url && o->config_path)
         return usage_error("%s", "--config (static mode) and --control (meshd) exclude each other");
+    if (o->cacert && !o->control_url)
+        return usage_error("%s", "--cacert is for the link to meshd (--control https://...)");
     if ((o->tls_cert || o->tls_key) && !o->gateway)
         return usage_error("%s", "--tls-cert and --tls-key are for gateways (--control URL "
                                  "--gateway NAME): only a gateway serves HTTPS");
@@ -208,6 +214,7 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o,
         {"deregister-wait", required_argument, NULL, OPT_DEREG_WAIT},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"cacert", required_argument, NULL, OPT_CACERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -288,6 +295,9 @@ static int parse_flags(int argc, char **argv, struct mesh_proxy_options *o,
             break;
         case OPT_TLS_KEY:
             o->tls_key = optarg;
+            break;
+        case OPT_CACERT:
+            o->cacert = optarg;
             break;
         case OPT_VERSION:
             /* Bare --version prints the program's version; --version V (or --version=V) is a
@@ -649,6 +659,12 @@ static int load_tls(struct mesh_proxy *p)
             mesh_tls_ops()->library_version());
     free(path);
     p->tls_ops = mesh_tls_ops();
+    if (strncmp(p->opt.control_url, "https://", 8) == 0) {
+        /* The control link and the certificate requests speak TLS through the plugin too. */
+        const char *ca = p->opt.cacert ? p->opt.cacert : getenv("MESH_CACERT");
+        p->tls_ops->http_tls_set_default_ca(ca && *ca ? ca : NULL);
+        mesh_http_client_set_tls(p->tls_ops->http_tls);
+    }
     return 0;
 }
 

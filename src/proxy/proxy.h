@@ -119,6 +119,7 @@ struct mesh_proxy_options {
     const char *id;                 /* sidecar, gateway: the proxy id at meshd */
     const char *gateway;            /* gateway */
     const char *tls_cert, *tls_key; /* gateway: serve HTTPS on --listen (both or neither) */
+    const char *cacert;             /* an https:// meshd's CA bundle; NULL: $MESH_CACERT */
     unsigned workers;
     const char *access_log; /* NULL = off; "-" = stdout */
     uint64_t connect_timeout_ms;
@@ -245,6 +246,7 @@ struct mesh_dconn {
     struct mesh_stream *stream;
     struct mesh_timer timer; /* header timeout, or idle keep-alive timeout */
     char peer[64];           /* client address, for x-forwarded-for */
+    uint16_t peer_port;      /* and its port, for logs */
     bool readable, writable, peer_closed, close_after;
     bool hup;                     /* the peer's FIN was signalled: read on to see the EOF */
     bool tunnel;                  /* after a 101: raw bytes both ways */
@@ -351,6 +353,8 @@ ssize_t mesh_dconn_read(struct mesh_dconn *c);
 size_t mesh_dconn_writev(struct mesh_dconn *c, const char *body, size_t body_len, bool *blocked);
 void mesh_dconn_respond(struct mesh_dconn *c, int status, const char *extra_headers,
                         const char *body);
+/* "127.0.0.1:5123", "[::1]:5123": the client's address and port, for log lines. */
+void mesh_dconn_peer_text(const struct mesh_dconn *c, char *out, size_t len);
 
 /* upstream.c */
 /* A connection to endpoint ep of cluster cl for a stream: a pooled one, else a new one (its

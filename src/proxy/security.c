@@ -9,43 +9,11 @@
 
 #include "mesh/mesh_config.h"
 #include "mesh/service.h"
+#include "model/service_host.h"
 
 #define SPIFFE_SCHEME "spiffe://"
 
 /* A borrowed "name" + "namespace" pair, read in place from a host or an identity. */
-struct name_ns {
-    const char *name;
-    size_t name_len;
-    const char *ns;
-    size_t ns_len;
-};
-
-/* Reads a service host or a short identity: "name" (in default_ns; refused when default_ns is
- * NULL, as identities always carry a namespace), "name.ns", "name.ns.svc" or
- * "name.ns.svc.cluster.local", the spellings meshd's analyzer reads the same way. False for any
- * other dotted form, which names nothing. */
-static bool split_name_ns(const char *text, const char *default_ns, struct name_ns *out)
-{
-    if (!text)
-        return false;
-    const char *dot = strchr(text, '.');
-    if (!dot) {
-        if (!default_ns || !*text)
-            return false;
-        *out = (struct name_ns){text, strlen(text), default_ns, strlen(default_ns)};
-        return true;
-    }
-    const char *ns = dot + 1;
-    const char *rest = strchr(ns, '.');
-    size_t ns_len = rest ? (size_t)(rest - ns) : strlen(ns);
-    if (rest && strcmp(rest, ".svc") != 0 && strcmp(rest, ".svc.cluster.local") != 0)
-        return false;
-    if (dot == text || ns_len == 0)
-        return false;
-    *out = (struct name_ns){text, (size_t)(dot - text), ns, ns_len};
-    return true;
-}
-
 /* Whether the n bytes at p spell exactly the NUL-terminated s. */
 static bool span_is(const char *p, size_t n, const char *s)
 {
@@ -84,8 +52,8 @@ static bool service_has_app(struct mesh_resource *const *res, size_t n, const ch
 static bool host_names(struct mesh_resource *const *res, size_t n, const char *host,
                        const char *policy_ns, const char *service, const char *ns)
 {
-    struct name_ns h;
-    if (!split_name_ns(host, policy_ns, &h) || !span_is(h.ns, h.ns_len, ns))
+    struct mesh_service_ref h;
+    if (!mesh_service_host_split(host, policy_ns, &h) || !span_is(h.ns, h.ns_len, ns))
         return false;
     return span_is(h.name, h.name_len, service) ||
            service_has_app(res, n, service, ns, h.name, h.name_len);
@@ -279,8 +247,8 @@ static enum mesh_err add_identity(struct string_set *set, struct mesh_resource *
         return MESH_OK;
     if (strcmp(id, "*") == 0 || strncmp(id, SPIFFE_SCHEME, strlen(SPIFFE_SCHEME)) == 0)
         return set_add(set, id, strlen(id));
-    struct name_ns who;
-    if (!split_name_ns(id, NULL, &who))
+    struct mesh_service_ref who;
+    if (!mesh_service_host_split(id, NULL, &who))
         return MESH_OK;
     enum mesh_err err = set_add_ns_name(set, who.ns, who.ns_len, who.name, who.name_len);
     for (size_t i = 0; i < n && err == MESH_OK; i++) {
@@ -427,7 +395,7 @@ out:
 
 /* The namespace and name of a SPIFFE ID "spiffe://TD/ns/NS/sa/NAME", borrowed from id; false
  * for any other shape (then it matches no short form). */
-static bool split_spiffe(const char *id, struct name_ns *out)
+static bool split_spiffe(const char *id, struct mesh_service_ref *out)
 {
     size_t scheme_len = strlen(SPIFFE_SCHEME);
     if (!id || strncmp(id, SPIFFE_SCHEME, scheme_len) != 0)
@@ -443,19 +411,19 @@ static bool split_spiffe(const char *id, struct name_ns *out)
     const char *name = ns_end + 4;
     if (!*name || strchr(name, '/'))
         return false;
-    *out = (struct name_ns){name, strlen(name), ns, (size_t)(ns_end - ns)};
+    *out = (struct mesh_service_ref){name, strlen(name), ns, (size_t)(ns_end - ns)};
     return true;
 }
 
 /* Whether entry, an "ns/name" string, is the namespace and name of the peer. */
-static bool entry_is_peer(const char *entry, const struct name_ns *peer)
+static bool entry_is_peer(const char *entry, const struct mesh_service_ref *peer)
 {
     return strncmp(entry, peer->ns, peer->ns_len) == 0 && entry[peer->ns_len] == '/' &&
            span_is(peer->name, peer->name_len, entry + peer->ns_len + 1);
 }
 
 static bool from_matches(const struct mesh_authz_rule_rt *r, const char *peer_id,
-                         const struct name_ns *peer)
+                         const struct mesh_service_ref *peer)
 {
     if (r->n_from == 0)
         return true;
@@ -535,8 +503,8 @@ bool mesh_authz_check(const struct mesh_inbound_policy *p, const char *peer_id,
         *rule = "none";
         return true;
     }
-    struct name_ns peer;
-    const struct name_ns *who = split_spiffe(peer_id, &peer) ? &peer : NULL;
+    struct mesh_service_ref peer;
+    const struct mesh_service_ref *who = split_spiffe(peer_id, &peer) ? &peer : NULL;
     if (path.len > 0) {
         const char *q = memchr(path.p, '?', path.len);
         if (q)
@@ -557,7 +525,7 @@ void mesh_authz_source(const char *peer_id, char *out, size_t size)
 {
     if (size == 0)
         return;
-    struct name_ns peer;
+    struct mesh_service_ref peer;
     if (!peer_id)
         snprintf(out, size, "unauthenticated");
     else if (split_spiffe(peer_id, &peer) && peer.name_len <= 0xffff && peer.ns_len <= 0xffff)

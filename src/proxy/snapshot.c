@@ -11,6 +11,7 @@
 
 #include "core/strbuf.h"
 #include "core/xalloc.h"
+#include "model/service_host.h"
 #include "net/sock.h"
 
 /* --- shared cluster states, kept across reloads --- */
@@ -93,28 +94,17 @@ static void fail(struct builder *b, const char *what, const char *name, const ch
     mesh_strbuf_printf(&b->err, "%s %s: %s", what, name, why);
 }
 
-static struct mesh_cluster *find_cluster(struct mesh_snapshot *s, const char *name, const char *ns)
-{
-    for (size_t i = 0; i < s->n_clusters; i++)
-        if (strcmp(s->clusters[i].name, name) == 0 && strcmp(s->clusters[i].ns, ns) == 0)
-            return &s->clusters[i];
-    return NULL;
-}
-
 /* A destination host names a Service: name, name.ns, name.ns.svc, name.ns.svc.cluster.local. */
 static struct mesh_cluster *resolve_service(struct mesh_snapshot *s, const char *host,
                                             const char *default_ns)
 {
-    char name[256], ns[256];
-    const char *dot = strchr(host, '.');
-    if (!dot)
-        return find_cluster(s, host, default_ns);
-    snprintf(name, sizeof(name), "%.*s", (int)(dot - host), host);
-    snprintf(ns, sizeof(ns), "%s", dot + 1);
-    char *rest = strchr(ns, '.');
-    if (rest && (strcmp(rest, ".svc") == 0 || strcmp(rest, ".svc.cluster.local") == 0))
-        *rest = '\0';
-    return strchr(ns, '.') ? NULL : find_cluster(s, name, ns);
+    struct mesh_service_ref ref;
+    if (!mesh_service_host_split(host, default_ns, &ref))
+        return NULL;
+    for (size_t i = 0; i < s->n_clusters; i++)
+        if (mesh_service_ref_is(&ref, s->clusters[i].name, s->clusters[i].ns))
+            return &s->clusters[i];
+    return NULL;
 }
 
 static void add_endpoint(struct builder *b, struct mesh_cluster *c, const char *address,
@@ -346,20 +336,17 @@ static void add_host_aliases(struct builder *b, const char *host, const char *vs
 {
     if (strchr(host, '*') || strlen(host) > 253)
         return;
-    char name[256], ns[256];
+    struct mesh_service_ref ref;
+    if (!mesh_service_host_split(host, vs_ns, &ref))
+        return; /* an ordinary DNS name */
+    /* A two-label host is name.namespace only in the VirtualService's own namespace, so that
+     * "example.com" stays a DNS name. */
     const char *dot = strchr(host, '.');
-    if (!dot) {
-        snprintf(name, sizeof(name), "%s", host);
-        snprintf(ns, sizeof(ns), "%s", vs_ns);
-    } else {
-        snprintf(name, sizeof(name), "%.*s", (int)(dot - host), host);
-        snprintf(ns, sizeof(ns), "%s", dot + 1);
-        char *rest = strchr(ns, '.');
-        if (rest && (strcmp(rest, ".svc") == 0 || strcmp(rest, ".svc.cluster.local") == 0))
-            *rest = '\0';
-        else if (rest || strcmp(ns, vs_ns) != 0)
-            return; /* an ordinary DNS name */
-    }
+    if (dot && !strchr(dot + 1, '.') && strcmp(dot + 1, vs_ns) != 0)
+        return;
+    char name[256], ns[256];
+    snprintf(name, sizeof(name), "%.*s", (int)ref.name_len, ref.name);
+    snprintf(ns, sizeof(ns), "%.*s", (int)ref.ns_len, ref.ns);
     char *names[4] = {
         strcmp(ns, vs_ns) == 0 ? xstrdup(name) : NULL,
         xasprintf("%s.%s", name, ns),

@@ -193,13 +193,16 @@ static bool inbound_authorized(struct mesh_stream *s, const struct mesh_inbound_
     char source[192];
     mesh_authz_source(peer_id, source, sizeof(source));
     mesh_wstats_authz(s->w, source, rule, allowed);
-    if (!allowed)
+    if (!allowed) {
+        char peer[80];
+        mesh_dconn_peer_text(s->c, peer, sizeof(peer));
         fprintf(stderr,
                 "lvl=warn msg=\"request denied by authorization\" peer=%s identity=%s method=%.*s "
                 "path=\"%.*s\" rule=%s\n",
-                s->c->peer, peer_id ? peer_id : "none (plaintext)", (int)s->req.method.len,
+                peer, peer_id ? peer_id : "none (plaintext)", (int)s->req.method.len,
                 s->req.method.p, (int)(s->req.path.len > 200 ? 200 : s->req.path.len),
                 s->req.path.p, rule);
+    }
     return allowed;
 }
 
@@ -278,6 +281,8 @@ static bool put_request_line(struct mesh_wbuf *out, const struct mesh_h1_message
 }
 
 /* The head sent upstream: hop-by-hop headers removed, x-forwarded-for and x-request-id added.
+ * At the edge (a gateway, a static proxy) x-forwarded-proto says how the client came, https or
+ * http, replacing whatever the client claimed; sidecars pass on the value the edge set.
  * Rendered once, so that retries resend it and the client buffer can move on. */
 static bool render_request_head(struct mesh_stream *s)
 {
@@ -286,16 +291,22 @@ static bool render_request_head(struct mesh_stream *s)
     struct mesh_slice conn = header_value(m, "connection");
     struct mesh_slice xff = header_value(m, "x-forwarded-for");
     struct mesh_slice rid = header_value(m, "x-request-id");
+    bool edge = s->w->proxy->opt.mode != MESH_PROXY_SIDECAR;
     bool ok = put_request_line(out, m);
     for (size_t i = 0; ok && i < m->n_headers; i++) {
         const struct mesh_h1_header *h = &m->headers[i];
-        if (!is_hop_by_hop(h->name, conn) && !mesh_slice_eq_cstr_nocase(h->name, "x-forwarded-for"))
+        if (!is_hop_by_hop(h->name, conn) &&
+            !mesh_slice_eq_cstr_nocase(h->name, "x-forwarded-for") &&
+            !(edge && mesh_slice_eq_cstr_nocase(h->name, "x-forwarded-proto")))
             ok = mesh_wbuf_put_header(out, h->name, h->value);
     }
     ok = ok && mesh_wbuf_puts(out, "x-forwarded-for: ");
     if (ok && xff.len)
         ok = mesh_wbuf_put_slice(out, xff) && mesh_wbuf_puts(out, ", ");
     ok = ok && mesh_wbuf_puts(out, s->c->peer) && mesh_wbuf_puts(out, "\r\n");
+    if (edge)
+        ok = ok && mesh_wbuf_puts(out, s->c->tls ? "x-forwarded-proto: https\r\n"
+                                                 : "x-forwarded-proto: http\r\n");
     if (rid.len) {
         size_t n = rid.len < sizeof(s->request_id) - 1 ? rid.len : sizeof(s->request_id) - 1;
         memcpy(s->request_id, rid.p, n);
@@ -891,6 +902,15 @@ static bool pump_response(struct mesh_stream *s)
         if (blocked)
             return true; /* the client's next write event resumes us */
         if (mesh_framer_done(&s->resp_framer) && s->resp_framer.kind != MESH_FRAME_RAW) {
+            if (s->keep_alive && !mesh_framer_done(&s->req_framer)) {
+                /* The upstream answered before it had the whole body (an early 403 or 413).
+                 * The head promised the client a kept-alive connection: the rest of the body is
+                 * read and dropped, as after an answer of our own, so that the promise holds. */
+                drop_upstream(s, false);
+                s->state = MESH_STREAM_LOCAL;
+                stream_pump(s);
+                return false;
+            }
             stream_finish(s, s->keep_alive && mesh_framer_done(&s->req_framer));
             return false;
         }

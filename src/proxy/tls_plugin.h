@@ -25,6 +25,8 @@
 #include "mesh/err.h"
 #include "net/tls.h" /* enum mesh_tls_status; struct mesh_tls_ctx and mesh_tls_conn, opaque here */
 
+struct mesh_http_tls_ops; /* net/http_client.h */
+
 #define MESH_TLS_ABI           1
 #define MESH_TLS_PLUGIN_FILE   "meshproxy-tls.so"
 #define MESH_TLS_PLUGIN_SYMBOL "mesh_tls_plugin_table" /* a const struct mesh_tls_ops */
@@ -167,6 +169,15 @@ struct mesh_tls_ops {
     enum mesh_tls_failure (*conn_failure)(const struct mesh_tls_conn *conn);
     bool (*conn_resumed)(const struct mesh_tls_conn *conn);
     const char *(*conn_version)(const struct mesh_tls_conn *conn);
+
+    /* --- Appended: https:// to meshd. --- */
+
+    /* The HTTP client's TLS ops (net/http_client.h) on this library, for
+     * mesh_http_client_set_tls: meshproxy's requests to an https:// meshd. Static. */
+    const struct mesh_http_tls_ops *http_tls;
+    /* The CA bundle those requests verify meshd's certificate with; NULL: the system trust
+     * store. As mesh_http_client_tls_set_default_ca. */
+    void (*http_tls_set_default_ca)(const char *ca_file);
 };
 
 #endif

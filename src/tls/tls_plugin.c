@@ -4,6 +4,7 @@
  * per-connection entries are its functions). */
 #include <openssl/crypto.h>
 
+#include "net/http_client_tls.h"
 #include "tls_internal.h"
 
 static const char *library_version(void)
@@ -39,4 +40,6 @@ __attribute__((visibility("default"))) const struct mesh_tls_ops mesh_tls_plugin
     .conn_failure = mesh_tls_conn_failure,
     .conn_resumed = mesh_tls_conn_resumed,
     .conn_version = mesh_tls_conn_version,
+    .http_tls = &mesh_http_tls_openssl,
+    .http_tls_set_default_ca = mesh_http_client_tls_set_default_ca,
 };

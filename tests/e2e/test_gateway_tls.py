@@ -79,6 +79,7 @@ def test_curl_and_python_get_the_app_by_host(shop, pki):
                        capture_output=True, text=True, timeout=20)
     assert c.returncode == 0, c.stderr
     assert "x-echo-name: shop" in c.stdout.lower() and "x-echo-path: /hello" in c.stdout.lower()
+    assert "x-echo-header-x-forwarded-proto: https" in c.stdout.lower()
     conn = https(gw, pki)
     conn.request("GET", "/py", headers={"Host": HOST})
     r = conn.getresponse()

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import check_sanitizer_output, meshctl_path
+from conftest import EXAMPLES, check_sanitizer_output, meshctl_path
 from test_meshd_api import (  # noqa: F401 - lab and meshd_binary are fixtures
     API,
     error_of,
@@ -471,3 +471,27 @@ def test_ca_flag_errors(meshd_binary, tmp_path):
         assert r.returncode == 1, (flag, r.stderr)
         assert message in r.stderr, (flag, r.stderr)
         assert "PRIVATE KEY" not in r.stderr
+
+
+def test_backups_hold_no_secret(lab, tmp_path, answers):
+    """A backup is the stored resources only: neither the CA's key nor meshd's token, nor the
+    certificates meshd issued (DATA_DIR/ca and DATA_DIR/token are backed up as files, by the
+    operator, if at all)."""
+    d = lab.start()
+    for f in sorted(EXAMPLES.glob("*.yaml")):
+        assert d.request("POST", "/v1/apply", f.read_text(),
+                         headers={"Content-Type": "application/yaml"}).status == 200
+    register(d, "payment-1", sidecar("payment", "127.0.0.1:16006"))
+    issued = issue(d, answers, "payment-1", make_csr(tmp_path))
+    argv = [str(meshctl_path()), "--server", f"http://127.0.0.1:{d.port}", "--token",
+            str(d.data_dir / "token"), "backup"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESH_")}
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    check_sanitizer_output(r.stderr, argv)
+    assert r.returncode == 0, r.stderr
+    assert "kind: SecurityPolicy" in r.stdout  # the backup is real
+    root_key = (d.data_dir / "ca" / "root-key.pem").read_text()
+    for secret in ("PRIVATE KEY", "BEGIN CERTIFICATE", d.token, root_key.splitlines()[1],
+                   issued["serial"]):
+        assert secret not in r.stdout + r.stderr, secret
+    answers.assert_no_key(d)

@@ -15,9 +15,10 @@ import subprocess
 import pytest
 
 from conftest import EXAMPLES, RUN_TIMEOUT, check_sanitizer_output, meshctl_path
-from proxy_fixtures import IO_TIMEOUT
+from proxy_fixtures import IO_TIMEOUT, Echo, wait_until
 from test_meshd_api import Meshd, lab, meshd_binary, meshd_path  # noqa: F401 - fixtures
 from test_meshd_ca import make_ca, openssl
+from test_mesh_live import MeshProxy
 
 READY = "meshd: listening on https://"
 
@@ -235,17 +236,50 @@ def test_bad_files_are_refused(tmp_path, meshd_binary, pki):
                      r.stderr), r.stderr
 
 
-def test_meshproxy_says_it_cannot_use_https_yet(tmp_path):
-    """Until proxies speak TLS to meshd, an https control URL is refused at start, in words."""
-    token = tmp_path / "token"
-    token.write_text("t\n")
-    meshproxy = meshctl_path().parent / "meshproxy"
-    r = subprocess.run([str(meshproxy), "--control", "https://127.0.0.1:15010", "--token",
-                        str(token), "--service", "a", "--namespace", "default", "--app",
-                        "127.0.0.1:1", "--outbound", "127.0.0.1:0", "--inbound", "127.0.0.1:0",
-                        "--admin", "127.0.0.1:0"],
+def start_sidecar(lab, tmp_path, meshd, service, flags=()):
+    """An echo app behind a sidecar of meshd (over https://); both stopped by PID with lab."""
+    app = Echo(service, tmp_path)
+    lab.procs.append(app)
+    app.wait_ready()
+    meshd.token_path = meshd.data_dir / "token"
+    proxy = MeshProxy(meshd, tmp_path, f"sidecar-{service}",
+                      ["--service", service, "--namespace", "default", "--app", app.addr,
+                       "--outbound", "127.0.0.1:0", "--inbound", "127.0.0.1:0"], flags=flags)
+    lab.procs.append(proxy)
+    return proxy
+
+
+def test_sidecars_talk_https_to_meshd(lab, tmp_path, pki):
+    """Proxies reach an HTTPS meshd through the TLS plugin, trusting its CA with --cacert (or
+    $MESH_CACERT): registration, config watch and workload certificates all go over TLS, and
+    the mesh works on top (orders calls payment over mTLS)."""
+    d = start_tls(lab, tmp_path, pki["cert"], pki["key"])
+    pay = start_sidecar(lab, tmp_path, d, "payment", flags=("--cacert", pki["ca"]))
+    orders = start_sidecar(lab, tmp_path, d, "orders", flags=("--cacert", pki["ca"]))
+    for p in (pay, orders):
+        p.wait_dump(lambda dump: dump["identity"]["spiffe_id"] and dump["config"]["source"] != "none",
+                    "its config and certificate from the https meshd")
+    wait_until(lambda: orders.request("payment").status == 200, 10,
+               what="orders reaching payment through the mesh")
+    r = orders.request("payment")
+    assert r.header("x-echo-name") == "payment"
+    assert "https://" in pay.stderr() and "unknown CA" not in pay.stderr()
+
+
+def test_sidecar_with_the_wrong_ca_says_why(lab, tmp_path, pki):
+    """A sidecar that does not trust meshd's certificate keeps retrying and says why, in words;
+    meshd never sees it registered."""
+    d = start_tls(lab, tmp_path, pki["cert"], pki["key"])
+    other = make_ca(tmp_path, "other", "/CN=Somebody else")
+    pay = start_sidecar(lab, tmp_path, d, "payment", flags=("--cacert", other[0]))
+    wait_until(lambda: "unknown CA" in pay.stderr(), 10, what="the TLS refusal in the log")
+    assert "certificate verify failed" in pay.stderr()
+    assert "proxy registered" not in d.stderr()
+
+
+def test_meshproxy_cacert_needs_control(tmp_path):
+    r = subprocess.run([str(meshctl_path().parent / "meshproxy"), "--config", "x.yaml",
+                        "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--cacert", "ca.pem"],
                        capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    check_sanitizer_output(r.stderr, ["meshproxy --control https://..."])
-    assert r.returncode == 1, r.stderr
-    assert "does not speak https to meshd yet" in r.stderr
-    assert "run meshd without --tls-cert/--tls-key" in r.stderr
+    assert r.returncode == 2
+    assert "--cacert is for the link to meshd" in r.stderr

@@ -111,13 +111,18 @@ def test_adds_x_forwarded_for_and_x_request_id(lab):
     up, proxy = recording_proxy(lab)
     assert proxy.request(host=HOST).status == 200
     assert proxy.request(host=HOST, headers={"X-Forwarded-For": "10.1.2.3",
-                                             "X-Request-Id": "abc-123"}).status == 200
+                                             "X-Request-Id": "abc-123",
+                                             "X-Forwarded-Proto": "https"}).status == 200
     (_, _, _, fresh), (_, _, _, relayed) = up.requests
     fresh, relayed = dict(fresh), dict(relayed)
     assert fresh["x-forwarded-for"] == "127.0.0.1"
     assert len(fresh["x-request-id"]) >= 16
     assert relayed["x-forwarded-for"] == "10.1.2.3, 127.0.0.1"
     assert relayed["x-request-id"] == "abc-123"
+    # At the edge the proxy says how the client came, whatever the client claimed.
+    assert fresh["x-forwarded-proto"] == "http"
+    assert relayed["x-forwarded-proto"] == "http"
+    assert [k for k, _ in up.requests[1][3]].count("x-forwarded-proto") == 1
 
 
 def test_request_ids_are_unique(lab):

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "control/analyze.h"
+#include "core/xalloc.h"
 #include "core/strbuf.h"
 #include "mesh/virtual_service.h"
 #include "model/model.h"
@@ -636,6 +637,47 @@ static void test_certificate_authority_known_to_meshd(void **state)
     free(yaml);
 }
 
+/* Rules that admit only identities, for services whose callers come in plaintext: every request
+ * would be denied. Not for strict services, nor rules that admit "*". */
+static void test_authorization_needs_mtls(void **state)
+{
+    (void)state;
+    char *yaml = with_services(
+        DOC "kind: Service\nmetadata: {name: cart-v1, labels: {app: cart}}\n"
+            "spec: {endpoints: [\"127.0.0.1:18090\"]}\n" DOC
+            "kind: SecurityPolicy\nmetadata: {name: off}\n"
+            "spec:\n  services: [cart]\n  mtls: {mode: disable}\n  authorization:\n"
+            "  - {from: [orders.default.svc], to: [cart]}\n"
+            "  - {from: [\"*\"], to: [cart], methods: [GET]}\n" DOC
+            "kind: SecurityPolicy\nmetadata: {name: tight}\n"
+            "spec:\n  services: [payment-v1]\n  mtls: {mode: strict}\n  authorization:\n"
+            "  - {from: [orders.default.svc], to: [payment-v1]}\n");
+    struct run r;
+    analyze(&r, yaml, NULL);
+    assert_int_equal(r.f.len, 1);
+    expect(&r, 0, MESH_FINDING_AUTHZ_WITHOUT_MTLS, "off", "spec.authorization[0].from",
+           "default/cart-v1's mtls mode is disable, so its callers come in plaintext");
+    assert_int_equal(r.f.items[0].severity, MESH_SEVERITY_ERROR);
+    run_free(&r);
+    free(yaml);
+
+    /* Permissive is fine, unless the MeshConfig turns auto_upgrade off. */
+    yaml = with_services(DOC "kind: SecurityPolicy\nmetadata: {name: sp}\n"
+                             "spec:\n  authorization:\n"
+                             "  - {from: [orders.default.svc], to: [payment-v1]}\n");
+    analyze(&r, yaml, NULL);
+    expect_none(&r);
+    run_free(&r);
+    char *off = xasprintf("%s---\nmesh: {provider: native, mtls: {auto_upgrade: false}}\n", yaml);
+    analyze(&r, off, NULL);
+    assert_int_equal(r.f.len, 1);
+    expect(&r, 0, MESH_FINDING_AUTHZ_WITHOUT_MTLS, "sp", "spec.authorization[0].from",
+           "mtls mode is permissive and the MeshConfig turns mtls.auto_upgrade");
+    run_free(&r);
+    free(off);
+    free(yaml);
+}
+
 static void test_examples_like_config_is_clean(void **state)
 {
     (void)state;
@@ -659,10 +701,12 @@ static void test_examples_like_config_is_clean(void **state)
 static void test_codes_and_names(void **state)
 {
     (void)state;
-    const char *ids[] = {"MESH0101", "MESH0102", "MESH0103", "MESH0104", "MESH0105", "MESH0106"};
-    const char *names[] = {"ServiceNotFound",      "HostConflict",
-                           "UnreachableRoute",     "GatewayNotFound",
-                           "PolicyTargetNotFound", "CertificateAuthorityNotFound"};
+    const char *ids[] = {"MESH0101", "MESH0102", "MESH0103", "MESH0104",
+                         "MESH0105", "MESH0106", "MESH0107"};
+    const char *names[] = {"ServiceNotFound",         "HostConflict",
+                           "UnreachableRoute",        "GatewayNotFound",
+                           "PolicyTargetNotFound",    "CertificateAuthorityNotFound",
+                           "AuthorizationWithoutMTLS"};
     assert_int_equal(MESH_FINDING_COUNT, sizeof(ids) / sizeof(ids[0]));
     for (int c = 0; c < MESH_FINDING_COUNT; c++) {
         assert_string_equal(mesh_finding_code_id((enum mesh_finding_code)c), ids[c]);
@@ -730,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_policies_naming_unknown_services),
         cmocka_unit_test(test_policy_may_name_an_app_label),
         cmocka_unit_test(test_certificate_authority_known_to_meshd),
+        cmocka_unit_test(test_authorization_needs_mtls),
         cmocka_unit_test(test_examples_like_config_is_clean),
         cmocka_unit_test(test_codes_and_names),
         cmocka_unit_test(test_locate_field_paths),
