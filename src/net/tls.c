@@ -57,6 +57,7 @@ struct mesh_tls_ctx {
 struct sock_io {
     int fd;
     bool eof;
+    bool drained; /* the last recv() emptied the socket (got less than asked, or EAGAIN) */
 };
 
 /* The peer's certificate in our terms, with the strings it owns. */
@@ -212,6 +213,7 @@ static int bio_read_ex(BIO *b, char *data, size_t len, size_t *got)
         ssize_t n = recv(io->fd, data, len, 0);
         if (n > 0) {
             *got = (size_t)n;
+            io->drained = (size_t)n < len;
             return 1;
         }
         if (n == 0) {
@@ -221,8 +223,10 @@ static int bio_read_ex(BIO *b, char *data, size_t len, size_t *got)
         }
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            io->drained = true;
             BIO_set_retry_read(b);
+        }
         return 0;
     }
 }
@@ -846,6 +850,9 @@ static enum mesh_err ctx_setup(struct mesh_tls_ctx *ctx, enum mesh_tls_verify ve
 {
     char why[160];
     int mode = SSL_VERIFY_PEER;
+    /* Read ahead: one recv() takes whatever the socket has (several records, or a record's
+     * header and body together) instead of two per record. */
+    SSL_CTX_set_read_ahead(ctx->ssl, 1);
     if (ctx->server) {
         if (verify == MESH_TLS_VERIFY_NONE)
             mode = SSL_VERIFY_NONE;
@@ -1295,6 +1302,9 @@ enum mesh_tls_status mesh_tls_read(struct mesh_tls_conn *c, void *buf, size_t le
     ERR_clear_error();
     errno = 0;
     size_t n = 0;
+    /* Only a recv() of this call may say the socket is empty: bytes that came since an older
+     * one are waiting, and their edge was spent on the event that brought us here. */
+    c->io.drained = false;
     int r = SSL_read_ex(c->ssl, buf, len, &n);
     int os_errno = errno;
     if (r == 1) {
@@ -1385,6 +1395,11 @@ enum mesh_tls_status mesh_tls_shutdown(struct mesh_tls_conn *c)
 const char *mesh_tls_conn_error(const struct mesh_tls_conn *conn)
 {
     return conn->err;
+}
+
+bool mesh_tls_conn_drained(const struct mesh_tls_conn *conn)
+{
+    return conn->io.drained && !SSL_has_pending(conn->ssl);
 }
 
 enum mesh_tls_failure mesh_tls_conn_failure(const struct mesh_tls_conn *conn)

@@ -175,6 +175,12 @@ bool mesh_tls_conn_truncated(const struct mesh_tls_conn *conn);
 enum mesh_err mesh_tls_conn_new_expecting(struct mesh_tls_ctx *ctx, int fd, const char *peer_uri,
                                           struct mesh_tls_conn **out);
 
+/* After a read that answered DONE: neither the library nor the socket holds more bytes now (the
+ * library's last recv() got less than it asked for, and nothing decrypted or undecrypted is
+ * buffered). An edge-triggered caller may then wait for the next read event instead of reading
+ * again only to hear WANT_READ: the bytes that come next raise a new edge. */
+bool mesh_tls_conn_drained(const struct mesh_tls_conn *conn);
+
 /* Why a handshake failed, as the cause a user acts on (metrics label, log field). */
 enum mesh_tls_failure {
     MESH_TLS_FAIL_NONE = 0,

@@ -294,8 +294,10 @@ static ssize_t dconn_tls_read(struct mesh_dconn *c, size_t room)
     size_t got = 0;
     switch (c->w->proxy->tls_ops->read(c->tls, c->in->data + c->in->end, room, &got)) {
     case MESH_TLS_DONE:
-        /* c->readable stays set: the library may hold more than the socket announces. */
+        /* c->readable stays set while the library or the socket may hold more. */
         c->in->end += (uint32_t)got;
+        if (!c->hup && c->w->proxy->tls_ops->conn_drained(c->tls))
+            c->readable = false;
         mesh_stats_counter_add(c->w->st.rx, (uint64_t)got);
         return (ssize_t)got;
     case MESH_TLS_WANT_READ:

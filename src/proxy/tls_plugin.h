@@ -178,6 +178,11 @@ struct mesh_tls_ops {
     /* The CA bundle those requests verify meshd's certificate with; NULL: the system trust
      * store. As mesh_http_client_tls_set_default_ca. */
     void (*http_tls_set_default_ca)(const char *ca_file);
+
+    /* --- Appended: reads without the last, empty one. --- */
+
+    /* As mesh_tls_conn_drained. */
+    bool (*conn_drained)(const struct mesh_tls_conn *conn);
 };
 
 #endif

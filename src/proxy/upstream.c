@@ -187,8 +187,12 @@ ssize_t mesh_uconn_read(struct mesh_uconn *u)
     if (u->tls) {
         size_t got = 0;
         switch (u->w->proxy->tls_ops->read(u->tls, u->in->data + u->in->end, room, &got)) {
-        case MESH_TLS_DONE: /* readable stays set: the library may hold more */
+        case MESH_TLS_DONE:
             u->in->end += (uint32_t)got;
+            /* Readable stays set while the library or the socket may hold more: see
+             * mesh_dconn_read for why a needless read is worth skipping. */
+            if (!u->hup && u->w->proxy->tls_ops->conn_drained(u->tls))
+                u->readable = false;
             return (ssize_t)got;
         case MESH_TLS_WANT_WRITE:
             u->tls_read_wants_write = true;

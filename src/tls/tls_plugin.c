@@ -42,4 +42,5 @@ __attribute__((visibility("default"))) const struct mesh_tls_ops mesh_tls_plugin
     .conn_version = mesh_tls_conn_version,
     .http_tls = &mesh_http_tls_openssl,
     .http_tls_set_default_ca = mesh_http_client_tls_set_default_ca,
+    .conn_drained = mesh_tls_conn_drained,
 };

@@ -698,6 +698,59 @@ static void test_session_resumption_on_the_next_connection(void **state)
     resumption(MESH_TLS_VERSION_1_2);
 }
 
+/* Reads until the first bytes come; the status of that read. */
+static enum mesh_tls_status read_some(struct pair *p, char *buf, size_t len, size_t *got)
+{
+    enum mesh_tls_status st = MESH_TLS_WANT_READ;
+    for (int i = 0; i < 400 && st == MESH_TLS_WANT_READ; i++) {
+        st = mesh_tls_read(p->client, buf, len, got);
+        if (st == MESH_TLS_WANT_READ)
+            nap(p->cfd, p->sfd);
+    }
+    return st;
+}
+
+/* drained: a read that took everything says so; one that left bytes in the library (or that was
+ * answered from the library's buffer, with no recv() of its own) does not. */
+static void test_drained_says_when_a_read_took_everything(void **state)
+{
+    (void)state;
+    struct mesh_tls_ctx *sctx = server_ctx(NULL), *cctx = client_ctx(NULL);
+    struct pair p;
+    char buf[64];
+    size_t got = 0;
+
+    pair_open(&p, cctx, sctx, "localhost");
+    pair_handshake(&p);
+    write_all(p.server, "hello");
+    assert_int_equal(read_some(&p, buf, sizeof(buf), &got), MESH_TLS_DONE);
+    assert_int_equal(got, 5);
+    assert_true(mesh_tls_conn_drained(p.client));
+
+    /* Two records at once, read a byte at a time: the library holds the rest. */
+    write_all(p.server, "ab");
+    write_all(p.server, "cd");
+    nap(p.cfd, p.cfd);
+    usleep(20000); /* both records in the socket before the read */
+    assert_int_equal(read_some(&p, buf, 1, &got), MESH_TLS_DONE);
+    assert_false(mesh_tls_conn_drained(p.client));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mesh_tls_read(p.client, buf, 1, &got), MESH_TLS_DONE);
+        assert_int_equal(got, 1);
+        /* Served from the buffer, no recv() of its own: it cannot know the socket is empty. */
+        assert_false(mesh_tls_conn_drained(p.client));
+    }
+    /* The last byte, from the buffer too: an older recv() was short, but bytes may have come
+     * since; only a recv() of this very read could tell. */
+    assert_int_equal(mesh_tls_read(p.client, buf, sizeof(buf), &got), MESH_TLS_DONE);
+    assert_int_equal(got, 1);
+    assert_false(mesh_tls_conn_drained(p.client));
+    assert_int_equal(mesh_tls_read(p.client, buf, sizeof(buf), &got), MESH_TLS_WANT_READ);
+    pair_close(&p);
+    mesh_tls_ctx_free(cctx);
+    mesh_tls_ctx_free(sctx);
+}
+
 static void test_close_notify_and_truncation(void **state)
 {
     (void)state;
@@ -1409,6 +1462,7 @@ int main(void)
         cmocka_unit_test(test_alpn_is_negotiated),
         cmocka_unit_test(test_large_writes_progress_in_parts),
         cmocka_unit_test(test_session_resumption_on_the_next_connection),
+        cmocka_unit_test(test_drained_says_when_a_read_took_everything),
         cmocka_unit_test(test_close_notify_and_truncation),
         cmocka_unit_test(test_sniff_tells_tls_from_plaintext),
         cmocka_unit_test(test_context_refusals_are_named),
