@@ -26,6 +26,7 @@ for pc in "$@"; do
 done
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
 /usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || missing="$missing python3-jsonschema"
+/usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || missing="$missing python3-yaml"
 [ -n "$missing" ] || exit 0
 
 missing=$(echo $missing)

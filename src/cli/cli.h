@@ -63,6 +63,7 @@ extern const struct cli_command cli_cmd_apply;
 extern const struct cli_command cli_cmd_get;
 extern const struct cli_command cli_cmd_delete;
 extern const struct cli_command cli_cmd_validate;
+extern const struct cli_command cli_cmd_render;
 extern const struct cli_command cli_cmd_diff;
 extern const struct cli_command cli_cmd_version;
 extern const struct cli_command cli_cmd_backup;

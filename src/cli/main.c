@@ -25,6 +25,7 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_get,
     &cli_cmd_delete,
     &cli_cmd_validate,
+    &cli_cmd_render,
     &cli_cmd_diff,
     &cli_cmd_backup,
     &cli_cmd_restore,
