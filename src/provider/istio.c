@@ -33,6 +33,7 @@
 #include "mesh/security_policy.h"
 #include "mesh/service.h"
 #include "mesh/virtual_service.h"
+#include "model/mtls_mode.h"
 #include "model/service_host.h"
 
 #define ISTIO_OLDEST_MINOR 14
@@ -524,7 +525,7 @@ static enum mesh_err resolve_faults(struct ctx *c)
     return MESH_OK;
 }
 
-/* --- mTLS modes, as our proxy resolves them (docs/security.md) --- */
+/* --- mTLS modes --- */
 
 static int strictness(enum mesh_mtls_mode mode)
 {
@@ -538,43 +539,6 @@ static int strictness(enum mesh_mtls_mode mode)
     default:
         return 0;
     }
-}
-
-/* Whether a services/to item of a policy in policy_ns names s: the Service of that name, or one
- * labelled app: that name. */
-static bool item_names(const char *host, const char *policy_ns, const struct svc *s)
-{
-    struct mesh_service_ref ref;
-    if (!mesh_service_host_split(host, policy_ns, &ref) || !span_is(ref.ns, ref.ns_len, s->ns))
-        return false;
-    return span_is(ref.name, ref.name_len, s->name) ||
-           (s->app && span_is(ref.name, ref.name_len, s->app));
-}
-
-static enum mesh_mtls_mode svc_mode(struct ctx *c, const struct svc *s)
-{
-    const struct mesh_security_policy *best = NULL;
-    int best_tier = 0; /* 2: names the service; 1: namespace-wide */
-    for (size_t sp_i = 0; sp_i < count(c, MESH_KIND_SECURITY_POLICY); sp_i++) {
-        const struct mesh_security_policy *sp = item(c, MESH_KIND_SECURITY_POLICY, sp_i);
-        if (!strictness(sp->mtls.mode))
-            continue;
-        const char *sp_ns = ns_of(&sp->res);
-        int tier = 0;
-        if (sp->services.len == 0)
-            tier = strcmp(sp_ns, s->ns) == 0;
-        for (size_t i = 0; i < sp->services.len && !tier; i++)
-            if (item_names(sp->services.items[i], sp_ns, s))
-                tier = 2;
-        if (!tier || tier < best_tier)
-            continue;
-        /* Policies come in name order: among equals the first stays. */
-        if (best && tier == best_tier && strictness(sp->mtls.mode) <= strictness(best->mtls.mode))
-            continue;
-        best = sp;
-        best_tier = tier;
-    }
-    return best ? best->mtls.mode : MESH_MTLS_UNSET;
 }
 
 /* --- VirtualService --- */
@@ -1535,7 +1499,8 @@ static enum mesh_err istio_translate(const struct mesh_resource *const *res, siz
     /* With auto-mTLS off a client speaks plaintext unless told: strict services need it said. */
     if (c.mc && c.mc->mtls.auto_upgrade == MESH_TRI_FALSE)
         for (size_t i = 0; i < c.n_svcs; i++)
-            c.svcs[i].mutual = svc_mode(&c, &c.svcs[i]) == MESH_MTLS_STRICT;
+            c.svcs[i].mutual = mesh_security_mode((struct mesh_resource *const *)res, n,
+                                                  c.svcs[i].name, c.svcs[i].ns) == MESH_MTLS_STRICT;
     for (size_t vs_i = 0; vs_i < count(&c, MESH_KIND_VIRTUAL_SERVICE); vs_i++) {
         const struct mesh_virtual_service *vs = item(&c, MESH_KIND_VIRTUAL_SERVICE, vs_i);
         if (!vs_in_mesh(vs))

@@ -13,15 +13,8 @@
  *    the sidecars of that service or app in that namespace, in any trust domain the proxy trusts
  *    (the chain was verified against its bundle); a SPIFFE ID names exactly itself.
  *
- * mTLS mode of a service: the SecurityPolicies with an mtls.mode that cover it, where a policy
- * covers the services its `services` names, or its whole namespace when `services` is empty. A
- * policy naming the service beats a namespace-wide one; among equals the strictest mode wins
- * (strict > permissive > disable). No policy: permissive, or disable when the MeshConfig says
- * mtls.enabled: false.
- *
- * Outbound: a call to a sidecar of service S uses mTLS when S's mode is strict, or permissive
- * while the MeshConfig's mtls.auto_upgrade and mtls.enabled are not false. Never for disable.
- * The MeshConfig that counts is the first (in snapshot order) whose provider is native or unset.
+ * mTLS modes and outbound mTLS: model/mtls_mode.h, shared with meshd's analyzer and the Istio
+ * translator.
  *
  * Authorization of service S: the rules (of every SecurityPolicy) whose `to` names S. None: every
  * request is allowed. Otherwise a request is allowed when one of them matches all of: `from`
@@ -38,6 +31,7 @@
 #include "mesh/err.h"
 #include "mesh/resource.h"
 #include "mesh/security_policy.h"
+#include "model/mtls_mode.h" /* mesh_security_mode, mesh_security_outbound_mtls */
 
 /* One authorization rule, resolved for the service it protects. */
 struct mesh_authz_rule_rt {
@@ -68,14 +62,6 @@ enum mesh_err mesh_inbound_policy_build(struct mesh_resource *const *res, size_t
                                         const char *service, const char *ns,
                                         struct mesh_inbound_policy *out);
 void mesh_inbound_policy_clear(struct mesh_inbound_policy *p);
-
-/* The mTLS mode of service `service` in `ns` (never MESH_MTLS_UNSET). */
-enum mesh_mtls_mode mesh_security_mode(struct mesh_resource *const *res, size_t n,
-                                       const char *service, const char *ns);
-
-/* Whether outbound calls to a sidecar of that service use mTLS (see above). */
-bool mesh_security_outbound_mtls(struct mesh_resource *const *res, size_t n, const char *service,
-                                 const char *ns);
 
 /* "orders.default" for "spiffe://cluster.local/ns/default/sa/orders" (a SPIFFE ID of another
  * shape is written as it is), "unauthenticated" for NULL: the source label of metrics and logs.
