@@ -154,7 +154,7 @@ $(BUILD)/examples/%: examples/c/%.c $(BUILD)/libmesh.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a \
 		$(BUILD)/libmeshtls.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) -MMD -MP $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a $(BUILD)/libmesh.a $(BUILD)/libmeshtls.a \
 		$(shell pkg-config --libs $(TEST_PKGS)) $(LDLIBS)
 
@@ -223,4 +223,4 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROXY_OBJ:.o=.d) $(CONTROL_OBJ:.o=.d) $(ECHO_OBJ:.o=.d) \
-	$(TLS_OBJ:.o=.d)
+	$(TLS_OBJ:.o=.d) $(UNITS:=.d)

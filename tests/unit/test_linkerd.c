@@ -19,6 +19,8 @@
 #include "model/node.h"
 #include "provider/translate.h"
 
+#include "translation_check.h"
+
 #define HDR "apiVersion: mesh.clusterdb.io/v1\n"
 
 /* payment-v1/v2 are versions of the app payment; orders stands alone; cart lives in shop. */
@@ -38,55 +40,8 @@ struct run {
     enum mesh_err err;
     char *errmsg;
     struct mesh_translation t;
-    struct mesh_resource **res;
-    size_t n;
+    struct input in;
 };
-
-static void run_add(struct run *r, const char *text, const char *file)
-{
-    struct mesh_resource **res = NULL;
-    size_t n = 0;
-    struct mesh_diags diags = {0};
-    if (mesh_parse_documents(text, strlen(text), file, &res, &n, &diags) != MESH_OK) {
-        char *msg = diags.len ? mesh_diag_format(&diags.items[0]) : NULL;
-        fail_msg("%s does not parse: %s", file ? file : "<input>", msg ? msg : "?");
-    }
-    r->res = realloc(r->res, (r->n + n + 1) * sizeof(*r->res));
-    assert_non_null(r->res);
-    memcpy(r->res + r->n, res, n * sizeof(*res));
-    r->n += n;
-    free(res);
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        fail_msg("cannot open %s (run from the repository root)", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 1024 + 1 > cap) {
-            cap = cap ? cap * 2 : 4096;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
-static void run_add_file(struct run *r, const char *path)
-{
-    char *text = read_file(path);
-    run_add(r, text, path);
-    free(text);
-}
 
 static void run_translate(struct run *r, const char *version, bool partial)
 {
@@ -94,8 +49,8 @@ static void run_translate(struct run *r, const char *version, bool partial)
     mesh_translation_clear(&r->t);
     free(r->errmsg);
     r->errmsg = NULL;
-    r->err = mesh_translator_linkerd.translate((const struct mesh_resource *const *)r->res, r->n,
-                                               &opt, &r->t, &r->errmsg);
+    r->err = mesh_translator_linkerd.translate((const struct mesh_resource *const *)r->in.res,
+                                               r->in.n, &opt, &r->t, &r->errmsg);
     if (r->err != MESH_OK)
         assert_int_equal(r->t.n_objects, 0); /* on error the translation holds nothing */
 }
@@ -103,7 +58,7 @@ static void run_translate(struct run *r, const char *version, bool partial)
 static void run_clear(struct run *r)
 {
     mesh_translation_clear(&r->t);
-    mesh_resource_list_free(r->res, r->n);
+    input_free(&r->in);
     free(r->errmsg);
     memset(r, 0, sizeof(*r));
 }
@@ -112,7 +67,7 @@ static void run_clear(struct run *r)
 static struct run ok(const char *text, const char *version, bool partial)
 {
     struct run r = {0};
-    run_add(&r, text, NULL);
+    input_add_text(&r.in, text, NULL);
     run_translate(&r, version, partial);
     if (r.err != MESH_OK)
         fail_msg("translate: %s: %s", mesh_err_name(r.err), r.errmsg ? r.errmsg : "");
@@ -123,7 +78,7 @@ static struct run ok(const char *text, const char *version, bool partial)
 static char *refused(const char *text, const char *version, enum mesh_err err)
 {
     struct run r = {0};
-    run_add(&r, text, NULL);
+    input_add_text(&r.in, text, NULL);
     run_translate(&r, version, false);
     assert_int_equal(r.err, err);
     assert_non_null(r.errmsg);
@@ -135,98 +90,12 @@ static char *refused(const char *text, const char *version, enum mesh_err err)
 
 /* --- looking into the manifests --- */
 
-/* The node at path in root: "spec.rules[0].backendRefs[1].weight"; keys may hold '/' but not
- * '.' or '['; a key in quotes (annotations) as ["mesh.clusterdb.io/source"]. NULL: absent. */
-static const struct mesh_node *at(const struct mesh_node *root, const char *path)
-{
-    const struct mesh_node *n = root;
-    const char *p = path;
-    while (n && *p) {
-        if (*p == '.') {
-            p++;
-            continue;
-        }
-        if (p[0] == '[' && p[1] == '"') {
-            const char *end = strstr(p + 2, "\"]");
-            assert_non_null(end);
-            char key[256];
-            snprintf(key, sizeof(key), "%.*s", (int)(end - p - 2), p + 2);
-            n = mesh_node_map_get(n, key);
-            p = end + 2;
-        } else if (*p == '[') {
-            char *end;
-            unsigned long i = strtoul(p + 1, &end, 10);
-            if (n->type != MESH_NODE_SEQ || i >= n->len)
-                return NULL;
-            n = n->items[i];
-            p = end + 1;
-        } else {
-            size_t len = strcspn(p, ".[");
-            char key[256];
-            snprintf(key, sizeof(key), "%.*s", (int)len, p);
-            n = mesh_node_map_get(n, key);
-            p += len;
-        }
-    }
-    return n;
-}
-
-static const char *str_at(const struct mesh_node *root, const char *path)
-{
-    const struct mesh_node *n = at(root, path);
-    return n && n->type == MESH_NODE_SCALAR ? n->text : NULL;
-}
-
-static size_t len_at(const struct mesh_node *root, const char *path)
-{
-    const struct mesh_node *n = at(root, path);
-    return n && n->type != MESH_NODE_SCALAR ? n->len : 0;
-}
-
 #define assert_at(root, path, want)                                                                \
     do {                                                                                           \
-        const char *got_ = str_at((root), (path));                                                 \
+        const char *got_ = text_at((root), (path));                                                \
         if (!got_ || strcmp(got_, (want)) != 0)                                                    \
             fail_msg("%s: got %s, want %s", (path), got_ ? got_ : "(absent)", (want));             \
     } while (0)
-
-static const struct mesh_node *find(const struct run *r, const char *kind, const char *ns,
-                                    const char *name)
-{
-    for (size_t i = 0; i < r->t.n_objects; i++) {
-        const struct mesh_node *o = r->t.objects[i];
-        const char *ons = str_at(o, "metadata.namespace");
-        if (!strcmp(str_at(o, "kind"), kind) && !strcmp(str_at(o, "metadata.name"), name) &&
-            (ns ? ons && !strcmp(ons, ns) : !ons))
-            return o;
-    }
-    return NULL;
-}
-
-static const struct mesh_node *must_find(const struct run *r, const char *kind, const char *ns,
-                                         const char *name)
-{
-    const struct mesh_node *o = find(r, kind, ns, name);
-    if (!o)
-        fail_msg("no %s %s/%s among %zu objects", kind, ns ? ns : "", name, r->t.n_objects);
-    return o;
-}
-
-static size_t count_kind(const struct run *r, const char *kind)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < r->t.n_objects; i++)
-        n += !strcmp(str_at(r->t.objects[i], "kind"), kind);
-    return n;
-}
-
-static bool has_warning(const struct run *r, const char *text)
-{
-    for (size_t i = 0; i < r->t.warnings.len; i++)
-        if (!strcmp(r->t.warnings.items[i].message, text))
-            return true;
-    return false;
-}
 
 /* Every object of ours has the label and the source annotation. */
 static void assert_ours(const struct mesh_node *o, const char *source)
@@ -280,11 +149,11 @@ static void test_linkerd_seed_split_90_10(void **state)
 {
     (void)state;
     struct run r = {0};
-    run_add_file(&r, "examples/payment-mesh-route.yaml");
+    input_add_file(&r.in, "examples/payment-mesh-route.yaml");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_OK);
     assert_int_equal(r.t.n_objects, 1);
-    const struct mesh_node *o = must_find(&r, "HTTPRoute", "default", "payment");
+    const struct mesh_node *o = must_find(&r.t, "HTTPRoute", "default", "payment");
     assert_at(o, "apiVersion", "policy.linkerd.io/v1beta3");
     assert_ours(o, "VirtualService/default/payment");
     assert_int_equal(len_at(o, "spec.parentRefs"), 1);
@@ -305,10 +174,10 @@ static void test_linkerd_seed_split_90_10(void **state)
 
     /* With the Services declared, each backend takes the port its endpoints share. */
     mesh_translation_clear(&r.t);
-    run_add(&r, services_yaml, "services");
+    input_add_text(&r.in, services_yaml, "services");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_OK);
-    o = must_find(&r, "HTTPRoute", "default", "payment");
+    o = must_find(&r.t, "HTTPRoute", "default", "payment");
     assert_at(o, "spec.rules[0].backendRefs[0].port", "8081");
     assert_at(o, "spec.rules[0].backendRefs[1].port", "8082");
     run_clear(&r);
@@ -335,7 +204,7 @@ static void test_linkerd_matches(void **state)
                                  "          method: POST\n"
                                  "      destinations: [{host: cart.shop}]\n"),
                       NULL, false);
-    const struct mesh_node *o = must_find(&r, "HTTPRoute", "default", "shop");
+    const struct mesh_node *o = must_find(&r.t, "HTTPRoute", "default", "shop");
     /* Two spellings of one Service: one parent. */
     assert_int_equal(len_at(o, "spec.parentRefs"), 1);
     /* Eight matches to a rule: the ninth goes to a second rule with the same backends. */
@@ -386,7 +255,7 @@ static void test_linkerd_matches(void **state)
     snprintf(big + len, sizeof(big) - (size_t)len,
              "      destinations: [{host: a, weight: 50}, {host: b, weight: 50}]\n");
     r = ok(big, NULL, false);
-    o = must_find(&r, "HTTPRoute", "default", "many");
+    o = must_find(&r.t, "HTTPRoute", "default", "many");
     assert_int_equal(len_at(o, "spec.rules"), 2);
     assert_int_equal(len_at(o, "spec.rules[0].matches"), 8);
     assert_int_equal(len_at(o, "spec.rules[1].matches"), 2);
@@ -418,7 +287,7 @@ static void test_linkerd_header_prefix_refused(void **state)
     assert_int_equal(r.t.warnings.len, 1);
     assert_string_equal(r.t.warnings.items[0].message, msg);
     assert_string_equal(r.t.warnings.items[0].path, "spec.http_routes[0].matches[0].headers[0]");
-    const struct mesh_node *o = must_find(&r, "HTTPRoute", "default", "pay");
+    const struct mesh_node *o = must_find(&r.t, "HTTPRoute", "default", "pay");
     assert_int_equal(len_at(o, "spec.rules[0].matches[0].headers"), 1);
     assert_at(o, "spec.rules[0].matches[0].headers[0].name", "x-env");
     assert_at(o, "spec.rules[0].matches[0].path.value", "/x");
@@ -443,7 +312,7 @@ static void test_linkerd_timeouts(void **state)
                               "      destinations: [{host: t1}]\n"
                               "    - destinations: [{host: t1}]\n"),
                       NULL, false);
-    const struct mesh_node *o = must_find(&r, "HTTPRoute", "default", "t");
+    const struct mesh_node *o = must_find(&r.t, "HTTPRoute", "default", "t");
     assert_int_equal(len_at(o, "spec.rules"), 4);
     assert_at(o, "spec.rules[0].timeouts.request", "1s500ms"); /* GEP-2257: no fractions */
     assert_at(o, "spec.rules[1].timeouts.request", "2h30m");
@@ -468,7 +337,7 @@ static void test_linkerd_retries(void **state)
 {
     (void)state;
     struct run r = ok(retries_yaml, NULL, false);
-    const struct mesh_node *o = must_find(&r, "HTTPRoute", "default", "r");
+    const struct mesh_node *o = must_find(&r.t, "HTTPRoute", "default", "r");
     assert_at(o, "metadata.annotations[\"retry.linkerd.io/http\"]", "5xx,gateway-error");
     assert_at(o, "metadata.annotations[\"retry.linkerd.io/limit\"]", "3");
     /* Linkerd's annotations read one number and one unit. */
@@ -479,7 +348,7 @@ static void test_linkerd_retries(void **state)
     r = ok(VS("d", "  hosts: [d]\n  http_routes:\n"
                    "    - retries: {attempts: 2}\n      destinations: [{host: d1}]\n"),
            NULL, false);
-    o = must_find(&r, "HTTPRoute", "default", "d");
+    o = must_find(&r.t, "HTTPRoute", "default", "d");
     assert_at(o, "metadata.annotations[\"retry.linkerd.io/http\"]", "gateway-error");
     assert_at(o, "metadata.annotations[\"retry.linkerd.io/limit\"]", "2");
     assert_null(at(o, "metadata.annotations[\"retry.linkerd.io/timeout\"]"));
@@ -497,8 +366,8 @@ static void test_linkerd_retries(void **state)
     assert_non_null(strstr(msg, note));
     assert_non_null(strstr(msg, "not on reset or connect-failure"));
     r = ok(reset_yaml, NULL, true);
-    assert_true(has_warning(&r, msg));
-    assert_at(must_find(&r, "HTTPRoute", "default", "x"),
+    assert_true(has_warning(&r.t, msg));
+    assert_at(must_find(&r.t, "HTTPRoute", "default", "x"),
               "metadata.annotations[\"retry.linkerd.io/http\"]", "5xx");
     run_clear(&r);
     free(msg);
@@ -550,7 +419,7 @@ static void test_linkerd_fault_abort_backend(void **state)
     assert_int_equal(r.t.warnings.len, 1);
     assert_string_equal(r.t.warnings.items[0].message, msg);
     free(msg);
-    const struct mesh_node *o = must_find(&r, "HTTPRoute", "default", "web");
+    const struct mesh_node *o = must_find(&r.t, "HTTPRoute", "default", "web");
     assert_at(o, "metadata.annotations[\"mesh.clusterdb.io/source\"]",
               "FaultInjection/default/web,VirtualService/default/web");
     /* 10% of every request of each route to the failing backend: 80/20 becomes 72/18/10,
@@ -571,7 +440,7 @@ static void test_linkerd_fault_abort_backend(void **state)
              HDR "kind: FaultInjection\nmetadata: {name: web-rest}\n"
                  "spec: {service: web, route: rest, abort: {http_status: 500}}\n");
     r = ok(text, NULL, false);
-    o = must_find(&r, "HTTPRoute", "default", "web");
+    o = must_find(&r.t, "HTTPRoute", "default", "web");
     assert_int_equal(len_at(o, "spec.rules[0].backendRefs"), 2);
     assert_at(o, "spec.rules[1].backendRefs[0].weight", "0");
     assert_at(o, "spec.rules[1].backendRefs[1].name", "web-fault-500");
@@ -584,12 +453,12 @@ static void test_linkerd_fault_abort_backend(void **state)
              HDR "kind: FaultInjection\nmetadata: {name: v1}\n"
                  "spec: {service: web-v1, abort: {http_status: 500, percentage: 12.5}}\n");
     r = ok(text, NULL, false);
-    o = must_find(&r, "HTTPRoute", "default", "web");
+    o = must_find(&r.t, "HTTPRoute", "default", "web");
     assert_at(o, "spec.rules[0].backendRefs[0].weight", "7");
     assert_at(o, "spec.rules[0].backendRefs[1].weight", "2");
     assert_at(o, "spec.rules[0].backendRefs[2].name", "web-v1-fault-500");
     assert_at(o, "spec.rules[0].backendRefs[2].weight", "1");
-    o = must_find(&r, "HTTPRoute", "default", "web-v1-fault");
+    o = must_find(&r.t, "HTTPRoute", "default", "web-v1-fault");
     assert_ours(o, "FaultInjection/default/v1");
     assert_at(o, "spec.parentRefs[0].name", "web-v1");
     assert_at(o, "spec.rules[0].backendRefs[0].name", "web-v1");
@@ -603,22 +472,23 @@ static void test_linkerd_fault_abort_backend(void **state)
                    "---\n" HDR "kind: FaultInjection\nmetadata: {name: cart, namespace: shop}\n"
                    "spec: {service: cart, abort: {http_status: 500, percentage: 50}}\n"),
            NULL, false);
-    o = must_find(&r, "HTTPRoute", "default", "w");
+    o = must_find(&r.t, "HTTPRoute", "default", "w");
     assert_at(o, "spec.rules[0].backendRefs[0].name", "cart");
     assert_at(o, "spec.rules[0].backendRefs[0].weight", "1");
     assert_at(o, "spec.rules[0].backendRefs[1].weight", "2");
     assert_at(o, "spec.rules[0].backendRefs[2].name", "cart-fault-500");
     assert_at(o, "spec.rules[0].backendRefs[2].namespace", "shop");
     assert_at(o, "spec.rules[0].backendRefs[2].weight", "1");
-    assert_at(must_find(&r, "HTTPRoute", "shop", "cart-fault"), "spec.parentRefs[0].name", "cart");
+    assert_at(must_find(&r.t, "HTTPRoute", "shop", "cart-fault"), "spec.parentRefs[0].name",
+              "cart");
     run_clear(&r);
 
     /* The seed's FaultInjection alone names a Service web-service: a route of its own. */
     r = (struct run){0};
-    run_add_file(&r, "examples/web-fault-injection.yaml");
+    input_add_file(&r.in, "examples/web-fault-injection.yaml");
     run_translate(&r, NULL, true);
     assert_int_equal(r.err, MESH_OK);
-    o = must_find(&r, "HTTPRoute", "default", "web-service-fault");
+    o = must_find(&r.t, "HTTPRoute", "default", "web-service-fault");
     assert_at(o, "spec.rules[0].backendRefs[0].name", "web-service");
     assert_at(o, "spec.rules[0].backendRefs[0].weight", "9");
     assert_at(o, "spec.rules[0].backendRefs[1].name", "web-service-fault-503");
@@ -642,7 +512,7 @@ static void test_linkerd_breaker(void **state)
     (void)state;
     char *msg = NULL;
     struct run r = {0};
-    run_add_file(&r, "examples/payment-circuit-breaker.yaml");
+    input_add_file(&r.in, "examples/payment-circuit-breaker.yaml");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_E_UNSUPPORTED);
     assert_string_equal(r.errmsg, "CircuitBreaker default/payment-service spec.max_connections: "
@@ -654,7 +524,7 @@ static void test_linkerd_breaker(void **state)
     r.errmsg = NULL;
     run_translate(&r, NULL, true);
     assert_int_equal(r.err, MESH_OK);
-    assert_true(has_warning(&r, msg));
+    assert_true(has_warning(&r.t, msg));
     const char *paths[] = {"spec.max_connections", "spec.max_pending_requests", "spec.max_requests",
                            "spec.max_retries", "spec.detection.interval"};
     assert_int_equal(r.t.warnings.len, 5);
@@ -664,7 +534,7 @@ static void test_linkerd_breaker(void **state)
                            "linkerd cannot express outlier detection: interval: "));
     /* Alone, payment-service is a Service: its annotations, and nothing else of it. */
     assert_int_equal(r.t.n_objects, 1);
-    const struct mesh_node *o = must_find(&r, "Service", "default", "payment-service");
+    const struct mesh_node *o = must_find(&r.t, "Service", "default", "payment-service");
     assert_at(o, "apiVersion", "v1");
     assert_at(o, "metadata.annotations[\"mesh.clusterdb.io/source\"]",
               "CircuitBreaker/default/payment-service");
@@ -694,7 +564,7 @@ static void test_linkerd_breaker(void **state)
            NULL, false);
     const char *targets[] = {"pay", "pay-v1", "pay-v2"};
     for (size_t i = 0; i < 3; i++) {
-        o = must_find(&r, "Service", "default", targets[i]);
+        o = must_find(&r.t, "Service", "default", targets[i]);
         assert_at(o,
                   "metadata.annotations[\"balancer.linkerd.io/failure-accrual-consecutive-max-"
                   "failures\"]",
@@ -740,7 +610,7 @@ static void test_linkerd_mtls_modes(void **state)
     /* Namespace-wide: the Namespace's default inbound policy. */
     struct run r = ok(SP("ns-strict", "  mtls: {mode: strict}\n"), NULL, false);
     assert_int_equal(r.t.n_objects, 1);
-    const struct mesh_node *o = must_find(&r, "Namespace", NULL, "default");
+    const struct mesh_node *o = must_find(&r.t, "Namespace", NULL, "default");
     assert_at(o, "metadata.annotations[\"config.linkerd.io/default-inbound-policy\"]",
               "all-authenticated");
     assert_at(o, "metadata.annotations[\"mesh.clusterdb.io/source\"]",
@@ -749,7 +619,7 @@ static void test_linkerd_mtls_modes(void **state)
     assert_null(at(o, "metadata.namespace")); /* cluster-scoped */
     run_clear(&r);
     r = ok(SP("ns-perm", "  mtls: {mode: permissive}\n"), NULL, false);
-    assert_at(must_find(&r, "Namespace", NULL, "default"),
+    assert_at(must_find(&r.t, "Namespace", NULL, "default"),
               "metadata.annotations[\"config.linkerd.io/default-inbound-policy\"]",
               "all-unauthenticated");
     run_clear(&r);
@@ -760,8 +630,8 @@ static void test_linkerd_mtls_modes(void **state)
              SP("pay-strict", "  services: [payment]\n  mtls: {mode: strict}\n"),
              SP("orders-perm", "  services: [orders]\n  mtls: {mode: permissive}\n"));
     r = ok(text, NULL, false);
-    assert_int_equal(count_kind(&r, "Server"), 3);
-    o = must_find(&r, "Server", "default", "payment-v1");
+    assert_int_equal(count_kind(&r.t, "Server"), 3);
+    o = must_find(&r.t, "Server", "default", "payment-v1");
     assert_at(o, "apiVersion", "policy.linkerd.io/v1beta3");
     assert_ours(o, "SecurityPolicy/default/pay-strict");
     assert_at(o, "spec.podSelector.matchLabels.app", "payment");
@@ -769,32 +639,32 @@ static void test_linkerd_mtls_modes(void **state)
     assert_at(o, "spec.port", "8081");
     assert_at(o, "spec.accessPolicy", "deny");
     assert_null(at(o, "spec.proxyProtocol"));
-    o = must_find(&r, "Server", "default", "payment-v2");
+    o = must_find(&r.t, "Server", "default", "payment-v2");
     assert_at(o, "spec.proxyProtocol", "HTTP/2");
     /* Endpoints on two ports: the port named http. */
-    o = must_find(&r, "Server", "default", "orders");
+    o = must_find(&r.t, "Server", "default", "orders");
     assert_at(o, "spec.port", "http");
     assert_at(o, "spec.podSelector.matchLabels.app", "orders");
-    o = must_find(&r, "AuthorizationPolicy", "default", "payment-v1-strict");
+    o = must_find(&r.t, "AuthorizationPolicy", "default", "payment-v1-strict");
     assert_at(o, "spec.targetRef.group", "policy.linkerd.io");
     assert_at(o, "spec.targetRef.kind", "Server");
     assert_at(o, "spec.targetRef.name", "payment-v1");
     assert_at(o, "spec.requiredAuthenticationRefs[0].kind", "MeshTLSAuthentication");
     assert_at(o, "spec.requiredAuthenticationRefs[0].name", "pay-strict-meshed");
-    o = must_find(&r, "MeshTLSAuthentication", "default", "pay-strict-meshed");
+    o = must_find(&r.t, "MeshTLSAuthentication", "default", "pay-strict-meshed");
     assert_at(o, "apiVersion", "policy.linkerd.io/v1alpha1");
     assert_int_equal(len_at(o, "spec.identities"), 1);
     assert_at(o, "spec.identities[0]", "*");
-    o = must_find(&r, "AuthorizationPolicy", "default", "orders-permissive");
+    o = must_find(&r.t, "AuthorizationPolicy", "default", "orders-permissive");
     assert_at(o, "spec.requiredAuthenticationRefs[0].kind", "NetworkAuthentication");
-    o = must_find(&r, "NetworkAuthentication", "default", "orders-perm-anyone");
+    o = must_find(&r.t, "NetworkAuthentication", "default", "orders-perm-anyone");
     assert_at(o, "spec.networks[0].cidr", "0.0.0.0/0");
     assert_at(o, "spec.networks[1].cidr", "::/0");
     run_clear(&r);
 
     /* Before 2.17 a Server has no accessPolicy (v1beta1; deny is implied). */
     r = ok(SP("s", "  services: [db]\n  mtls: {mode: strict}\n"), "2.16", false);
-    o = must_find(&r, "Server", "default", "db");
+    o = must_find(&r.t, "Server", "default", "db");
     assert_at(o, "apiVersion", "policy.linkerd.io/v1beta1");
     assert_null(at(o, "spec.accessPolicy"));
     assert_at(o, "spec.port", "http");
@@ -819,56 +689,56 @@ static void test_linkerd_seed_authorization(void **state)
 {
     (void)state;
     struct run r = {0};
-    run_add(&r, services_yaml, "services");
-    run_add_file(&r, "examples/payment-security.yaml");
+    input_add_text(&r.in, services_yaml, "services");
+    input_add_file(&r.in, "examples/payment-security.yaml");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_OK);
     /* strict for the whole namespace */
-    assert_at(must_find(&r, "Namespace", NULL, "default"),
+    assert_at(must_find(&r.t, "Namespace", NULL, "default"),
               "metadata.annotations[\"config.linkerd.io/default-inbound-policy\"]",
               "all-authenticated");
     /* payment is the app of payment-v1 and payment-v2: a Server each, and each its route. */
     for (int v = 1; v <= 2; v++) {
         char name[64];
         snprintf(name, sizeof(name), "payment-v%d", v);
-        const struct mesh_node *srv = must_find(&r, "Server", "default", name);
+        const struct mesh_node *srv = must_find(&r.t, "Server", "default", name);
         assert_ours(srv, "SecurityPolicy/default/payment-security");
         snprintf(name, sizeof(name), "payment-security-rule0-payment-v%d", v);
-        const struct mesh_node *route = must_find(&r, "HTTPRoute", "default", name);
+        const struct mesh_node *route = must_find(&r.t, "HTTPRoute", "default", name);
         assert_at(route, "spec.parentRefs[0].group", "policy.linkerd.io");
         assert_at(route, "spec.parentRefs[0].kind", "Server");
-        assert_at(route, "spec.parentRefs[0].name", str_at(srv, "metadata.name"));
+        assert_at(route, "spec.parentRefs[0].name", text_at(srv, "metadata.name"));
         assert_int_equal(len_at(route, "spec.rules"), 1);
         assert_int_equal(len_at(route, "spec.rules[0].matches"), 1);
         assert_at(route, "spec.rules[0].matches[0].path.type", "Exact");
         assert_at(route, "spec.rules[0].matches[0].path.value", "/api/v1/process");
         assert_at(route, "spec.rules[0].matches[0].method", "POST");
         assert_null(at(route, "spec.rules[0].backendRefs"));
-        const struct mesh_node *authz = must_find(&r, "AuthorizationPolicy", "default", name);
+        const struct mesh_node *authz = must_find(&r.t, "AuthorizationPolicy", "default", name);
         assert_at(authz, "spec.targetRef.kind", "HTTPRoute");
         assert_at(authz, "spec.targetRef.name", name);
         assert_at(authz, "spec.requiredAuthenticationRefs[0].kind", "MeshTLSAuthentication");
         assert_at(authz, "spec.requiredAuthenticationRefs[0].name", "payment-security-rule0");
     }
     const struct mesh_node *authn =
-        must_find(&r, "MeshTLSAuthentication", "default", "payment-security-rule0");
+        must_find(&r.t, "MeshTLSAuthentication", "default", "payment-security-rule0");
     assert_int_equal(len_at(authn, "spec.identities"), 1);
     assert_at(authn, "spec.identities[0]",
               "orders.default.serviceaccount.identity.linkerd.cluster.local");
     /* Only orders may POST there: no authorization of anyone, at the Server or elsewhere. */
-    assert_int_equal(count_kind(&r, "NetworkAuthentication"), 0);
-    assert_int_equal(count_kind(&r, "AuthorizationPolicy"), 2);
+    assert_int_equal(count_kind(&r.t, "NetworkAuthentication"), 0);
+    assert_int_equal(count_kind(&r.t, "AuthorizationPolicy"), 2);
     run_clear(&r);
 
     /* Without the Services: one Server for app payment, on the port named http. */
     r = (struct run){0};
-    run_add_file(&r, "examples/payment-security.yaml");
+    input_add_file(&r.in, "examples/payment-security.yaml");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_OK);
-    const struct mesh_node *srv = must_find(&r, "Server", "default", "payment");
+    const struct mesh_node *srv = must_find(&r.t, "Server", "default", "payment");
     assert_at(srv, "spec.podSelector.matchLabels.app", "payment");
     assert_at(srv, "spec.port", "http");
-    must_find(&r, "HTTPRoute", "default", "payment-security-rule0-payment");
+    must_find(&r.t, "HTTPRoute", "default", "payment-security-rule0-payment");
     run_clear(&r);
 }
 
@@ -892,7 +762,7 @@ static void test_linkerd_authorization_rules(void **state)
     struct run r = ok(text, NULL, false);
     /* Identities: a service's ServiceAccount has its name, an app its Services' too, a SPIFFE
      * ID its own trust domain; sorted. */
-    const struct mesh_node *o = must_find(&r, "MeshTLSAuthentication", "default", "p-rule0");
+    const struct mesh_node *o = must_find(&r.t, "MeshTLSAuthentication", "default", "p-rule0");
     assert_int_equal(len_at(o, "spec.identities"), 5);
     assert_at(o, "spec.identities[0]", "admin.ops.serviceaccount.identity.linkerd.example.org");
     assert_at(o, "spec.identities[1]",
@@ -904,23 +774,23 @@ static void test_linkerd_authorization_rules(void **state)
     assert_at(o, "spec.identities[4]",
               "payment.default.serviceaccount.identity.linkerd.cluster.local");
     /* methods x paths, prefixes as anchored regular expressions */
-    o = must_find(&r, "HTTPRoute", "default", "p-rule0-payment-v1");
+    o = must_find(&r.t, "HTTPRoute", "default", "p-rule0-payment-v1");
     assert_int_equal(len_at(o, "spec.rules[0].matches"), 4);
     assert_at(o, "spec.rules[0].matches[1].path.type", "RegularExpression");
     assert_at(o, "spec.rules[0].matches[1].path.value", "^/items/.*$");
     assert_at(o, "spec.rules[0].matches[1].method", "GET");
     assert_at(o, "spec.rules[0].matches[2].method", "POST");
     /* Anyone, without mTLS strict: every address; for every request: at the Server. */
-    o = must_find(&r, "AuthorizationPolicy", "default", "p-rule1-payment-v1");
+    o = must_find(&r.t, "AuthorizationPolicy", "default", "p-rule1-payment-v1");
     assert_at(o, "spec.targetRef.kind", "Server");
     assert_at(o, "spec.requiredAuthenticationRefs[0].kind", "NetworkAuthentication");
-    must_find(&r, "NetworkAuthentication", "default", "p-rule1");
+    must_find(&r.t, "NetworkAuthentication", "default", "p-rule1");
     /* With routes on the Server, a route for every other request so that rule 1 admits it. */
-    o = must_find(&r, "HTTPRoute", "default", "payment-v1-all");
+    o = must_find(&r.t, "HTTPRoute", "default", "payment-v1-all");
     assert_at(o, "spec.rules[0].matches[0].path.type", "PathPrefix");
     assert_at(o, "spec.rules[0].matches[0].path.value", "/");
-    assert_null(find(&r, "AuthorizationPolicy", "default", "payment-v1-all"));
-    o = must_find(&r, "AuthorizationPolicy", "default", "p-rule2-payment-v1");
+    assert_null(find(&r.t, "AuthorizationPolicy", "default", "payment-v1-all"));
+    o = must_find(&r.t, "AuthorizationPolicy", "default", "p-rule2-payment-v1");
     assert_at(o, "spec.targetRef.kind", "HTTPRoute");
     assert_at(o, "spec.targetRef.name", "p-rule2-payment-v1");
     run_clear(&r);
@@ -930,11 +800,11 @@ static void test_linkerd_authorization_rules(void **state)
              SP("q", "  services: [db]\n  mtls: {mode: strict}\n"
                      "  authorization:\n    - to: [db]\n      methods: [GET]\n"));
     r = ok(text, NULL, false);
-    o = must_find(&r, "MeshTLSAuthentication", "default", "q-rule0");
+    o = must_find(&r.t, "MeshTLSAuthentication", "default", "q-rule0");
     assert_at(o, "spec.identities[0]", "*");
     /* The rule decides who calls db: no Server-wide authorization of every meshed client. */
-    assert_null(find(&r, "AuthorizationPolicy", "default", "db-strict"));
-    assert_int_equal(count_kind(&r, "AuthorizationPolicy"), 1);
+    assert_null(find(&r.t, "AuthorizationPolicy", "default", "db-strict"));
+    assert_int_equal(count_kind(&r.t, "AuthorizationPolicy"), 1);
     run_clear(&r);
 
     /* Two rules whose conditions overlap, admitting different callers: refused. */
@@ -958,9 +828,9 @@ static void test_linkerd_authorization_rules(void **state)
     r = ok(overlap_yaml, NULL, true);
     assert_int_equal(r.t.warnings.len, 1);
     assert_string_equal(r.t.warnings.items[0].message, msg);
-    must_find(&r, "HTTPRoute", "default", "o-rule0-db");
-    assert_null(find(&r, "HTTPRoute", "default", "o-rule1-db"));
-    must_find(&r, "HTTPRoute", "default", "o-rule2-db");
+    must_find(&r.t, "HTTPRoute", "default", "o-rule0-db");
+    assert_null(find(&r.t, "HTTPRoute", "default", "o-rule1-db"));
+    must_find(&r.t, "HTTPRoute", "default", "o-rule2-db");
     run_clear(&r);
     free(msg);
 
@@ -999,7 +869,7 @@ static void test_linkerd_hosts_and_gateways(void **state)
 {
     (void)state;
     struct run r = {0};
-    run_add_file(&r, "examples/payment-virtual-service.yaml");
+    input_add_file(&r.in, "examples/payment-virtual-service.yaml");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_E_UNSUPPORTED);
     assert_string_equal(r.errmsg, "VirtualService default/payment-service spec.gateways[0]: "
@@ -1019,7 +889,7 @@ static void test_linkerd_hosts_and_gateways(void **state)
     free(msg);
 
     r = (struct run){0};
-    run_add_file(&r, "examples/web-traffic-split.yaml");
+    input_add_file(&r.in, "examples/web-traffic-split.yaml");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_E_UNSUPPORTED);
     assert_non_null(strstr(r.errmsg, "VirtualService default/web-service spec.hosts[0]: linkerd "
@@ -1036,7 +906,7 @@ static void test_linkerd_hosts_and_gateways(void **state)
     assert_string_equal(r.t.warnings.items[0].path, "spec.gateways[1]");
     assert_string_equal(r.t.warnings.items[1].path, "spec.hosts[1]");
     assert_string_equal(r.t.warnings.items[2].path, "spec.hosts[2]");
-    const struct mesh_node *o = must_find(&r, "HTTPRoute", "default", "m");
+    const struct mesh_node *o = must_find(&r.t, "HTTPRoute", "default", "m");
     assert_int_equal(len_at(o, "spec.parentRefs"), 1);
     assert_at(o, "spec.parentRefs[0].name", "m");
     run_clear(&r);
@@ -1055,11 +925,11 @@ static void test_linkerd_mesh_config(void **state)
 {
     (void)state;
     struct run r = {0};
-    run_add_file(&r, "examples/mesh-linkerd.yaml");
-    run_add(&r,
-            HDR "kind: Service\nmetadata: {name: cart, namespace: shop}\n"
-                "spec: {endpoints: [\"10.0.0.1:80\"]}\n",
-            "cart");
+    input_add_file(&r.in, "examples/mesh-linkerd.yaml");
+    input_add_text(&r.in,
+                   HDR "kind: Service\nmetadata: {name: cart, namespace: shop}\n"
+                       "spec: {endpoints: [\"10.0.0.1:80\"]}\n",
+                   "cart");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_OK);
     assert_int_equal(r.t.warnings.len, 0); /* dashboard and ha are install options */
@@ -1067,7 +937,7 @@ static void test_linkerd_mesh_config(void **state)
     assert_int_equal(r.t.n_objects, 2);
     const char *nss[] = {"default", "shop"};
     for (size_t i = 0; i < 2; i++) {
-        const struct mesh_node *o = must_find(&r, "Namespace", NULL, nss[i]);
+        const struct mesh_node *o = must_find(&r.t, "Namespace", NULL, nss[i]);
         assert_at(o, "apiVersion", "v1");
         assert_at(o, "metadata.annotations[\"mesh.clusterdb.io/source\"]",
                   "MeshConfig/default/linkerd");
@@ -1081,12 +951,12 @@ static void test_linkerd_mesh_config(void **state)
 
     /* One Namespace object gathers what several resources put on it. */
     r = (struct run){0};
-    run_add_file(&r, "examples/mesh-linkerd.yaml");
-    run_add(&r, SP("ns", "  mtls: {mode: strict}\n"), "sp");
+    input_add_file(&r.in, "examples/mesh-linkerd.yaml");
+    input_add_text(&r.in, SP("ns", "  mtls: {mode: strict}\n"), "sp");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_OK);
     assert_int_equal(r.t.n_objects, 1);
-    const struct mesh_node *o = must_find(&r, "Namespace", NULL, "default");
+    const struct mesh_node *o = must_find(&r.t, "Namespace", NULL, "default");
     assert_at(o, "metadata.annotations[\"mesh.clusterdb.io/source\"]",
               "MeshConfig/default/linkerd,SecurityPolicy/default/ns");
     assert_at(o, "metadata.annotations[\"config.linkerd.io/default-inbound-policy\"]",
@@ -1113,7 +983,7 @@ static void test_linkerd_mesh_config(void **state)
 
     /* A MeshConfig of another provider is none of Linkerd's business. */
     r = (struct run){0};
-    run_add_file(&r, "examples/mesh-istio.yaml");
+    input_add_file(&r.in, "examples/mesh-istio.yaml");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_OK);
     assert_int_equal(r.t.n_objects, 0);
@@ -1127,8 +997,8 @@ static void test_linkerd_versions(void **state)
     (void)state;
     /* The seed's version, 2.11, predates HTTPRoute. */
     struct run r = {0};
-    run_add_file(&r, "examples/mesh-linkerd.yaml");
-    run_add_file(&r, "examples/payment-mesh-route.yaml");
+    input_add_file(&r.in, "examples/mesh-linkerd.yaml");
+    input_add_file(&r.in, "examples/payment-mesh-route.yaml");
     run_translate(&r, NULL, false);
     assert_int_equal(r.err, MESH_E_UNSUPPORTED);
     assert_string_equal(r.errmsg, "VirtualService default/payment spec.http_routes: linkerd 2.11 "
@@ -1137,7 +1007,7 @@ static void test_linkerd_versions(void **state)
     /* The caller's version wins over the MeshConfig's. */
     run_translate(&r, "stable-2.14.10", false);
     assert_int_equal(r.err, MESH_OK);
-    must_find(&r, "HTTPRoute", "default", "payment");
+    must_find(&r.t, "HTTPRoute", "default", "payment");
     mesh_translation_clear(&r.t);
     run_translate(&r, "2.13", false);
     assert_int_equal(r.err, MESH_E_UNSUPPORTED);
@@ -1167,8 +1037,8 @@ static void test_linkerd_examples_both_modes(void **state)
         /* Each example with the seed's Linkerd MeshConfig (2.11), and with the newest. */
         for (int newest = 0; newest < 2; newest++) {
             struct run r = {0};
-            run_add_file(&r, "examples/mesh-linkerd.yaml");
-            run_add_file(&r, g.gl_pathv[i]);
+            input_add_file(&r.in, "examples/mesh-linkerd.yaml");
+            input_add_file(&r.in, g.gl_pathv[i]);
             run_translate(&r, newest ? "2.20" : NULL, false);
             if (r.err != MESH_OK) {
                 if (r.err != MESH_E_UNSUPPORTED)
@@ -1185,11 +1055,11 @@ static void test_linkerd_examples_both_modes(void **state)
             if (r.err != MESH_OK)
                 fail_msg("%s partial: %s: %s", g.gl_pathv[i], mesh_err_name(r.err), r.errmsg);
             /* The strict refusal is among the warnings, word for word. */
-            if (strict_msg && !has_warning(&r, strict_msg))
+            if (strict_msg && !has_warning(&r.t, strict_msg))
                 fail_msg("%s: refusal not among the warnings: %s", g.gl_pathv[i], strict_msg);
             free(strict_msg);
             /* The proxy's resources always make it. */
-            must_find(&r, "Namespace", NULL, "default");
+            must_find(&r.t, "Namespace", NULL, "default");
             run_clear(&r);
         }
     }
@@ -1199,14 +1069,14 @@ static void test_linkerd_examples_both_modes(void **state)
     for (int partial = 0; partial < 2; partial++) {
         struct run r = {0};
         for (size_t i = 0; i < g.gl_pathc; i++)
-            run_add_file(&r, g.gl_pathv[i]);
+            input_add_file(&r.in, g.gl_pathv[i]);
         run_translate(&r, NULL, partial);
         if (!partial) {
             assert_int_equal(r.err, MESH_E_UNSUPPORTED);
         } else {
             assert_int_equal(r.err, MESH_OK);
             assert_true(r.t.warnings.len >= 10);
-            const struct mesh_node *ns = must_find(&r, "Namespace", NULL, "default");
+            const struct mesh_node *ns = must_find(&r.t, "Namespace", NULL, "default");
             assert_at(ns, "metadata.annotations[\"config.linkerd.io/default-inbound-policy\"]",
                       "all-authenticated");
         }
@@ -1216,15 +1086,15 @@ static void test_linkerd_examples_both_modes(void **state)
      * breakers. */
     struct run r = {0};
     for (size_t i = 0; i < g.gl_pathc; i++)
-        run_add_file(&r, g.gl_pathv[i]);
+        input_add_file(&r.in, g.gl_pathv[i]);
     run_translate(&r, "2.20", true);
     assert_int_equal(r.err, MESH_OK);
-    must_find(&r, "HTTPRoute", "default", "payment");
-    must_find(&r, "HTTPRoute", "default", "payment-security-rule0-payment-v1");
-    must_find(&r, "Server", "default", "payment-v2");
-    must_find(&r, "Service", "default", "payment-v1");
-    assert_at(must_find(&r, "HTTPRoute", "default", "payment"), "spec.rules[0].backendRefs[0].port",
-              "18081");
+    must_find(&r.t, "HTTPRoute", "default", "payment");
+    must_find(&r.t, "HTTPRoute", "default", "payment-security-rule0-payment-v1");
+    must_find(&r.t, "Server", "default", "payment-v2");
+    must_find(&r.t, "Service", "default", "payment-v1");
+    assert_at(must_find(&r.t, "HTTPRoute", "default", "payment"),
+              "spec.rules[0].backendRefs[0].port", "18081");
     run_clear(&r);
     globfree(&g);
 }
@@ -1245,14 +1115,14 @@ static void test_linkerd_output_is_deterministic(void **state)
     assert_int_equal(glob("examples/*.yaml", 0, NULL, &g), 0);
     struct run a = {0}, b = {0};
     for (size_t i = 0; i < g.gl_pathc; i++)
-        run_add_file(&a, g.gl_pathv[i]);
-    run_add(&a, fault_vs_yaml, "fault-vs");
-    run_add(&a, retries_yaml, "retries");
+        input_add_file(&a.in, g.gl_pathv[i]);
+    input_add_text(&a.in, fault_vs_yaml, "fault-vs");
+    input_add_text(&a.in, retries_yaml, "retries");
     /* The same resources, in reverse order. */
     for (size_t i = g.gl_pathc; i-- > 0;)
-        run_add_file(&b, g.gl_pathv[i]);
-    run_add(&b, retries_yaml, "retries");
-    run_add(&b, fault_vs_yaml, "fault-vs");
+        input_add_file(&b.in, g.gl_pathv[i]);
+    input_add_text(&b.in, retries_yaml, "retries");
+    input_add_text(&b.in, fault_vs_yaml, "fault-vs");
     globfree(&g);
     run_translate(&a, "2.20", true);
     run_translate(&b, "2.20", true);
@@ -1270,13 +1140,14 @@ static void test_linkerd_output_is_deterministic(void **state)
     /* Sorted by kind, namespace, name. */
     for (size_t i = 1; i < a.t.n_objects; i++) {
         const struct mesh_node *p = a.t.objects[i - 1], *q = a.t.objects[i];
-        int c = strcmp(str_at(p, "kind"), str_at(q, "kind"));
+        int c = strcmp(text_at(p, "kind"), text_at(q, "kind"));
         if (!c) {
-            const char *pn = str_at(p, "metadata.namespace"), *qn = str_at(q, "metadata.namespace");
+            const char *pn = text_at(p, "metadata.namespace"),
+                       *qn = text_at(q, "metadata.namespace");
             c = strcmp(pn ? pn : "", qn ? qn : "");
         }
         if (!c)
-            c = strcmp(str_at(p, "metadata.name"), str_at(q, "metadata.name"));
+            c = strcmp(text_at(p, "metadata.name"), text_at(q, "metadata.name"));
         assert_true(c < 0); /* and no object twice */
     }
     free(ya);

@@ -16,6 +16,8 @@
 #include "mesh/document.h"
 #include "proxy/security.h"
 
+#include "translation_check.h"
+
 #define HDR     "apiVersion: mesh.clusterdb.io/v1\n"
 #define ORDERS  "spiffe://cluster.local/ns/default/sa/orders"
 #define WEB     "spiffe://cluster.local/ns/default/sa/web"
@@ -205,29 +207,6 @@ static bool has_from(const struct mesh_authz_rule_rt *r, const char *who)
         if (strcmp(r->from[i], who) == 0)
             return true;
     return false;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        fail_msg("cannot open %s (run from the repository root)", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 1024 + 1 > cap) {
-            cap = cap ? cap * 2 : 4096;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
 }
 
 /* --- the seed's policy --- */
