@@ -17,8 +17,9 @@ else
   BUILD ?= build/$(compiler)
 endif
 
-PKGS      := yaml-0.1 jansson sqlite3 libssl libcrypto
-# meshproxy links only these; OpenSSL reaches it through meshproxy-tls.so (src/proxy/tls_plugin.h).
+PKGS      := yaml-0.1 jansson sqlite3 libssl libcrypto libcurl
+# meshproxy links only these; OpenSSL reaches it through meshproxy-tls.so (src/proxy/tls_plugin.h),
+# and libcurl (src/kube, the Kubernetes API client) never does.
 PROXY_PKGS := yaml-0.1 jansson
 TLS_PKGS   := libssl libcrypto
 TEST_PKGS := cmocka
@@ -44,7 +45,7 @@ else
 endif
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/model/*.c src/store/*.c src/provider/*.c \
-              src/net/*.c src/http/*.c))
+              src/net/*.c src/http/*.c src/kube/*.c))
 PROXY_SRC := $(sort $(wildcard src/proxy/*.c))
 PROXY_LIB_SRC := $(filter-out src/proxy/main.c,$(PROXY_SRC))
 CONTROL_SRC := $(sort $(wildcard src/control/*.c))

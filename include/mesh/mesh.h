@@ -16,6 +16,7 @@
 #include "mesh_config.h"
 #include "observability_config.h"
 #include "kubernetes_config.h"
+#include "kube.h"
 #include "document.h"
 #include "provider.h"
 

@@ -35,6 +35,7 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_check,
     &cli_cmd_analyze,
     &cli_cmd_ca,
+    &cli_cmd_cluster,
     &cli_cmd_version,
     &cmd_help,
 };
