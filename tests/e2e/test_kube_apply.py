@@ -351,3 +351,24 @@ def test_the_store_stays_the_default(tmp_path, kube, kcfg):
     assert rc == 0, err
     assert out.splitlines() == ["meshconfig/istio unchanged"]
     assert kube.requests == []
+
+
+def test_flags_win_over_the_inputs_kubernetes_config(tmp_path, kube):
+    args = files(*ISTIO_BASE, EXAMPLES / "web-traffic-split.yaml")
+    staging = kube.kubeconfig(tmp_path / "kc", context="staging")
+    # examples/kubernetes.yaml names the context production, which this kubeconfig lacks.
+    rc, out, err = meshctl(tmp_path, "apply", *args, kubeconfig=staging)
+    assert rc == 1 and out == ""
+    assert err.strip() == 'error: context "production" is not in KUBECONFIG (contexts: staging)'
+    assert kube.requests == []
+    rc, out, err = meshctl(tmp_path, "apply", "--context", "staging", *args, kubeconfig=staging)
+    assert rc == 0, err
+    assert "VirtualService/default/web-service created" in out.splitlines()
+    # --kubeconfig instead of $KUBECONFIG; --namespace adds the target namespace to prune.
+    rc, out, err = meshctl(tmp_path, "apply", "--context", "staging", "--kubeconfig", staging,
+                           "-n", "shop", "--prune", *args)
+    assert rc == 0, err
+    lists = [p for m, p, _, _ in kube.requests if m == "GET" and "labelSelector=" in p]
+    assert any(p.startswith("/apis/networking.istio.io/v1beta1/namespaces/shop/virtualservices?")
+               for p in lists)
+    assert any("/namespaces/istio-system/telemetries?" in p for p in lists)
