@@ -372,3 +372,22 @@ def test_flags_win_over_the_inputs_kubernetes_config(tmp_path, kube):
     assert any(p.startswith("/apis/networking.istio.io/v1beta1/namespaces/shop/virtualservices?")
                for p in lists)
     assert any("/namespaces/istio-system/telemetries?" in p for p in lists)
+
+
+@pytest.mark.parametrize("provider,version", [("istio", "1.14"), ("istio", "1.30"),
+                                              ("linkerd", "2.20")])
+def test_every_example_applies_then_diffs_clean(tmp_path, kube, kcfg, provider, version):
+    for name in ("payment-v1", "payment-v2"):  # the user's Services Linkerd annotates
+        kube.apply_as("kubectl", {"apiVersion": "v1", "kind": "Service",
+                                  "metadata": {"name": name, "namespace": "default"},
+                                  "spec": {"ports": [{"port": 80}]}}, "services")
+    args = ["--provider", provider, "--version", version, "--allow-partial", *files(EXAMPLES)]
+    rc, out, err = meshctl(tmp_path, "apply", *args, kubeconfig=kcfg)
+    assert rc == 0, err
+    want = rendered(tmp_path, *args)
+    assert len(out.splitlines()) == len(want)
+    rc, out, err = meshctl(tmp_path, "diff", "--exit-code", *args, kubeconfig=kcfg)
+    assert (rc, out) == (0, ""), err
+    rc, out, err = meshctl(tmp_path, "apply", *args, kubeconfig=kcfg)
+    assert rc == 0, err
+    assert all(l.endswith(" unchanged") for l in out.splitlines())
