@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `meshctl diff`: show, as a unified diff of YAML, what applying files would change. */
+/* `meshctl diff`: show, as a unified diff of YAML, what applying files would change, in the store
+ * or, for the istio and linkerd providers, in a cluster (kube_apply.h). */
 #include <getopt.h>
 #include <stdlib.h>
 
@@ -7,6 +8,7 @@
 #include "core/xalloc.h"
 #include "diff.h"
 #include "input.h"
+#include "kube_apply.h"
 #include "model/model.h"
 
 static int run_diff(struct cli_ctx *ctx, int argc, char **argv);
@@ -22,14 +24,30 @@ const struct cli_command cli_cmd_diff = {
         "Exits 0 whether or not there are differences, unless --exit-code is given: then 1\n"
         "means \"differences found\", like git diff --exit-code. Errors always exit 1.\n"
         "\n"
+        "For a cluster (chosen as meshctl apply chooses it: --provider istio|linkerd, a cluster\n"
+        "flag, or the input's MeshConfig), the input is rendered and each object compared with\n"
+        "the live one, of which only the fields the rendered object sets are shown (so that\n"
+        "what the API server adds is not a difference); an object not in the cluster is all\n"
+        "added lines. Nothing is written.\n"
+        "\n"
         "Usage:\n"
         "  meshctl diff -f FILE|DIR|- [-f ...] [-R] [--exit-code]\n"
+        "  meshctl diff --provider istio|linkerd -f ... [--context NAME] [-n NS]\n"
+        "               [--kubeconfig FILE] [--version V] [--allow-partial] [--exit-code]\n"
         "\n"
         "Flags:\n"
         "  -f, --filename PATH   a file, a directory (its .yaml, .yml and .json files) or -\n"
         "                        for stdin; repeatable\n"
         "  -R, --recursive       also read the subdirectories of a directory\n"
         "      --exit-code       exit 1 when there are differences\n"
+        "      --provider NAME   istio or linkerd (a cluster), native (the store)\n"
+        "      --context NAME    kubeconfig context (default: KubernetesConfig's, else current)\n"
+        "  -n, --namespace NS    target namespace (default: KubernetesConfig's, else the\n"
+        "                        context's, else default)\n"
+        "      --kubeconfig FILE one kubeconfig file instead of $KUBECONFIG\n"
+        "      --version V       the provider's version, e.g. 1.22 or 2.14\n"
+        "      --allow-partial   leave out what the provider cannot express, with a warning\n"
+        "      --timeout SECONDS for each request to the API server (default 30)\n"
         "      --store DIR       embedded store directory (default $MESH_STORE, else ./.mesh)\n"
         "      --server URL      meshd to use instead (default $MESH_SERVER)\n"
         "      --token FILE      meshd's token (default $MESH_TOKEN_FILE, else $MESH_TOKEN)\n"
@@ -102,6 +120,7 @@ static int run_diff(struct cli_ctx *ctx, int argc, char **argv)
         {"filename", required_argument, NULL, 'f'},
         {"recursive", no_argument, NULL, 'R'},
         {"exit-code", no_argument, NULL, CLI_OPT_EXIT_CODE},
+        CLI_KUBE_OPTIONS,
         CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -111,11 +130,19 @@ static int run_diff(struct cli_ctx *ctx, int argc, char **argv)
     struct mesh *mesh = NULL;
     char **files = xcalloc((size_t)argc + 1, sizeof(*files));
     size_t n_files = 0;
+    struct cli_kube_opts kube = {0};
     bool recursive = false, exit_code = false, any_differs = false;
     int rc = CLI_EXIT_OK, c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:Rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:Rn:h", opts, NULL)) != -1) {
+        int krc = cli_kube_option(&kube, cmd, c, optarg);
+        if (krc == CLI_EXIT_USAGE) {
+            rc = krc;
+            goto out;
+        }
+        if (krc == CLI_EXIT_OK)
+            continue;
         switch (c) {
         case 'f':
             files[n_files++] = optarg;
@@ -142,12 +169,20 @@ static int run_diff(struct cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
     }
+    if ((rc = cli_kube_check_flags(&kube, cmd)) != CLI_EXIT_OK)
+        goto out;
     rc = cli_input_read(cmd, &in, files, n_files, recursive, argc, argv);
     if (rc != CLI_EXIT_OK)
         goto out;
     if (!cli_input_valid(&in)) {
         cli_input_print_problems(&in, stderr);
         rc = CLI_EXIT_ERROR;
+        goto out;
+    }
+    if (cli_kube_wanted(&in, &kube)) {
+        rc = cli_kube_diff(&in, &kube, &any_differs);
+        if (rc == CLI_EXIT_OK && exit_code && any_differs)
+            rc = CLI_EXIT_ERROR;
         goto out;
     }
     if (cli_open(ctx, &mesh) != MESH_OK) {

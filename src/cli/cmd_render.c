@@ -9,8 +9,7 @@
 #include "cli.h"
 #include "core/xalloc.h"
 #include "input.h"
-#include "mesh/mesh_config.h"
-#include "provider/translate.h"
+#include "provider_input.h"
 
 static int run_render(struct cli_ctx *ctx, int argc, char **argv);
 
@@ -58,39 +57,6 @@ enum {
     OPT_CAPABILITIES,
 };
 
-/* The input's MeshConfig for the provider (the first), or NULL. */
-static const struct mesh_mesh_config *config_for(const struct cli_input *in, const char *provider)
-{
-    for (size_t i = 0; i < in->n_all; i++) {
-        const struct mesh_resource *r = in->all[i];
-        if (r->kind != MESH_KIND_MESH_CONFIG)
-            continue;
-        const struct mesh_mesh_config *mc = (const struct mesh_mesh_config *)r;
-        if (!provider ? mc->provider && mesh_translator_find(mc->provider)
-                      : mc->provider && strcmp(mc->provider, provider) == 0)
-            return mc;
-    }
-    return NULL;
-}
-
-/* The resources to translate: everything but MeshConfigs of other providers. */
-static const struct mesh_resource **pick(const struct cli_input *in, const char *provider,
-                                         size_t *n)
-{
-    const struct mesh_resource **res = xcalloc(in->n_all + 1, sizeof(*res));
-    *n = 0;
-    for (size_t i = 0; i < in->n_all; i++) {
-        const struct mesh_resource *r = in->all[i];
-        if (r->kind == MESH_KIND_MESH_CONFIG) {
-            const struct mesh_mesh_config *mc = (const struct mesh_mesh_config *)r;
-            if (!mc->provider || strcmp(mc->provider, provider) != 0)
-                continue;
-        }
-        res[(*n)++] = r;
-    }
-    return res;
-}
-
 static int print_matrix(void)
 {
     char *text = NULL;
@@ -104,46 +70,21 @@ static int print_matrix(void)
 static int render(const struct cli_input *in, const char *provider, const char *version,
                   bool allow_partial, enum mesh_format format)
 {
-    const struct mesh_mesh_config *mc = config_for(in, provider);
-    if (!provider && mc)
-        provider = mc->provider;
-    if (!provider)
-        return cli_error("no provider: give --provider istio|linkerd, or a MeshConfig naming one "
-                         "in the input");
-    const struct mesh_translator *tr = mesh_translator_find(provider);
-    if (!tr)
-        return cli_error("unknown provider \"%s\": render knows istio and linkerd (the native "
-                         "provider needs no rendering: meshctl apply)",
-                         provider);
-    struct mesh_translate_options opt = {
-        .version = version ? version
-                   : mc    ? mc->version
-                           : NULL,
-        .allow_partial = allow_partial,
-    };
-    size_t n = 0;
-    const struct mesh_resource **res = pick(in, provider, &n);
     struct mesh_translation t = {0};
-    char *why = NULL, *text = NULL;
-    int rc = CLI_EXIT_OK;
-    enum mesh_err err = tr->translate(res, n, &opt, &t, &why);
-    if (err == MESH_E_UNSUPPORTED)
-        rc = cli_error("%s (--allow-partial renders the rest, with a warning for each such part)",
-                       why ? why : "the provider cannot express part of the input");
-    else if (err != MESH_OK)
-        rc = cli_error("%s", why ? why : mesh_strerror(err));
-    else if (mesh_translation_print(&t, format, &text) != MESH_OK)
+    char *text = NULL;
+    int rc = cli_provider_translate(in, provider, version, allow_partial, &t, NULL);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    if (mesh_translation_print(&t, format, &text) != MESH_OK) {
         rc = cli_error("cannot print the manifests (out of memory)");
-    if (rc == CLI_EXIT_OK) {
-        fputs(text, stdout);
-        fflush(stdout);
-        for (size_t i = 0; i < t.warnings.len; i++)
-            fprintf(stderr, "warning: %s\n", t.warnings.items[i].message);
+        goto out;
     }
+    fputs(text, stdout);
+    fflush(stdout);
+    cli_provider_print_warnings(&t);
+out:
     free(text);
-    free(why);
     mesh_translation_clear(&t);
-    free(res);
     return rc;
 }
 

@@ -140,7 +140,8 @@ def test_register_kubeconfig_problems(meshctl, mesh, tmp_path, kube):
 
 def test_register_takes_the_provider_of_the_stored_mesh_config(meshctl, mesh, tmp_path, kube):
     cfg = kube.kubeconfig(tmp_path / "kc")
-    mesh.ok("apply", "-f", os.path.join(os.path.dirname(__file__), "..", "..", "examples",
+    # --provider native: a MeshConfig naming linkerd alone would otherwise go to the cluster.
+    mesh.ok("apply", "--provider", "native", "-f", os.path.join(os.path.dirname(__file__), "..", "..", "examples",
                                         "mesh-linkerd.yaml"))
     rc, out, err = run(mesh, tmp_path, "cluster", "register", kubeconfig=cfg)
     assert rc == 0, err
