@@ -34,7 +34,7 @@ enum cli_long_opt {
 #define CLI_DEFAULT_SERVER "http://127.0.0.1:15010"
 
 /* getopt_long entries for the global flags, which every command also accepts after its name;
- * handle them in the command's switch with cli_global_option(). */
+ * the default branch of the command's switch hands them to cli_common_option(). */
 /* clang-format off */
 #define CLI_GLOBAL_OPTIONS                                  \
     {"store", required_argument, NULL, CLI_OPT_STORE},      \
@@ -99,6 +99,14 @@ enum mesh_err cli_open(const struct cli_ctx *ctx, struct mesh **out);
  * CLI_OPT_TOKEN or CLI_OPT_CACERT, arg its value). Returns CLI_EXIT_OK, CLI_EXIT_USAGE (after
  * printing why, naming cmd) for an empty value, or -1 when c is not a global flag. */
 int cli_global_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c, const char *arg);
+
+/* The options every command shares, for the default branch of its getopt loop: a global flag is
+ * stored in ctx (CLI_CONTINUE: go on reading options), -h prints cmd's help (CLI_EXIT_OK), anything
+ * else is a usage error naming the flag (CLI_EXIT_USAGE). A command with its own -h text handles
+ * 'h' before the default branch. */
+#define CLI_CONTINUE (-1)
+int cli_common_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c, const char *arg,
+                      char **argv);
 
 /* The meshd URL in effect: --server, else $MESH_SERVER unless --store was given (an explicit
  * store beats the environment). NULL: use the embedded store. Also makes https:// URLs work for

@@ -118,20 +118,11 @@ static int run_apply(struct cli_ctx *ctx, int argc, char **argv)
         case 'R':
             recursive = true;
             break;
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            rc = cli_global_option(ctx, cmd, c, optarg);
-            if (rc != CLI_EXIT_OK)
+        default:
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
                 goto out;
             break;
-        case 'h':
-            rc = cli_help(cmd);
-            goto out;
-        default:
-            rc = cli_bad_option(cmd, c, argv);
-            goto out;
         }
     }
     if ((rc = cli_kube_check_flags(&kube, cmd)) != CLI_EXIT_OK)

@@ -325,20 +325,17 @@ static int run_status(struct cli_ctx *ctx, int argc, char **argv)
                 return cli_usage_error(cmd, "unknown output format \"%s\" (use table or json)",
                                        optarg);
             break;
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK)
-                return CLI_EXIT_USAGE;
-            break;
         case 'h':
             fputs(status_usage, stdout);
             return CLI_EXIT_OK;
         default:
-            return cli_bad_option(cmd, c, argv);
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
+                return rc;
+            break;
         }
     }
+    rc = CLI_EXIT_OK; /* a global flag left CLI_CONTINUE in rc */
     if (optind < argc)
         return cli_usage_error(cmd, "ca status takes no arguments, not \"%s\"", argv[optind]);
     if (!cli_server(ctx) && ctx->store_dir)
@@ -552,23 +549,18 @@ static int run_rotate(struct cli_ctx *ctx, int argc, char **argv)
             }
             break;
         }
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK) {
-                rc = CLI_EXIT_USAGE;
-                goto out;
-            }
-            break;
         case 'h':
             fputs(rotate_usage, stdout);
+            rc = CLI_EXIT_OK; /* a global flag may have left CLI_CONTINUE in rc */
             goto out;
         default:
-            rc = cli_bad_option(cmd, c, argv);
-            goto out;
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
+                goto out;
+            break;
         }
     }
+    rc = CLI_EXIT_OK; /* a global flag left CLI_CONTINUE in rc */
     if (optind < argc) {
         rc = cli_usage_error(cmd, "ca rotate takes no arguments, not \"%s\"", argv[optind]);
         goto out;

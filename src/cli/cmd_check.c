@@ -495,7 +495,7 @@ static int run_check(struct cli_ctx *ctx, int argc, char **argv)
     const struct cli_command *cmd = &cli_cmd_check;
     bool pre = false;
     const char *data_dir = NULL;
-    int c;
+    int c, rc;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -508,17 +508,11 @@ static int run_check(struct cli_ctx *ctx, int argc, char **argv)
                 return cli_usage_error(cmd, "--data-dir needs a directory");
             data_dir = optarg;
             break;
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK)
-                return CLI_EXIT_USAGE;
-            break;
-        case 'h':
-            return cli_help(cmd);
         default:
-            return cli_bad_option(cmd, c, argv);
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind < argc)

@@ -137,18 +137,11 @@ static int run_cluster(struct cli_ctx *ctx, int argc, char **argv)
             t.timeout_ms = (long)(s * 1000 + 0.5) ? (long)(s * 1000 + 0.5) : 1;
             break;
         }
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            rc = cli_global_option(ctx, cmd, c, optarg);
-            if (rc != CLI_EXIT_OK)
+        default:
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
                 return rc;
             break;
-        case 'h':
-            return cli_help(cmd);
-        default:
-            return cli_bad_option(cmd, c, argv);
         }
     }
     if (optind >= argc)

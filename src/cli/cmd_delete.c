@@ -94,22 +94,14 @@ static int run_delete(struct cli_ctx *ctx, int argc, char **argv)
         case CLI_OPT_IGNORE_NOT_FOUND:
             ignore_not_found = true;
             break;
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            rc = cli_global_option(ctx, cmd, c, optarg);
-            if (rc != CLI_EXIT_OK)
+        default:
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
                 goto out;
             break;
-        case 'h':
-            rc = cli_help(cmd);
-            goto out;
-        default:
-            rc = cli_bad_option(cmd, c, argv);
-            goto out;
         }
     }
+    rc = CLI_EXIT_OK; /* a global flag left CLI_CONTINUE in rc */
 
     if (n_files > 0) {
         if (optind < argc) {

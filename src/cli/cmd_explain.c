@@ -908,7 +908,7 @@ static int parse_args(struct cli_ctx *ctx, int argc, char **argv, struct explain
         {NULL, 0, NULL, 0},
     };
     const struct cli_command *cmd = &cli_cmd_explain;
-    int c;
+    int c, rc;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":H:n:f:Ro:h", opts, NULL)) != -1) {
@@ -946,17 +946,13 @@ static int parse_args(struct cli_ctx *ctx, int argc, char **argv, struct explain
                 return cli_usage_error(cmd, "unknown output format \"%s\" (use text or json)",
                                        optarg);
             break;
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK)
-                return CLI_EXIT_USAGE;
-            break;
         case 'h':
             return -1;
         default:
-            return cli_bad_option(cmd, c, argv);
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (argc - optind != 2)

@@ -215,17 +215,11 @@ static int run_get(struct cli_ctx *ctx, int argc, char **argv)
                 return cli_usage_error(
                     cmd, "unknown output format \"%s\" (use table, yaml, json or name)", optarg);
             break;
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            if (cli_global_option(ctx, cmd, c, optarg) != CLI_EXIT_OK)
-                return CLI_EXIT_USAGE;
-            break;
-        case 'h':
-            return cli_help(cmd);
         default:
-            return cli_bad_option(cmd, c, argv);
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind >= argc)

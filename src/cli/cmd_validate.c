@@ -57,21 +57,11 @@ static int run_validate(struct cli_ctx *ctx, int argc, char **argv)
         case 'R':
             recursive = true;
             break;
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            /* accepted so that a global flag after the command is not an error */
-            rc = cli_global_option(ctx, cmd, c, optarg);
-            if (rc != CLI_EXIT_OK)
+        default:
+            rc = cli_common_option(ctx, cmd, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
                 goto out;
             break;
-        case 'h':
-            rc = cli_help(cmd);
-            goto out;
-        default:
-            rc = cli_bad_option(cmd, c, argv);
-            goto out;
         }
     }
     rc = cli_input_read(cmd, &in, files, n_files, recursive, argc, argv);

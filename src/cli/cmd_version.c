@@ -31,22 +31,16 @@ static int run_version(struct cli_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    int c, rc;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
-        case CLI_OPT_STORE:
-        case CLI_OPT_SERVER:
-        case CLI_OPT_TOKEN:
-        case CLI_OPT_CACERT:
-            if (cli_global_option(ctx, &cli_cmd_version, c, optarg) != CLI_EXIT_OK)
-                return CLI_EXIT_USAGE;
-            break;
-        case 'h':
-            return cli_help(&cli_cmd_version);
         default:
-            return cli_bad_option(&cli_cmd_version, c, argv);
+            rc = cli_common_option(ctx, &cli_cmd_version, c, optarg, argv);
+            if (rc != CLI_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind < argc)

@@ -92,6 +92,25 @@ int cli_global_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c,
     }
 }
 
+int cli_common_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c, const char *arg,
+                      char **argv)
+{
+    int rc;
+
+    switch (c) {
+    case CLI_OPT_STORE:
+    case CLI_OPT_SERVER:
+    case CLI_OPT_TOKEN:
+    case CLI_OPT_CACERT:
+        rc = cli_global_option(ctx, cmd, c, arg);
+        return rc == CLI_EXIT_OK ? CLI_CONTINUE : rc;
+    case 'h':
+        return cli_help(cmd);
+    default:
+        return cli_bad_option(cmd, c, argv);
+    }
+}
+
 const char *cli_cacert(const struct cli_ctx *ctx)
 {
     const char *env = getenv("MESH_CACERT");
