@@ -292,15 +292,7 @@ static enum mesh_err refuse_text(struct ctx *c, const struct mesh_resource *res,
     va_start(ap, fmt);
     vsnprintf(body, sizeof(body), fmt, ap);
     va_end(ap);
-    char *text = xasprintf("%s %s/%s %s: %s", mesh_kind_name(res->kind), res_ns(res),
-                           res->name ? res->name : "", path, body);
-    if (c->opt && c->opt->allow_partial) {
-        mesh_diags_add(&c->t->warnings, NULL, 0, 0, path, "%s", text);
-        free(text);
-        return MESH_OK;
-    }
-    *c->errmsg = text;
-    return MESH_E_UNSUPPORTED;
+    return mesh_translation_refuse_why(c->opt, c->t, res, path, body, c->errmsg);
 }
 
 static enum mesh_err invalid(struct ctx *c, const struct mesh_resource *res, const char *path,

@@ -103,9 +103,19 @@ enum mesh_err mesh_translation_refuse(const struct mesh_translator *tr,
     for (size_t i = 0; i < tr->n_caps; i++)
         if (tr->caps[i].feature == f && tr->caps[i].note)
             note = tr->caps[i].note;
-    char *text = xasprintf("%s %s/%s %s: %s cannot express %s: %s", mesh_kind_name(res->kind),
-                           mesh_resource_namespace(res), res->name ? res->name : "", path, tr->name,
-                           mesh_feature_name(f), note);
+    char *why = xasprintf("%s cannot express %s: %s", tr->name, mesh_feature_name(f), note);
+    enum mesh_err err = mesh_translation_refuse_why(opt, t, res, path, why, errmsg);
+    free(why);
+    return err;
+}
+
+enum mesh_err mesh_translation_refuse_why(const struct mesh_translate_options *opt,
+                                          struct mesh_translation *t,
+                                          const struct mesh_resource *res, const char *path,
+                                          const char *why, char **errmsg)
+{
+    char *text = xasprintf("%s %s/%s %s: %s", mesh_kind_name(res->kind),
+                           mesh_resource_namespace(res), res->name ? res->name : "", path, why);
     if (opt && opt->allow_partial) {
         mesh_diags_add(&t->warnings, NULL, 0, 0, path, "%s", text);
         free(text);

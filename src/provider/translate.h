@@ -127,6 +127,13 @@ enum mesh_err mesh_translation_refuse(const struct mesh_translator *tr,
                                       struct mesh_translation *t, const struct mesh_resource *res,
                                       const char *path, enum mesh_feature f, char **errmsg);
 
+/* The same, for a refusal the table cannot word (a version too old, a combination the provider
+ * cannot hold): "KIND NS/NAME PATH: why". */
+enum mesh_err mesh_translation_refuse_why(const struct mesh_translate_options *opt,
+                                          struct mesh_translation *t,
+                                          const struct mesh_resource *res, const char *path,
+                                          const char *why, char **errmsg);
+
 /* Sorts t's objects by kind, namespace, name (the stable order of the output). */
 void mesh_translation_sort(struct mesh_translation *t);
 
