@@ -1537,8 +1537,8 @@ out:
 }
 
 const struct mesh_translator mesh_translator_istio = {
-    "istio",
-    istio_caps,
-    sizeof(istio_caps) / sizeof(istio_caps[0]),
-    istio_translate,
+    .name = "istio",
+    .caps = istio_caps,
+    .n_caps = sizeof(istio_caps) / sizeof(istio_caps[0]),
+    .translate = istio_translate,
 };

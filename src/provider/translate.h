@@ -19,6 +19,8 @@
 #include "mesh/resource.h"
 #include "model/node.h"
 
+struct mesh_service;
+
 /* Every object we create carries these, so that we can read back, diff and prune what is ours. */
 #define MESH_MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
 #define MESH_MANAGED_BY_VALUE "clusterdb-mesh"
@@ -102,6 +104,20 @@ struct mesh_translator {
     enum mesh_err (*translate)(const struct mesh_resource *const *res, size_t n,
                                const struct mesh_translate_options *opt,
                                struct mesh_translation *out, char **errmsg);
+    /* The inverse: Kubernetes objects as the API server returns them (any kinds; what this
+     * provider's translation never produces is skipped) read back into our resources. v1
+     * Services become our Services (mesh_read_kube_service), so that destinations resolve as
+     * they did. An object carrying MESH_SOURCE_ANNOTATION gives back the kind, namespace and
+     * name of the resource it was made from; one written by hand is read as the resource it is
+     * closest to, named after it. What our model cannot hold (an Istio rewrite, a mirror) is left
+     * out with a warning "KIND NS/NAME FIELD: not read: why" in *warnings, never an error; so is
+     * an object too malformed to read. *out: new valid resources sorted by kind, namespace,
+     * name (free with mesh_resource_list_free). Round trip: for every x translate accepts,
+     * translate(read(translate(x) + x's Services as v1 Services)) == translate(x).
+     * MESH_OK, or MESH_E_NOMEM. */
+    enum mesh_err (*read)(struct mesh_node *const *objects, size_t n,
+                          const struct mesh_translate_options *opt, struct mesh_resource ***out,
+                          size_t *n_out, struct mesh_diags *warnings);
 };
 
 extern const struct mesh_translator mesh_translator_istio;
@@ -133,6 +149,40 @@ enum mesh_err mesh_translation_refuse_why(const struct mesh_translate_options *o
                                           struct mesh_translation *t,
                                           const struct mesh_resource *res, const char *path,
                                           const char *why, char **errmsg);
+
+/* --- for readers (translate.c) --- */
+
+/* The resource obj was made from, by its MESH_SOURCE_ANNOTATION: true with *kind, and ns and
+ * name (malloc'ed, caller frees) filled; false when obj carries none or one that does not parse. */
+bool mesh_read_source(const struct mesh_node *obj, enum mesh_kind *kind, char **ns, char **name);
+
+/* obj's metadata.name and metadata.namespace ("default" when absent); borrowed, NULL when
+ * obj has no name. */
+const char *mesh_read_name(const struct mesh_node *obj);
+const char *mesh_read_namespace(const struct mesh_node *obj);
+
+/* The string at a dotted path of map ("spec.host"), or NULL when absent or not a scalar. */
+const char *mesh_read_str(const struct mesh_node *map, const char *path);
+
+/* A v1 Service object as our Service: name, namespace, metadata.labels, protocol from the first
+ * port's appProtocol (else its name's prefix before '-', as Istio reads it: http, http2, grpc,
+ * tcp), no endpoints (Kubernetes keeps those). NULL when obj is not a v1 Service. */
+struct mesh_resource *mesh_read_kube_service(const struct mesh_node *obj);
+
+/* The other way, for tests and for `meshctl apply`'s precheck: svc as the v1 Service object a
+ * cluster would hold for it (name, namespace, labels, one port 80 named after its protocol,
+ * selector app/version from its labels). New tree, caller frees. */
+struct mesh_node *mesh_kube_service_object(const struct mesh_service *svc);
+
+/* Decodes doc (our document: apiVersion mesh.clusterdb.io/v1, kind, metadata, spec) into a
+ * resource appended to *list (xgrow'ed, *cap), when it is valid; else adds a warning to
+ * warnings naming what (obj's kind and name: the object it was read from) and why, and drops
+ * it. Takes doc. */
+void mesh_read_emit(struct mesh_node *doc, const struct mesh_node *obj, struct mesh_resource ***list,
+                    size_t *len, size_t *cap, struct mesh_diags *warnings);
+
+/* Sorts a read-back list by kind, namespace, name. */
+void mesh_read_sort(struct mesh_resource **list, size_t n);
 
 /* Sorts t's objects by kind, namespace, name (the stable order of the output). */
 void mesh_translation_sort(struct mesh_translation *t);
