@@ -11,35 +11,8 @@
 #include "kube/client.h"
 #include "kube/cluster.h"
 #include "kube/fields.h"
+#include "kube/sync.h"
 #include "provider_input.h"
-
-#define MANAGED_SELECTOR MESH_MANAGED_BY_LABEL "=" MESH_MANAGED_BY_VALUE
-
-/* The kinds prune lists, per provider, with the version to list them at when this render has no
- * object of the kind (else the rendered object's version is used): one every release we render
- * for still serves. Not the core Service and Namespace: those are the user's own objects, which
- * we only annotate (never label), so they are never ours to delete. */
-struct prune_kind {
-    const char *provider;
-    const char *api_version;
-    const char *kind;
-};
-
-static const struct prune_kind prune_kinds[] = {
-    {"istio", "networking.istio.io/v1beta1", "VirtualService"},
-    {"istio", "networking.istio.io/v1beta1", "DestinationRule"},
-    {"istio", "networking.istio.io/v1beta1", "Gateway"},
-    {"istio", "security.istio.io/v1beta1", "PeerAuthentication"},
-    {"istio", "security.istio.io/v1beta1", "AuthorizationPolicy"},
-    {"istio", "telemetry.istio.io/v1alpha1", "Telemetry"},
-    {"linkerd", "policy.linkerd.io/v1beta1", "Server"},
-    {"linkerd", "policy.linkerd.io/v1beta1", "HTTPRoute"},
-    {"linkerd", "policy.linkerd.io/v1alpha1", "AuthorizationPolicy"},
-    {"linkerd", "policy.linkerd.io/v1alpha1", "MeshTLSAuthentication"},
-    {"linkerd", "policy.linkerd.io/v1alpha1", "NetworkAuthentication"},
-};
-
-#define N_PRUNE_KINDS (sizeof(prune_kinds) / sizeof(prune_kinds[0]))
 
 /* --- flags --- */
 
@@ -159,179 +132,41 @@ static int session_open(const struct cli_input *in, const struct cli_kube_opts *
     return rc;
 }
 
-static const char *text_at(const struct mesh_node *map, const char *key)
-{
-    const struct mesh_node *n = mesh_node_map_get(map, key);
-    return n && n->type == MESH_NODE_SCALAR ? n->text : NULL;
-}
-
-/* An object's identity, as printed: "VirtualService/default/payment", "Namespace/default". */
-struct ident {
-    const char *api_version, *kind, *ns, *name;
-};
-
-static struct ident ident_of(const struct mesh_node *obj)
-{
-    const struct mesh_node *meta = mesh_node_map_get(obj, "metadata");
-    struct ident id = {text_at(obj, "apiVersion"), text_at(obj, "kind"), text_at(meta, "namespace"),
-                       text_at(meta, "name")};
-    if (id.ns && !*id.ns)
-        id.ns = NULL;
-    return id;
-}
-
-static char *ident_label(const struct ident *id)
-{
-    return id->ns ? xasprintf("%s/%s/%s", id->kind, id->ns, id->name)
-                  : xasprintf("%s/%s", id->kind, id->name);
-}
-
-/* The API group of "group/version" ("" for "v1"), compared without copying. */
-static bool same_group(const char *a, const char *b)
-{
-    const char *sa = strchr(a, '/'), *sb = strchr(b, '/');
-    size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
-    return la == lb && strncmp(a, b, la) == 0;
-}
-
 /* --- apply --- */
 
 /* Applies one object; prints its line, or its error. *failed set on error. */
 static void apply_one(struct mesh_kube_client *c, const struct mesh_node *obj, bool force,
                       bool *failed)
 {
-    struct ident id = ident_of(obj);
-    struct mesh_node *before = NULL, *after = NULL;
-    char *errmsg = NULL, *label = ident_label(&id);
-    bool created = false;
-    enum mesh_err err = mesh_kube_get(c, id.api_version, id.kind, id.ns, id.name, &before, &errmsg);
+    static const char *const words[] = {
+        [MESH_KUBE_CREATED] = "created",
+        [MESH_KUBE_CONFIGURED] = "configured",
+        [MESH_KUBE_UNCHANGED] = "unchanged",
+    };
+    enum mesh_kube_outcome outcome = MESH_KUBE_CREATED;
+    char *errmsg = NULL, *label = mesh_kube_object_label(obj);
+    enum mesh_err err = mesh_kube_sync_apply(c, obj, force, &outcome, &errmsg);
 
-    if (err == MESH_E_NOTFOUND) {
-        free(errmsg);
-        errmsg = NULL;
-        if (strcmp(id.api_version, "v1") == 0 && strcmp(id.kind, "Service") == 0) {
-            /* What we render for a Service is annotations for the user's own: without it
-             * there is nothing to annotate, and the server would refuse it for lack of ports. */
-            cli_error("%s does not exist: what meshctl renders for it are annotations for your own "
-                      "Service: create it (with its ports) first, then apply again",
-                      label);
-            *failed = true;
-            goto out;
-        }
-        err = MESH_OK;
-    }
-    if (err == MESH_OK)
-        err = mesh_kube_apply(c, obj, force, &after, &created, &errmsg);
-    if (err == MESH_E_CONFLICT) {
+    if (err == MESH_E_CONFLICT)
         cli_error("%s (another field manager owns these fields: --force takes them over for "
                   "meshctl)",
                   errmsg);
-        *failed = true;
-        goto out;
-    }
-    if (err != MESH_OK) {
+    else if (err != MESH_OK)
         cli_error("%s", errmsg ? errmsg : mesh_strerror(err));
-        *failed = true;
-        goto out;
-    }
-    const char *rv_before = text_at(mesh_node_map_get(before, "metadata"), "resourceVersion");
-    const char *rv_after = text_at(mesh_node_map_get(after, "metadata"), "resourceVersion");
-    const char *outcome = !before || created                                      ? "created"
-                          : rv_before && rv_after && !strcmp(rv_before, rv_after) ? "unchanged"
-                                                                                  : "configured";
-    printf("%s %s\n", label, outcome);
+    else
+        printf("%s %s\n", label, words[outcome]);
     fflush(stdout);
-out:
-    mesh_node_free(before);
-    mesh_node_free(after);
+    if (err != MESH_OK)
+        *failed = true;
     free(errmsg);
     free(label);
 }
 
-/* Whether the render holds an object of api_version's group, kind, ns and name. */
-static bool rendered(const struct mesh_translation *t, const char *api_version, const char *kind,
-                     const char *ns, const char *name)
+static void print_pruned(void *arg, const char *label)
 {
-    for (size_t i = 0; i < t->n_objects; i++) {
-        struct ident id = ident_of(t->objects[i]);
-        if (same_group(id.api_version, api_version) && strcmp(id.kind, kind) == 0 && id.ns &&
-            strcmp(id.ns, ns) == 0 && strcmp(id.name, name) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* The version to list kind at: the rendered object's when there is one, else the table's. */
-static const char *list_version(const struct mesh_translation *t, const struct prune_kind *pk)
-{
-    for (size_t i = 0; i < t->n_objects; i++) {
-        struct ident id = ident_of(t->objects[i]);
-        if (strcmp(id.kind, pk->kind) == 0 && same_group(id.api_version, pk->api_version))
-            return id.api_version;
-    }
-    return pk->api_version;
-}
-
-static void add_ns(const char ***nss, size_t *n, const char *ns)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*nss)[i], ns) == 0)
-            return;
-    *nss = xrealloc(*nss, (*n + 1) * sizeof(**nss));
-    (*nss)[(*n)++] = ns;
-}
-
-/* Deletes what is labelled ours and no longer rendered. Returns an enum cli_exit value. */
-static int prune(struct session *s)
-{
-    const char **nss = NULL;
-    size_t n_ns = 0;
-    int rc = CLI_EXIT_OK;
-
-    for (size_t i = 0; i < s->t.n_objects; i++) {
-        struct ident id = ident_of(s->t.objects[i]);
-        if (id.ns)
-            add_ns(&nss, &n_ns, id.ns);
-    }
-    add_ns(&nss, &n_ns, s->cluster.ns);
-    for (size_t k = 0; k < N_PRUNE_KINDS; k++) {
-        const struct prune_kind *pk = &prune_kinds[k];
-        if (strcmp(pk->provider, s->provider) != 0)
-            continue;
-        const char *api = list_version(&s->t, pk);
-        for (size_t j = 0; j < n_ns; j++) {
-            struct mesh_node *items = NULL;
-            char *errmsg = NULL;
-            enum mesh_err err = mesh_kube_list(s->cluster.client, api, pk->kind, nss[j],
-                                               MANAGED_SELECTOR, &items, &errmsg);
-            for (size_t i = 0; err == MESH_OK && i < items->len; i++) {
-                const struct mesh_node *meta = mesh_node_map_get(items->items[i], "metadata");
-                const char *name = text_at(meta, "name");
-                if (!name || rendered(&s->t, api, pk->kind, nss[j], name))
-                    continue;
-                err = mesh_kube_delete(s->cluster.client, api, pk->kind, nss[j], name, &errmsg);
-                if (err == MESH_E_NOTFOUND) { /* gone meanwhile: what prune wanted */
-                    free(errmsg);
-                    errmsg = NULL;
-                    err = MESH_OK;
-                    continue;
-                }
-                if (err == MESH_OK) {
-                    printf("%s/%s/%s pruned\n", pk->kind, nss[j], name);
-                    fflush(stdout);
-                }
-            }
-            if (err != MESH_OK)
-                rc = cli_error("%s", errmsg ? errmsg : mesh_strerror(err));
-            mesh_node_free(items);
-            free(errmsg);
-            if (rc != CLI_EXIT_OK)
-                goto out;
-        }
-    }
-out:
-    free(nss);
-    return rc;
+    (void)arg;
+    printf("%s pruned\n", label);
+    fflush(stdout);
 }
 
 int cli_kube_apply(const struct cli_input *in, const struct cli_kube_opts *o)
@@ -350,8 +185,14 @@ int cli_kube_apply(const struct cli_input *in, const struct cli_kube_opts *o)
             fprintf(stderr, "nothing pruned: not every object was applied\n");
         goto out;
     }
-    if (o->prune)
-        rc = prune(&s);
+    if (o->prune) {
+        char *errmsg = NULL;
+        enum mesh_err err = mesh_kube_prune(s.cluster.client, s.provider, s.t.objects,
+                                            s.t.n_objects, print_pruned, NULL, &errmsg);
+        if (err != MESH_OK)
+            rc = cli_error("%s", errmsg ? errmsg : mesh_strerror(err));
+        free(errmsg);
+    }
 out:
     session_close(&s);
     return rc;
@@ -377,12 +218,13 @@ int cli_kube_diff(const struct cli_input *in, const struct cli_kube_opts *o, boo
     *differs = false;
     for (size_t i = 0; rc == CLI_EXIT_OK && i < s.t.n_objects; i++) {
         const struct mesh_node *obj = s.t.objects[i];
-        struct ident id = ident_of(obj);
         struct mesh_node *live = NULL, *kept = NULL;
-        char *errmsg = NULL, *live_yaml = NULL, *file_yaml = NULL, *label = ident_label(&id);
-        char *live_label = NULL, *file_label = NULL;
-        enum mesh_err err = mesh_kube_get(s.cluster.client, id.api_version, id.kind, id.ns, id.name,
-                                          &live, &errmsg);
+        char *errmsg = NULL, *live_yaml = NULL, *file_yaml = NULL;
+        char *label = mesh_kube_object_label(obj), *live_label = NULL, *file_label = NULL;
+        const char *ns = mesh_read_str(obj, "metadata.namespace");
+        enum mesh_err err = mesh_kube_get(s.cluster.client, mesh_read_str(obj, "apiVersion"),
+                                          mesh_read_str(obj, "kind"), ns && *ns ? ns : NULL,
+                                          mesh_read_name(obj), &live, &errmsg);
         if (err == MESH_E_NOTFOUND)
             err = MESH_OK;
         if (err != MESH_OK) {

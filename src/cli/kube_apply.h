@@ -61,8 +61,9 @@ bool cli_kube_wanted(const struct cli_input *in, const struct cli_kube_opts *o);
 /* Renders in for the provider, checks the cluster (API server, CRDs), then server-side applies
  * every object with field manager meshctl (o->force: taking over other managers' fields), one
  * "Kind/ns/name created|configured|unchanged" line each; with o->prune, then deletes what carries
- * our managed-by label in the objects' namespaces (and the target one) and is no longer rendered
- * ("... pruned"). Returns an enum cli_exit value; errors are printed. */
+ * our managed-by label anywhere in the cluster and is no longer rendered ("... pruned"): the
+ * input is then the whole of what we manage there. Returns an enum cli_exit value; errors are
+ * printed. */
 int cli_kube_apply(const struct cli_input *in, const struct cli_kube_opts *o);
 
 /* Renders in and prints, per object, the unified diff from the live object (only the fields the

@@ -474,6 +474,68 @@ enum mesh_err mesh_kube_version(struct mesh_kube_client *c, char **git_version, 
     return err;
 }
 
+/* Whether the APIResourceList at path (/apis/GROUP/VERSION) names plural. */
+static enum mesh_err version_serves(struct mesh_kube_client *c, const char *path,
+                                    const char *plural, bool *serves, char **errmsg)
+{
+    struct mesh_node *list = NULL;
+    char *what = xasprintf("cannot read the resources of %s", path);
+    enum mesh_err err = call(c, "GET", path, NULL, NULL, what, &list, NULL, errmsg);
+    *serves = false;
+    const struct mesh_node *res = err == MESH_OK ? mesh_node_map_get(list, "resources") : NULL;
+    for (size_t i = 0; res && res->type == MESH_NODE_SEQ && i < res->len && !*serves; i++) {
+        const char *name = node_text(res->items[i], "name");
+        *serves = name && strcmp(name, plural) == 0;
+    }
+    mesh_node_free(list);
+    free(what);
+    return err;
+}
+
+enum mesh_err mesh_kube_served_version(struct mesh_kube_client *c, const char *group,
+                                      const char *kind, char **api_version, char **errmsg)
+{
+    const struct mesh_kube_kind *k = mesh_kube_kind_find(group, kind);
+    struct mesh_node *g = NULL;
+    char *path = xasprintf("/apis/%s", group);
+    char *what = xasprintf("cannot read which versions of %s the server serves", group);
+    enum mesh_err err = MESH_E_NOTFOUND;
+
+    *api_version = NULL;
+    if (!k) {
+        *errmsg = xasprintf("%s: no %s in %s that we know of", what, kind, group);
+        err = MESH_E_UNSUPPORTED;
+        goto out;
+    }
+    if ((err = call(c, "GET", path, NULL, NULL, what, &g, NULL, errmsg)) != MESH_OK)
+        goto out;
+    /* The preferred version first, then the others in the server's order. */
+    const char *preferred = node_text(mesh_node_map_get(g, "preferredVersion"), "groupVersion");
+    const struct mesh_node *versions = mesh_node_map_get(g, "versions");
+    size_t n = versions && versions->type == MESH_NODE_SEQ ? versions->len : 0;
+    for (size_t i = 0; i <= n && !*api_version && err == MESH_OK; i++) {
+        const char *gv = i == 0 ? preferred : node_text(versions->items[i - 1], "groupVersion");
+        if (!gv || (i > 0 && preferred && strcmp(gv, preferred) == 0))
+            continue;
+        char *vpath = xasprintf("/apis/%s", gv);
+        bool serves = false;
+        err = version_serves(c, vpath, k->plural, &serves, errmsg);
+        if (err == MESH_OK && serves)
+            *api_version = xstrdup(gv);
+        free(vpath);
+    }
+    if (err == MESH_OK && !*api_version) {
+        err = MESH_E_NOTFOUND;
+        *errmsg = xasprintf("the API server at %s serves no version of %s with %s", c->server,
+                            group, k->plural);
+    }
+out:
+    mesh_node_free(g);
+    free(what);
+    free(path);
+    return err;
+}
+
 enum mesh_err mesh_kube_crd_installed(struct mesh_kube_client *c, const char *name, bool *installed,
                                       char **errmsg)
 {
@@ -594,6 +656,17 @@ enum mesh_err mesh_kube_list(struct mesh_kube_client *c, const char *api_version
         *items = p->value;
         p->value = mesh_node_seq();
         break;
+    }
+    /* A built-in kind's list items come without apiVersion and kind (the list names them once);
+     * the caller gets objects that stand on their own. */
+    for (size_t i = 0; i < (*items)->len; i++) {
+        struct mesh_node *item = (*items)->items[i];
+        if (item->type != MESH_NODE_MAP)
+            continue;
+        if (!node_text(item, "apiVersion"))
+            mesh_node_map_set(item, "apiVersion", mesh_node_str(api_version));
+        if (!node_text(item, "kind"))
+            mesh_node_map_set(item, "kind", mesh_node_str(kind));
     }
 out:
     mesh_node_free(list);

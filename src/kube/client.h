@@ -58,6 +58,14 @@ enum mesh_err mesh_kube_path(const char *api_version, const char *kind, const ch
 /* GET /version: *git_version ("v1.30.2"; caller frees). */
 enum mesh_err mesh_kube_version(struct mesh_kube_client *c, char **git_version, char **errmsg);
 
+/* The version to reach kind of group ("networking.istio.io", "VirtualService") at, as the server
+ * says (API discovery): its preferred version of the group when that serves the kind, else the
+ * first other version that does; "group/version" in *api_version (caller frees). Every object of
+ * the kind can be read at it, whichever version wrote it. MESH_E_NOTFOUND when the server serves
+ * the kind at no version (or not the group). */
+enum mesh_err mesh_kube_served_version(struct mesh_kube_client *c, const char *group,
+                                      const char *kind, char **api_version, char **errmsg);
+
 /* Whether the CustomResourceDefinition name ("virtualservices.networking.istio.io") exists:
  * MESH_OK with *installed. */
 enum mesh_err mesh_kube_crd_installed(struct mesh_kube_client *c, const char *name, bool *installed,
@@ -76,7 +84,8 @@ enum mesh_err mesh_kube_get(struct mesh_kube_client *c, const char *api_version,
                             char **errmsg);
 
 /* LIST a kind in ns (NULL: every namespace) whose labels match label_selector (NULL: all), e.g.
- * "app.kubernetes.io/managed-by=clusterdb-mesh". *items: a sequence node (caller frees). */
+ * "app.kubernetes.io/managed-by=clusterdb-mesh". *items: a sequence node (caller frees), each
+ * item with its apiVersion and kind (which the server leaves out for built-in kinds). */
 enum mesh_err mesh_kube_list(struct mesh_kube_client *c, const char *api_version, const char *kind,
                              const char *ns, const char *label_selector, struct mesh_node **items,
                              char **errmsg);

@@ -120,6 +120,16 @@ struct mesh_translator {
                           size_t *n_out, struct mesh_diags *warnings);
 };
 
+/* The readers (istio_read.c, linkerd_read.c): each translator's read. */
+enum mesh_err mesh_istio_read(struct mesh_node *const *objects, size_t n,
+                              const struct mesh_translate_options *opt,
+                              struct mesh_resource ***out, size_t *n_out,
+                              struct mesh_diags *warnings);
+enum mesh_err mesh_linkerd_read(struct mesh_node *const *objects, size_t n,
+                                const struct mesh_translate_options *opt,
+                                struct mesh_resource ***out, size_t *n_out,
+                                struct mesh_diags *warnings);
+
 extern const struct mesh_translator mesh_translator_istio;
 extern const struct mesh_translator mesh_translator_linkerd;
 

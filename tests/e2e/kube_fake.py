@@ -49,8 +49,37 @@ LINKERD_CRDS = (
     "networkauthentications.policy.linkerd.io",
 )
 
+# What the server serves per API group, preferred version first, each version with the plurals it
+# has (as the newest Istio and Linkerd install them). A test of an older release passes its own.
+SERVED = {
+    "": [("v1", ["services", "namespaces"])],
+    "networking.istio.io": [
+        ("v1", ["virtualservices", "destinationrules", "gateways"]),
+        ("v1beta1", ["virtualservices", "destinationrules", "gateways"]),
+        ("v1alpha3", ["virtualservices", "destinationrules", "gateways"]),
+    ],
+    "security.istio.io": [
+        ("v1", ["peerauthentications", "authorizationpolicies"]),
+        ("v1beta1", ["peerauthentications", "authorizationpolicies"]),
+    ],
+    "telemetry.istio.io": [("v1", ["telemetries"]), ("v1alpha1", ["telemetries"])],
+    "policy.linkerd.io": [
+        ("v1beta3", ["servers", "httproutes"]),
+        ("v1beta2", ["servers", "httproutes"]),
+        ("v1beta1", ["servers", "httproutes"]),
+        ("v1alpha1", ["authorizationpolicies", "meshtlsauthentications",
+                      "networkauthentications", "httproutes"]),
+    ],
+    "apiextensions.k8s.io": [("v1", ["customresourcedefinitions"])],
+}
+
 # Only the kinds a test stores; the path's plural is what the server knows them by.
 CLUSTER_SCOPED = {("", "namespaces"), ("apiextensions.k8s.io", "customresourcedefinitions")}
+
+
+def at_version(obj, group, version):
+    """obj as read at group/version: the real server converts; these kinds differ in name only."""
+    return dict(obj, apiVersion=f"{group}/{version}" if group else version)
 
 
 def status(code, reason, message, details=None):
@@ -140,8 +169,9 @@ def selector_matches(selector, labels):
 class FakeKube:
     """The server, its PKI and its objects. Start with start(), stop with stop()."""
 
-    def __init__(self, tmp_path, crds=(), tokens=("good-token",), version=None):
+    def __init__(self, tmp_path, crds=(), tokens=("good-token",), version=None, served=None):
         self.dir = tmp_path
+        self.served = dict(SERVED, **(served or {}))
         self.crds = set(crds)
         self.tokens = set(tokens)
         self.version = dict(VERSION, **(version or {}))
@@ -304,6 +334,8 @@ class FakeKube:
         if url.path == "/version" and method == "GET":
             return 200, self.version
         parts = [p for p in url.path.split("/") if p]
+        if method == "GET" and parts and parts[0] == "apis" and len(parts) in (2, 3):
+            return self._discovery(*parts[1:])
         if len(parts) >= 2 and parts[0] == "api":
             group, version, rest = "", parts[1], parts[2:]
         elif len(parts) >= 3 and parts[0] == "apis":
@@ -316,6 +348,8 @@ class FakeKube:
         if not rest or len(rest) > 2:
             return status(404, "NotFound", "the server could not find the requested resource")
         plural, name = rest[0], (rest[1] if len(rest) == 2 else None)
+        if plural not in dict(self.served.get(group, [])).get(version, []):
+            return status(404, "NotFound", "the server could not find the requested resource")
         if group == "apiextensions.k8s.io" and plural == "customresourcedefinitions":
             return self._crd(method, name)
         if (group, plural) not in CLUSTER_SCOPED and name is not None and ns is None:
@@ -328,7 +362,7 @@ class FakeKube:
                 obj = self.objects.get(key)
                 if obj is None:
                     return self._not_found(group, plural, name)
-                return 200, obj
+                return 200, at_version(obj, group, version)
             if method == "DELETE":
                 if key not in self.objects:
                     return self._not_found(group, plural, name)
@@ -341,6 +375,21 @@ class FakeKube:
                 return self._patch(key, version, headers, body, query)
         return status(405, "MethodNotAllowed",
                       f"the server does not allow this method on the requested resource")
+
+    def _discovery(self, group, version=None):
+        """APIGroup for /apis/GROUP, APIResourceList for /apis/GROUP/VERSION."""
+        versions = self.served.get(group)
+        if not versions or (version and version not in dict(versions)):
+            return status(404, "NotFound", "the server could not find the requested resource")
+        if version is None:
+            gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v, _ in versions]
+            return 200, {"kind": "APIGroup", "apiVersion": "v1", "name": group,
+                         "versions": gvs, "preferredVersion": gvs[0]}
+        return 200, {"kind": "APIResourceList", "apiVersion": "v1",
+                     "groupVersion": f"{group}/{version}",
+                     "resources": [{"name": p, "namespaced": (group, p) not in CLUSTER_SCOPED,
+                                    "verbs": ["get", "list", "patch", "delete"]}
+                                   for p in dict(versions)[version]]}
 
     def _not_found(self, group, plural, name):
         res = f"{plural}.{group}" if group else plural
@@ -365,7 +414,7 @@ class FakeKube:
             if selector and not selector_matches(selector,
                                                  obj["metadata"].get("labels") or {}):
                 continue
-            items.append(obj)
+            items.append(at_version(obj, group, version))
         kind = (items[0]["kind"] if items else plural) + "List"
         return 200, {"apiVersion": f"{group}/{version}" if group else version, "kind": kind,
                      "metadata": {"resourceVersion": str(self.rv)}, "items": items}

@@ -174,12 +174,12 @@ def test_prune_removes_what_the_input_no_longer_renders(tmp_path, kube, kcfg):
     rc, out, err = meshctl(tmp_path, "apply", *full, kubeconfig=kcfg)
     assert rc == 0, err
     # Someone else's VirtualService, not labelled ours, in the same namespace; and one labelled
-    # ours in a namespace this input does not touch.
+    # ours in a namespace this input no longer names (an earlier input's).
     other = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
              "metadata": {"name": "reviews", "namespace": "default"},
              "spec": {"hosts": ["reviews"]}}
     kube.apply_as("kubectl", other, "virtualservices")
-    elsewhere = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+    elsewhere = {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
                  "metadata": {"name": "web-service", "namespace": "shop",
                               "labels": {"app.kubernetes.io/managed-by": "clusterdb-mesh"}},
                  "spec": {"hosts": ["web"]}}
@@ -190,21 +190,23 @@ def test_prune_removes_what_the_input_no_longer_renders(tmp_path, kube, kcfg):
     assert rc == 0, err
     lines = out.splitlines()
     assert "VirtualService/default/payment-service unchanged" in lines
-    pruned = [l for l in lines if l.endswith(" pruned")]
-    assert pruned == ["VirtualService/default/web-service pruned",
-                      "DestinationRule/default/web pruned"]
-    assert lines[-2:] == pruned  # after everything was applied
+    pruned = sorted(l for l in lines if l.endswith(" pruned"))
+    assert pruned == ["DestinationRule/default/web pruned",
+                      "VirtualService/default/web-service pruned",
+                      "VirtualService/shop/web-service pruned"]
+    assert sorted(lines[-3:]) == pruned  # after everything was applied
     assert kube.find("networking.istio.io", "virtualservices", "default", "web-service") is None
     assert kube.find("networking.istio.io", "destinationrules", "default", "web") is None
+    assert kube.find("networking.istio.io", "virtualservices", "shop", "web-service") is None
     assert kube.find("networking.istio.io", "virtualservices", "default", "reviews") is not None
-    assert kube.find("networking.istio.io", "virtualservices", "shop", "web-service") is not None
     assert kube.find("networking.istio.io", "virtualservices", "default",
                      "payment-service") is not None
-    # Listed by our label, in the namespaces of the rendered objects and the target one.
+    # Listed by our label in every namespace, at the version the server serves (discovery), not
+    # the version this render wrote (v1beta1 for the seed's Istio 1.14).
     lists = [p for m, p, _, _ in kube.requests if m == "GET" and "labelSelector=" in p]
-    assert "/apis/networking.istio.io/v1beta1/namespaces/default/virtualservices?labelSelector=" \
+    assert "/apis/networking.istio.io/v1/virtualservices?labelSelector=" \
            "app.kubernetes.io%2Fmanaged-by%3Dclusterdb-mesh" in lists
-    assert not any("/namespaces/shop/" in p for p in lists)
+    assert not any("/namespaces/" in p for p in lists)
     # Nothing left to prune.
     rc, out, err = meshctl(tmp_path, "apply", "--prune",
                            *files(*ISTIO_BASE, EXAMPLES / "payment-virtual-service.yaml"),
@@ -222,7 +224,7 @@ def test_linkerd_prune_keeps_the_users_services(tmp_path, kube, kcfg):
     # Our annotations go on the user's own Service: without it, apply says so.
     rc, out, err = meshctl(tmp_path, "apply", *lk, *full, kubeconfig=kcfg)
     assert rc == 1
-    assert "error: Service/default/payment-v1 does not exist: what meshctl renders for it are " \
+    assert "error: Service/default/payment-v1 does not exist: what we render for it are " \
            "annotations for your own Service: create it (with its ports) first, then apply " \
            "again\n" in err
     assert "error: Service/default/payment-v2 does not exist:" in err
@@ -365,14 +367,47 @@ def test_flags_win_over_the_inputs_kubernetes_config(tmp_path, kube):
     rc, out, err = meshctl(tmp_path, "apply", "--context", "staging", *args, kubeconfig=staging)
     assert rc == 0, err
     assert "VirtualService/default/web-service created" in out.splitlines()
-    # --kubeconfig instead of $KUBECONFIG; --namespace adds the target namespace to prune.
+    # --kubeconfig instead of $KUBECONFIG.
     rc, out, err = meshctl(tmp_path, "apply", "--context", "staging", "--kubeconfig", staging,
                            "-n", "shop", "--prune", *args)
     assert rc == 0, err
     lists = [p for m, p, _, _ in kube.requests if m == "GET" and "labelSelector=" in p]
-    assert any(p.startswith("/apis/networking.istio.io/v1beta1/namespaces/shop/virtualservices?")
-               for p in lists)
-    assert any("/namespaces/istio-system/telemetries?" in p for p in lists)
+    assert any(p.startswith("/apis/networking.istio.io/v1/virtualservices?") for p in lists)
+    assert any(p.startswith("/apis/telemetry.istio.io/v1/telemetries?") for p in lists)
+
+
+def test_prune_lists_at_the_versions_an_older_istio_serves(tmp_path):
+    """Istio 1.14 serves networking.istio.io up to v1beta1 and telemetry only at v1alpha1:
+    prune asks the server (API discovery) instead of assuming the newest."""
+    old = FakeKube(tmp_path, crds=ISTIO_CRDS, served={
+        "networking.istio.io": [
+            ("v1beta1", ["virtualservices", "destinationrules", "gateways"]),
+            ("v1alpha3", ["virtualservices", "destinationrules", "gateways"])],
+        "security.istio.io": [("v1beta1", ["peerauthentications", "authorizationpolicies"])],
+        "telemetry.istio.io": [("v1alpha1", ["telemetries"])]})
+    old.start()
+    try:
+        kc = old.kubeconfig(tmp_path / "kc", context="production")
+        full = files(*ISTIO_BASE, EXAMPLES / "payment-virtual-service.yaml",
+                     EXAMPLES / "web-traffic-split.yaml")
+        rc, out, err = meshctl(tmp_path, "apply", *full, kubeconfig=kc)
+        assert rc == 0, err
+        rc, out, err = meshctl(tmp_path, "apply", "--prune",
+                               *files(*ISTIO_BASE, EXAMPLES / "payment-virtual-service.yaml"),
+                               kubeconfig=kc)
+        assert rc == 0, err
+        assert "VirtualService/default/web-service pruned" in out.splitlines()
+        lists = [p for m, p, _, _ in old.requests if m == "GET" and "labelSelector=" in p]
+        assert any(p.startswith("/apis/networking.istio.io/v1beta1/virtualservices?")
+                   for p in lists)
+        assert any(p.startswith("/apis/telemetry.istio.io/v1alpha1/telemetries?")
+                   for p in lists)
+        # The newest Istio's versions against this server: refused as the real one refuses them.
+        rc, out, err = meshctl(tmp_path, "apply", "--version", "1.30", *full, kubeconfig=kc)
+        assert rc == 1
+        assert "404" in err and "VirtualService" in err, err
+    finally:
+        old.stop()
 
 
 @pytest.mark.parametrize("provider,version", [("istio", "1.14"), ("istio", "1.30"),
