@@ -4,6 +4,7 @@
 #ifndef MESH_MESH_H
 #define MESH_MESH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -39,6 +40,14 @@ struct mesh_config {
      * NULL = $MESH_CACERT, else the system trust store. meshd's certificate must also name the
      * URL's host (a DNS name or an IP address). */
     const char *ca_file;
+    /* istio, linkerd: the cluster the resources are applied to and read back from. */
+    const char *kubeconfig; /* NULL = $KUBECONFIG (':'-separated), else ~/.kube/config */
+    const char *context;    /* NULL = the kubeconfig's current-context */
+    /* istio, linkerd: the release to write for ("1.14", "2.11"): API versions and fields; NULL =
+     * the version of a MeshConfig among the resources, else the newest we know. */
+    const char *version;
+    /* istio, linkerd: leave out what the provider cannot express instead of refusing it. */
+    bool allow_partial;
 };
 
 /* Opens the provider cfg names (cfg may be NULL for all defaults). On success *out is a new

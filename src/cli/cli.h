@@ -49,6 +49,9 @@ struct cli_ctx {
     const char *server;     /* --server URL; NULL = $MESH_SERVER (see cli_server) */
     const char *token_file; /* --token FILE; NULL = $MESH_TOKEN_FILE, else $MESH_TOKEN */
     const char *cacert;     /* --cacert FILE; NULL = $MESH_CACERT, else the system store */
+    /* get, delete: --provider istio|linkerd reads and writes a cluster instead (NULL, "native":
+     * the store or meshd), with --kubeconfig, --context and --version. */
+    const char *provider, *kubeconfig, *context, *version;
 };
 
 struct cli_command {
@@ -92,7 +95,8 @@ int cli_bad_option(const struct cli_command *cmd, int c, char **argv);
 int cli_help(const struct cli_command *cmd);
 
 /* Opens the mesh the flags selected (native provider: meshd when cli_server() names one, else the
- * embedded store). On error prints why and returns the error; *out is NULL then. */
+ * embedded store; istio or linkerd: the cluster). On error prints why and returns the error; *out
+ * is NULL then. */
 enum mesh_err cli_open(const struct cli_ctx *ctx, struct mesh **out);
 
 /* Records a global flag met by a command's own getopt loop (c is CLI_OPT_STORE, CLI_OPT_SERVER,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "kube_apply.h"
 #include "core/xalloc.h"
 #include "input.h"
 
@@ -30,10 +31,17 @@ const struct cli_command cli_cmd_delete = {
         "      --store DIR          embedded store directory (default $MESH_STORE, else ./.mesh)\n"
         "      --server URL         meshd to use instead (default $MESH_SERVER)\n"
         "      --token FILE         meshd's token (default $MESH_TOKEN_FILE, else $MESH_TOKEN)\n"
+        "      --provider NAME      istio or linkerd: delete from the cluster (what was made\n"
+        "                           from the resource is removed; the rest is rendered again)\n"
+        "      --context NAME       kubeconfig context (default: its current-context)\n"
+        "      --kubeconfig FILE    kubeconfig (default $KUBECONFIG, else ~/.kube/config)\n"
+        "      --version V          the provider's release to write for (default: the\n"
+        "                           release the objects were written for, else the newest)\n"
         "  -h, --help               show this help\n"
         "\n"
         "Examples:\n"
         "  meshctl delete vs payment-service\n"
+        "  meshctl delete vs web-service --provider istio --context production\n"
         "  meshctl delete svc web-v1 web-v2 -n default\n"
         "  meshctl delete -f examples/\n",
     .run = run_delete,
@@ -63,6 +71,7 @@ static int run_delete(struct cli_ctx *ctx, int argc, char **argv)
         {"recursive", no_argument, NULL, 'R'},
         {"ignore-not-found", no_argument, NULL, CLI_OPT_IGNORE_NOT_FOUND},
         CLI_GLOBAL_OPTIONS,
+        CLI_KUBE_PROVIDER_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -73,6 +82,7 @@ static int run_delete(struct cli_ctx *ctx, int argc, char **argv)
     size_t n_files = 0;
     const char *ns = NULL;
     bool recursive = false, ignore_not_found = false;
+    struct cli_kube_opts kube = {0};
     int rc = CLI_EXIT_OK, c;
 
     opterr = 0;
@@ -95,13 +105,17 @@ static int run_delete(struct cli_ctx *ctx, int argc, char **argv)
             ignore_not_found = true;
             break;
         default:
+            if (cli_kube_option(&kube, cmd, c, optarg) == CLI_EXIT_OK)
+                break;
             rc = cli_common_option(ctx, cmd, c, optarg, argv);
             if (rc != CLI_CONTINUE)
                 goto out;
             break;
         }
     }
-    rc = CLI_EXIT_OK; /* a global flag left CLI_CONTINUE in rc */
+    rc = cli_kube_select_provider(&kube, cmd, ctx);
+    if (rc != CLI_EXIT_OK)
+        goto out;
 
     if (n_files > 0) {
         if (optind < argc) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kube_apply.h"
 #include "core/xalloc.h"
 #include "model/model.h"
 #include "model/node.h"
@@ -33,10 +34,16 @@ const struct cli_command cli_cmd_get = {
         "      --store DIR          embedded store directory (default $MESH_STORE, else ./.mesh)\n"
         "      --server URL         meshd to use instead (default $MESH_SERVER)\n"
         "      --token FILE         meshd's token (default $MESH_TOKEN_FILE, else $MESH_TOKEN)\n"
+        "      --provider NAME      istio or linkerd: read the cluster's objects back as our\n"
+        "                           resources (the cluster's Services among them)\n"
+        "      --context NAME       kubeconfig context (default: its current-context)\n"
+        "      --kubeconfig FILE    kubeconfig (default $KUBECONFIG, else ~/.kube/config)\n"
+        "      --version V          the provider's release, for MeshConfig.version\n"
         "  -h, --help               show this help\n"
         "\n"
         "Examples:\n"
         "  meshctl get vs\n"
+        "  meshctl get vs -A --provider istio --context production\n"
         "  meshctl get all -A\n"
         "  meshctl get virtualservice payment-service -n default -o yaml\n"
         "  meshctl get svc,cb -o json\n",
@@ -185,6 +192,7 @@ static int run_get(struct cli_ctx *ctx, int argc, char **argv)
         {"all-namespaces", no_argument, NULL, 'A'},
         {"output", required_argument, NULL, 'o'},
         CLI_GLOBAL_OPTIONS,
+        CLI_KUBE_PROVIDER_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -196,6 +204,7 @@ static int run_get(struct cli_ctx *ctx, int argc, char **argv)
     struct group groups[MESH_KIND_COUNT];
     size_t n_kinds = 0;
     struct mesh *mesh = NULL;
+    struct cli_kube_opts kube = {0};
     int rc = CLI_EXIT_OK, c;
 
     memset(groups, 0, sizeof(groups));
@@ -216,12 +225,17 @@ static int run_get(struct cli_ctx *ctx, int argc, char **argv)
                     cmd, "unknown output format \"%s\" (use table, yaml, json or name)", optarg);
             break;
         default:
+            if (cli_kube_option(&kube, cmd, c, optarg) == CLI_EXIT_OK)
+                break;
             rc = cli_common_option(ctx, cmd, c, optarg, argv);
             if (rc != CLI_CONTINUE)
                 return rc;
             break;
         }
     }
+    rc = cli_kube_select_provider(&kube, cmd, ctx);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     if (optind >= argc)
         return cli_usage_error(cmd, "get needs a KIND (or \"all\")");
     if (argc - optind > 2)

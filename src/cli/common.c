@@ -187,6 +187,17 @@ enum mesh_err cli_open(const struct cli_ctx *ctx, struct mesh **out)
     enum mesh_err err;
 
     *out = NULL;
+    if (ctx->provider && strcmp(ctx->provider, "native") != 0) {
+        struct mesh_config kube = {.provider = ctx->provider,
+                                   .kubeconfig = ctx->kubeconfig,
+                                   .context = ctx->context,
+                                   .version = ctx->version};
+        err = mesh_new_verbose(&kube, out, &msg);
+        if (err != MESH_OK)
+            cli_error("%s", msg && *msg ? msg : mesh_strerror(err));
+        free(msg);
+        return err;
+    }
     if (server && ctx->store_dir && ctx->server) {
         cli_error("give --store DIR (embedded store) or --server URL (meshd), not both");
         return MESH_E_INVALID;

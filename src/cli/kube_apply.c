@@ -77,6 +77,22 @@ int cli_kube_check_flags(const struct cli_kube_opts *o, const struct cli_command
     return CLI_EXIT_OK;
 }
 
+int cli_kube_select_provider(const struct cli_kube_opts *o, const struct cli_command *cmd,
+                             struct cli_ctx *ctx)
+{
+    int rc = cli_kube_check_flags(o, cmd);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (!o->provider && o->any)
+        return cli_usage_error(cmd, "--version, --context and --kubeconfig name a cluster: give "
+                                    "--provider istio or linkerd too");
+    ctx->provider = o->provider;
+    ctx->kubeconfig = o->kubeconfig;
+    ctx->context = o->context;
+    ctx->version = o->version;
+    return CLI_EXIT_OK;
+}
+
 bool cli_kube_wanted(const struct cli_input *in, const struct cli_kube_opts *o)
 {
     if (o->provider)
@@ -187,8 +203,9 @@ int cli_kube_apply(const struct cli_input *in, const struct cli_kube_opts *o)
     }
     if (o->prune) {
         char *errmsg = NULL;
+        const struct mesh_kube_prune_hooks hooks = {.pruned = print_pruned};
         enum mesh_err err = mesh_kube_prune(s.cluster.client, s.provider, s.t.objects,
-                                            s.t.n_objects, print_pruned, NULL, &errmsg);
+                                            s.t.n_objects, &hooks, &errmsg);
         if (err != MESH_OK)
             rc = cli_error("%s", errmsg ? errmsg : mesh_strerror(err));
         free(errmsg);

@@ -32,6 +32,13 @@ enum cli_kube_opt {
     {"kubeconfig", required_argument, NULL, CLI_KUBE_OPT_KUBECONFIG},      \
     {"namespace", required_argument, NULL, CLI_KUBE_OPT_NAMESPACE},        \
     {"timeout", required_argument, NULL, CLI_KUBE_OPT_TIMEOUT}
+/* What get and delete take to read or write a cluster through libmesh's istio and linkerd
+ * providers (-n is their own namespace flag there). */
+#define CLI_KUBE_PROVIDER_OPTIONS                                          \
+    {"provider", required_argument, NULL, CLI_KUBE_OPT_PROVIDER},          \
+    {"version", required_argument, NULL, CLI_KUBE_OPT_VERSION},            \
+    {"context", required_argument, NULL, CLI_KUBE_OPT_CONTEXT},            \
+    {"kubeconfig", required_argument, NULL, CLI_KUBE_OPT_KUBECONFIG}
 /* clang-format on */
 
 /* What the flags asked for. All strings borrowed from argv. */
@@ -48,6 +55,11 @@ struct cli_kube_opts {
 /* Records one of the flags above (c, arg as getopt_long gave them). Returns CLI_EXIT_OK,
  * CLI_EXIT_USAGE after printing why (a bad --timeout), or -1 when c is not one of them. */
 int cli_kube_option(struct cli_kube_opts *o, const struct cli_command *cmd, int c, const char *arg);
+
+/* For get and delete: checks the flags (cli_kube_check_flags), then hands the provider and
+ * cluster they name to ctx for cli_open. CLI_EXIT_OK, or CLI_EXIT_USAGE after printing why. */
+int cli_kube_select_provider(const struct cli_kube_opts *o, const struct cli_command *cmd,
+                             struct cli_ctx *ctx);
 
 /* Checks the flags before the input is read: CLI_EXIT_OK, or CLI_EXIT_USAGE after printing why
  * (an unknown provider; cluster flags with --provider native). */

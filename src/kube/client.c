@@ -15,12 +15,20 @@
 #define KUBE_MAX_BODY      (64u << 20)
 #define KUBE_FIELD_MANAGER "meshctl"
 
+/* A kind's served version, as discovery found it: asked once per client. */
+struct served_version {
+    char *group_kind; /* "networking.istio.io/VirtualService" */
+    char *api_version;
+};
+
 struct mesh_kube_client {
     CURL *curl;
     char *server;
     char *token;
     long timeout_ms;
     char errbuf[CURL_ERROR_SIZE];
+    struct served_version *served;
+    size_t n_served, cap_served;
 };
 
 /* --- kinds --- */
@@ -190,6 +198,11 @@ void mesh_kube_client_free(struct mesh_kube_client *c)
         memset(c->token, 0, strlen(c->token));
     free(c->token);
     free(c->server);
+    for (size_t i = 0; i < c->n_served; i++) {
+        free(c->served[i].group_kind);
+        free(c->served[i].api_version);
+    }
+    free(c->served);
     free(c);
 }
 
@@ -502,6 +515,13 @@ enum mesh_err mesh_kube_served_version(struct mesh_kube_client *c, const char *g
     enum mesh_err err = MESH_E_NOTFOUND;
 
     *api_version = NULL;
+    char *group_kind = xasprintf("%s/%s", group, kind);
+    for (size_t i = 0; i < c->n_served; i++)
+        if (strcmp(c->served[i].group_kind, group_kind) == 0) {
+            *api_version = xstrdup(c->served[i].api_version);
+            err = MESH_OK;
+            goto out;
+        }
     if (!k) {
         *errmsg = xasprintf("%s: no %s in %s that we know of", what, kind, group);
         err = MESH_E_UNSUPPORTED;
@@ -529,7 +549,13 @@ enum mesh_err mesh_kube_served_version(struct mesh_kube_client *c, const char *g
         *errmsg = xasprintf("the API server at %s serves no version of %s with %s", c->server,
                             group, k->plural);
     }
+    if (err == MESH_OK) {
+        xgrow((void **)&c->served, &c->cap_served, c->n_served + 1, sizeof(*c->served));
+        c->served[c->n_served++] = (struct served_version){group_kind, xstrdup(*api_version)};
+        group_kind = NULL;
+    }
 out:
+    free(group_kind);
     mesh_node_free(g);
     free(what);
     free(path);

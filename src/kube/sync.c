@@ -163,8 +163,7 @@ static bool rendered(struct mesh_node *const *objects, size_t n, const struct me
 
 enum mesh_err mesh_kube_prune(struct mesh_kube_client *c, const char *provider,
                               struct mesh_node *const *objects, size_t n,
-                              void (*pruned)(void *arg, const char *label), void *arg,
-                              char **errmsg)
+                              const struct mesh_kube_prune_hooks *hooks, char **errmsg)
 {
     struct mesh_node *ours = NULL;
     enum mesh_err err = mesh_kube_list_ours(c, provider, &ours, errmsg);
@@ -172,7 +171,8 @@ enum mesh_err mesh_kube_prune(struct mesh_kube_client *c, const char *provider,
     for (size_t i = 0; err == MESH_OK && i < ours->len; i++) {
         const struct mesh_node *live = ours->items[i];
         struct ident id = ident_of(live);
-        if (!id.api_version || !id.kind || !id.name || rendered(objects, n, live))
+        if (!id.api_version || !id.kind || !id.name || rendered(objects, n, live) ||
+            (hooks && hooks->spare && hooks->spare(hooks->arg, live)))
             continue;
         err = mesh_kube_delete(c, id.api_version, id.kind, id.ns, id.name, errmsg);
         if (err == MESH_E_NOTFOUND) { /* gone meanwhile: what prune wanted */
@@ -181,9 +181,9 @@ enum mesh_err mesh_kube_prune(struct mesh_kube_client *c, const char *provider,
             err = MESH_OK;
             continue;
         }
-        if (err == MESH_OK && pruned) {
+        if (err == MESH_OK && hooks && hooks->pruned) {
             char *label = mesh_kube_object_label(live);
-            pruned(arg, label);
+            hooks->pruned(hooks->arg, label);
             free(label);
         }
     }

@@ -34,11 +34,17 @@ enum mesh_err mesh_kube_list_ours(struct mesh_kube_client *c, const char *provid
                                   struct mesh_node **items, char **errmsg);
 
 /* Deletes what mesh_kube_list_ours finds that objects[0..n) does not hold (same group, kind,
- * namespace and name), in any namespace; pruned(arg, label) after each delete. Never the user's
- * Services or Namespaces: those are annotated, never labelled, so never listed as ours. */
+ * namespace and name), in any namespace, unless spare (may be NULL) says to keep it; pruned
+ * (may be NULL) after each delete. Both get arg. Never the user's Services or Namespaces: those
+ * are annotated, never labelled, so never listed as ours. */
+struct mesh_kube_prune_hooks {
+    bool (*spare)(void *arg, const struct mesh_node *live);
+    void (*pruned)(void *arg, const char *label);
+    void *arg;
+};
+
 enum mesh_err mesh_kube_prune(struct mesh_kube_client *c, const char *provider,
                               struct mesh_node *const *objects, size_t n,
-                              void (*pruned)(void *arg, const char *label), void *arg,
-                              char **errmsg);
+                              const struct mesh_kube_prune_hooks *hooks, char **errmsg);
 
 #endif

@@ -8,19 +8,17 @@
 #include <string.h>
 
 #include "core/strbuf.h"
+#include "kube.h"
 #include "native.h"
 
 /* Providers compiled into this build. */
 static const struct mesh_provider_ops *const builtin[] = {
     &mesh_native_provider,
+    &mesh_istio_provider,
+    &mesh_linkerd_provider,
 };
 
-/* Names this build knows but cannot run yet: their translators arrive with the providers work.
- * They are reserved so that a custom provider cannot silently take their place. */
-static const char *const planned[] = {"istio", "linkerd"};
-
 #define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))
-#define N_PLANNED (sizeof(planned) / sizeof(planned[0]))
 
 /* Registered providers (borrowed ops), guarded by lock. The array is never freed: a registered
  * provider stays registered for the life of the process. */
@@ -35,14 +33,6 @@ static const struct mesh_provider_ops *find_builtin(const char *name)
         if (strcmp(builtin[i]->name, name) == 0)
             return builtin[i];
     return NULL;
-}
-
-static bool is_planned(const char *name)
-{
-    for (size_t i = 0; i < N_PLANNED; i++)
-        if (strcmp(planned[i], name) == 0)
-            return true;
-    return false;
 }
 
 /* Caller holds lock. */
@@ -79,7 +69,7 @@ enum mesh_err mesh_register_provider(const struct mesh_provider_ops *ops)
 {
     if (!ops_complete(ops))
         return MESH_E_INVALID;
-    if (find_builtin(ops->name) || is_planned(ops->name))
+    if (find_builtin(ops->name))
         return MESH_E_CONFLICT;
 
     enum mesh_err err = MESH_E_CONFLICT;
@@ -98,23 +88,9 @@ static char *unknown_message(const char *name)
     mesh_strbuf_printf(&sb, "unknown provider \"%s\" (known: ", name);
     for (size_t i = 0; i < N_BUILTIN; i++)
         mesh_strbuf_printf(&sb, "%s%s", i ? ", " : "", builtin[i]->name);
-    for (size_t i = 0; i < N_PLANNED; i++)
-        mesh_strbuf_printf(&sb, ", %s", planned[i]);
     for (size_t i = 0; i < n_registered; i++)
         mesh_strbuf_printf(&sb, ", %s", registered[i]->name);
     mesh_strbuf_puts(&sb, ")");
-    return mesh_strbuf_take(&sb);
-}
-
-static char *planned_message(const char *name)
-{
-    struct mesh_strbuf sb;
-    mesh_strbuf_init(&sb, 0);
-    mesh_strbuf_printf(&sb,
-                       "provider \"%s\" is not available in this build yet: the %s translation "
-                       "arrives with the providers work; use provider \"native\" or register a "
-                       "custom provider",
-                       name, strcmp(name, "istio") == 0 ? "Istio" : "Linkerd");
     return mesh_strbuf_take(&sb);
 }
 
@@ -127,11 +103,6 @@ enum mesh_err mesh_registry_lookup(const char *name, const struct mesh_provider_
     *out = find_builtin(name);
     if (*out)
         return MESH_OK;
-    if (is_planned(name)) {
-        err = MESH_E_UNSUPPORTED;
-        msg = planned_message(name);
-        goto out;
-    }
     pthread_mutex_lock(&lock);
     *out = find_registered(name);
     if (!*out) {
@@ -139,7 +110,6 @@ enum mesh_err mesh_registry_lookup(const char *name, const struct mesh_provider_
         msg = unknown_message(name);
     }
     pthread_mutex_unlock(&lock);
-out:
     if (errmsg && msg) {
         *errmsg = msg;
         msg = NULL;

@@ -179,6 +179,7 @@ class FakeKube:
         self.objects = {}  # (group, plural, ns, name) -> object
         self.owners = {}  # same key -> {manager: {path: value}}
         self.requests = []  # (method, path, content-type, identity)
+        self.refuse = {}  # (group, plural) -> (code, reason, message): applies to it fail
         self.rv = 1000
         self.ca = make_ca(tmp_path, "kube-ca", "/CN=kube-ca")
         self.server_cert, self.server_key = self._issue("kube-apiserver",
@@ -372,6 +373,8 @@ class FakeKube:
                              "status": "Success",
                              "details": {"name": name, "group": group, "kind": plural}}
             if method == "PATCH":
+                if (group, plural) in self.refuse:
+                    return status(*self.refuse[(group, plural)])
                 return self._patch(key, version, headers, body, query)
         return status(405, "MethodNotAllowed",
                       f"the server does not allow this method on the requested resource")
