@@ -165,18 +165,15 @@ static const char *effective_version(const struct kube_state *st, const struct m
     return m->version;
 }
 
-/* The translation of m, each object stamped with the release. */
-static enum mesh_err translate_model(struct mesh *mesh, const struct kube_state *st,
-                                     const struct model *m, struct mesh_translation *t)
+/* The translation of m, each object stamped with the release. *errmsg (caller frees) on error. */
+static enum mesh_err translate_model(const struct kube_state *st, const struct model *m,
+                                     struct mesh_translation *t, char **errmsg)
 {
     const char *version = effective_version(st, m);
     struct mesh_translate_options opt = {.version = version, .allow_partial = st->allow_partial};
-    char *errmsg = NULL;
     enum mesh_err err = st->tr->translate((const struct mesh_resource *const *)m->res, m->n, &opt,
-                                          t, &errmsg);
-    if (err != MESH_OK)
-        return cluster_failed(mesh, st, err, errmsg);
-    for (size_t i = 0; version && i < t->n_objects; i++) {
+                                          t, errmsg);
+    for (size_t i = 0; err == MESH_OK && version && i < t->n_objects; i++) {
         struct mesh_node *meta = mesh_node_map_get(t->objects[i], "metadata");
         struct mesh_node *ann = mesh_node_map_get(meta, "annotations");
         if (!ann) {
@@ -185,7 +182,7 @@ static enum mesh_err translate_model(struct mesh *mesh, const struct kube_state 
         }
         mesh_node_map_set(ann, VERSION_ANNOTATION, mesh_node_str(version));
     }
-    return MESH_OK;
+    return err;
 }
 
 /* --- writing --- */
@@ -261,14 +258,19 @@ static enum mesh_err write_model(struct mesh *mesh, struct kube_state *st,
     struct mesh_translation old_t = {0}, new_t = {0};
     struct undo u = {.before = &old_t};
     char *errmsg = NULL;
-    enum mesh_err err = translate_model(mesh, st, after, &new_t);
+    enum mesh_err err = translate_model(st, after, &new_t, &errmsg);
 
-    if (err != MESH_OK)
+    if (err != MESH_OK) {
+        cluster_failed(mesh, st, err, errmsg);
+        errmsg = NULL;
         goto out;
+    }
     /* The old translation is only needed to undo: an error in it (a model someone else left
      * inconsistent) must not block the write. */
-    if (translate_model(mesh, st, before, &old_t) != MESH_OK)
+    if (translate_model(st, before, &old_t, &errmsg) != MESH_OK)
         mesh_translation_clear(&old_t);
+    free(errmsg);
+    errmsg = NULL;
     for (size_t i = 0; i < new_t.n_objects; i++) {
         enum mesh_kube_outcome outcome;
         err = mesh_kube_sync_apply(st->cluster.client, new_t.objects[i], false, &outcome, &errmsg);
@@ -296,6 +298,27 @@ out:
     mesh_translation_clear(&old_t);
     mesh_translation_clear(&new_t);
     return err;
+}
+
+/* What the cluster cannot hold for this provider: refused, so that nothing is applied and then
+ * silently missing when read back. */
+static enum mesh_err check_kind(struct mesh *mesh, const struct kube_state *st,
+                                const struct mesh_resource *res)
+{
+    const char *ns = mesh_resource_namespace(res), *kind = mesh_kind_name(res->kind);
+    if (res->kind == MESH_KIND_MESH_CONFIG) {
+        const struct mesh_mesh_config *mc = (const struct mesh_mesh_config *)res;
+        if (mc->provider && strcmp(mc->provider, st->tr->name) != 0)
+            return mesh_set_error(mesh, MESH_E_INVALID,
+                                  "MeshConfig %s/%s: names provider %s, but this mesh is %s's",
+                                  ns, res->name, mc->provider, st->tr->name);
+    }
+    if (res->kind == MESH_KIND_OBSERVABILITY_CONFIG || res->kind == MESH_KIND_KUBERNETES_CONFIG)
+        return mesh_set_error(mesh, MESH_E_UNSUPPORTED,
+                              "%s %s/%s: provider %s keeps nothing in the cluster for a %s (it "
+                              "configures the native mesh, or meshctl)",
+                              kind, ns, res->name, st->tr->name, kind);
+    return MESH_OK;
 }
 
 /* A Service is the cluster's: applying one only checks that the cluster's says the same. */
@@ -346,6 +369,8 @@ static enum mesh_err kube_apply(struct mesh *mesh, void *state,
         const char *ns = mesh_resource_namespace(res[i]);
         ssize_t at = model_find(&before, res[i]->kind, ns, res[i]->name);
         results[i] = (struct mesh_apply_result){.outcome = MESH_APPLY_CREATED};
+        if ((err = check_kind(mesh, st, res[i])) != MESH_OK)
+            goto out;
         if (res[i]->kind == MESH_KIND_SERVICE) {
             if ((err = check_service(mesh, st, &before, res[i])) != MESH_OK)
                 goto out;
