@@ -1541,4 +1541,5 @@ const struct mesh_translator mesh_translator_istio = {
     .caps = istio_caps,
     .n_caps = sizeof(istio_caps) / sizeof(istio_caps[0]),
     .translate = istio_translate,
+    .read = mesh_istio_read,
 };

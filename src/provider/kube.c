@@ -96,8 +96,10 @@ static void take_items(struct mesh_node *dst, struct mesh_node *src)
 
 static const char *stamp_of(const struct mesh_node *obj)
 {
-    return mesh_read_str(mesh_node_map_get(mesh_node_map_get(obj, "metadata"), "annotations"),
-                         VERSION_ANNOTATION);
+    /* The key holds dots: looked up whole, not as a mesh_read_str path. */
+    const struct mesh_node *v = mesh_node_map_get(
+        mesh_node_map_get(mesh_node_map_get(obj, "metadata"), "annotations"), VERSION_ANNOTATION);
+    return v && v->type == MESH_NODE_SCALAR ? v->text : NULL;
 }
 
 /* Reads the model: our objects, the cluster's Services, and (Linkerd keeps settings there) its

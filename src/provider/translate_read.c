@@ -14,7 +14,9 @@ bool mesh_read_source(const struct mesh_node *obj, enum mesh_kind *kind, char **
 {
     const struct mesh_node *ann = mesh_node_map_get(mesh_node_map_get(obj, "metadata"),
                                                     "annotations");
-    const char *text = mesh_read_str(ann, MESH_SOURCE_ANNOTATION);
+    /* The key holds dots: looked up whole, not as a mesh_read_str path. */
+    const struct mesh_node *value = mesh_node_map_get(ann, MESH_SOURCE_ANNOTATION);
+    const char *text = value && value->type == MESH_NODE_SCALAR ? value->text : NULL;
     *ns = *name = NULL;
     if (!text)
         return false;
