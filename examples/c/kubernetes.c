@@ -5,19 +5,21 @@
  *   kubernetes [istio|linkerd [VERSION]]
  *
  * The cluster is the current context of $KUBECONFIG (else ~/.kube/config); its Services
- * payment-v1 and payment-v2 (labels app: payment, version: v1 / v2) must exist. */
+ * payment, payment-v1 and payment-v2 (labels app: payment, and version: v1 / v2) must exist. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <mesh/mesh.h>
 
+/* In a cluster the split is for calls inside the mesh: the host is the app's Service (Linkerd
+ * attaches routes to Services only). */
 static struct mesh_virtual_service *payment_service(void)
 {
     struct mesh_virtual_service *vs = mesh_virtual_service_new("payment-service", "default");
     struct mesh_http_route *route = vs ? mesh_virtual_service_add_route(vs, "primary") : NULL;
 
-    if (!route || mesh_string_list_add(&vs->hosts, "payment.example.com") != MESH_OK ||
+    if (!route || mesh_string_list_add(&vs->hosts, "payment") != MESH_OK ||
         !mesh_http_route_add_match(route, "/api/v1/*") ||
         !mesh_http_route_add_destination(route, "payment-v1", 90) ||
         !mesh_http_route_add_destination(route, "payment-v2", 10)) {

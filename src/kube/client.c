@@ -506,7 +506,7 @@ static enum mesh_err version_serves(struct mesh_kube_client *c, const char *path
 }
 
 enum mesh_err mesh_kube_served_version(struct mesh_kube_client *c, const char *group,
-                                      const char *kind, char **api_version, char **errmsg)
+                                       const char *kind, char **api_version, char **errmsg)
 {
     const struct mesh_kube_kind *k = mesh_kube_kind_find(group, kind);
     struct mesh_node *g = NULL;

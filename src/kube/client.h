@@ -64,7 +64,7 @@ enum mesh_err mesh_kube_version(struct mesh_kube_client *c, char **git_version, 
  * the kind can be read at it, whichever version wrote it. MESH_E_NOTFOUND when the server serves
  * the kind at no version (or not the group). */
 enum mesh_err mesh_kube_served_version(struct mesh_kube_client *c, const char *group,
-                                      const char *kind, char **api_version, char **errmsg);
+                                       const char *kind, char **api_version, char **errmsg);
 
 /* Whether the CustomResourceDefinition name ("virtualservices.networking.istio.io") exists:
  * MESH_OK with *installed. */

@@ -43,8 +43,7 @@ static void model_clear(struct model *m)
 static enum mesh_err kube_open(struct mesh *mesh, const struct mesh_config *config, void **state)
 {
     struct kube_state *st = xcalloc(1, sizeof(*st));
-    struct mesh_kube_target target = {.kubeconfig = config->kubeconfig,
-                                      .context = config->context};
+    struct mesh_kube_target target = {.kubeconfig = config->kubeconfig, .context = config->context};
     char *errmsg = NULL, *server_version = NULL;
 
     st->tr = mesh_translator_find(config->provider);
@@ -112,8 +111,8 @@ static enum mesh_err read_model(struct mesh *mesh, struct kube_state *st, struct
     char *errmsg = NULL;
     enum mesh_err err = mesh_kube_list_ours(c, st->tr->name, &objs, &errmsg);
 
-    if (err == MESH_OK && (err = mesh_kube_list(c, "v1", "Service", NULL, NULL, &more,
-                                                &errmsg)) == MESH_OK)
+    if (err == MESH_OK &&
+        (err = mesh_kube_list(c, "v1", "Service", NULL, NULL, &more, &errmsg)) == MESH_OK)
         take_items(objs, more);
     if (err == MESH_OK && strcmp(st->tr->name, "linkerd") == 0 &&
         (err = mesh_kube_list(c, "v1", "Namespace", NULL, NULL, &more, &errmsg)) == MESH_OK)
@@ -173,8 +172,8 @@ static enum mesh_err translate_model(const struct kube_state *st, const struct m
 {
     const char *version = effective_version(st, m);
     struct mesh_translate_options opt = {.version = version, .allow_partial = st->allow_partial};
-    enum mesh_err err = st->tr->translate((const struct mesh_resource *const *)m->res, m->n, &opt,
-                                          t, errmsg);
+    enum mesh_err err =
+        st->tr->translate((const struct mesh_resource *const *)m->res, m->n, &opt, t, errmsg);
     for (size_t i = 0; err == MESH_OK && version && i < t->n_objects; i++) {
         struct mesh_node *meta = mesh_node_map_get(t->objects[i], "metadata");
         struct mesh_node *ann = mesh_node_map_get(meta, "annotations");
@@ -247,7 +246,8 @@ static bool spare_unread(void *arg, const struct mesh_node *live)
     const struct model *before = arg;
     enum mesh_kind kind;
     char *ns = NULL, *name = NULL;
-    bool known = mesh_read_source(live, &kind, &ns, &name) && model_find(before, kind, ns, name) >= 0;
+    bool known =
+        mesh_read_source(live, &kind, &ns, &name) && model_find(before, kind, ns, name) >= 0;
     free(ns);
     free(name);
     return !known;
@@ -312,8 +312,8 @@ static enum mesh_err check_kind(struct mesh *mesh, const struct kube_state *st,
         const struct mesh_mesh_config *mc = (const struct mesh_mesh_config *)res;
         if (mc->provider && strcmp(mc->provider, st->tr->name) != 0)
             return mesh_set_error(mesh, MESH_E_INVALID,
-                                  "MeshConfig %s/%s: names provider %s, but this mesh is %s's",
-                                  ns, res->name, mc->provider, st->tr->name);
+                                  "MeshConfig %s/%s: names provider %s, but this mesh is %s's", ns,
+                                  res->name, mc->provider, st->tr->name);
     }
     if (res->kind == MESH_KIND_OBSERVABILITY_CONFIG || res->kind == MESH_KIND_KUBERNETES_CONFIG)
         return mesh_set_error(mesh, MESH_E_UNSUPPORTED,

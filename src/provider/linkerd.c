@@ -101,9 +101,10 @@ static const struct mesh_capability linkerd_caps[] = {
     {MESH_FEAT_MATCH_HEADER_EXACT, MESH_SUPPORT_FULL,
      "HTTPRoute matches[].headers[]: Exact, or an anchored RegularExpression; present as "
      "RegularExpression \".*\""},
-    {MESH_FEAT_MATCH_HEADER_PREFIX, MESH_SUPPORT_NONE,
-     "HTTPRoute header matches are Exact or RegularExpression only (write the condition as a "
-     "regex match)"},
+    {MESH_FEAT_MATCH_HEADER_PREFIX, MESH_SUPPORT_FULL,
+     "HTTPRoute header matches have no prefix type: a prefix becomes the RegularExpression "
+     "^PREFIX.* (its regex metacharacters escaped), which matches exactly the values that start "
+     "with it"},
     {MESH_FEAT_MATCH_METHOD, MESH_SUPPORT_FULL, "HTTPRoute matches[].method"},
     {MESH_FEAT_WEIGHTED_SPLIT, MESH_SUPPORT_FULL,
      "HTTPRoute rules[].backendRefs[].{name, port, weight}: each destination is its own "
@@ -656,6 +657,18 @@ static char *anchored(const char *re)
     return mesh_strbuf_take(&sb);
 }
 
+/* A header prefix: Gateway API header matches have no prefix type, and a regular expression
+ * anchored at the start only says the same (the value starts with the prefix, then anything). */
+static char *prefix_regex(const char *prefix)
+{
+    struct mesh_strbuf sb;
+    mesh_strbuf_init(&sb, 0);
+    mesh_strbuf_puts(&sb, "^");
+    regex_escape(&sb, prefix, strlen(prefix));
+    mesh_strbuf_puts(&sb, ".*");
+    return mesh_strbuf_take(&sb);
+}
+
 /* A glob's '*' matches any run of characters; a prefix is a glob ending in one. */
 static char *glob_regex(const char *glob, bool prefix)
 {
@@ -777,13 +790,11 @@ static void routes_free(struct ctx *c)
     c->n_routes = c->cap_routes = 0;
 }
 
-/* One match of a route as an HTTPRouteMatch; a header condition Linkerd cannot express is
- * refused (or, partially, left out). */
-static enum mesh_err route_match(struct ctx *c, const struct mesh_virtual_service *vs,
-                                 const struct mesh_route_match *m, const char *path,
-                                 struct mesh_node **out)
+/* One match of a route as an HTTPRouteMatch. Header conditions are Exact or RegularExpression,
+ * the only types Gateway API has: the others become regular expressions that match the same
+ * values. */
+static struct mesh_node *route_match(const struct mesh_route_match *m)
 {
-    enum mesh_err err = MESH_OK;
     struct mesh_node *match = mesh_node_map();
     struct mesh_node *p = route_path(&m->path);
     if (p)
@@ -791,27 +802,19 @@ static enum mesh_err route_match(struct ctx *c, const struct mesh_virtual_servic
     struct mesh_node *headers = mesh_node_seq();
     for (size_t h = 0; h < m->n_headers; h++) {
         const struct mesh_header_match *hm = &m->headers[h];
-        const char *type = "Exact";
+        const char *type = "RegularExpression";
         char *value = NULL;
         if (hm->kind == MESH_HEADER_PREFIX) {
-            char *hp = path_index(path, "headers", h);
-            err = refuse(c, &vs->res, hp, MESH_FEAT_MATCH_HEADER_PREFIX);
-            free(hp);
-            if (err != MESH_OK)
-                goto out;
-            continue;
-        }
-        if (hm->kind == MESH_HEADER_REGEX) {
-            type = "RegularExpression";
+            value = prefix_regex(hm->value ? hm->value : "");
+        } else if (hm->kind == MESH_HEADER_REGEX) {
             value = anchored(hm->value ? hm->value : "");
         } else if (hm->kind == MESH_HEADER_PRESENT) {
-            type = "RegularExpression";
             value = xstrdup(".*");
         } else if (!hm->value || !*hm->value) {
             /* The schema wants a value of at least one byte: an empty value as a regex. */
-            type = "RegularExpression";
             value = xstrdup("^$");
         } else {
+            type = "Exact";
             value = xstrdup(hm->value);
         }
         struct mesh_node *hn = mesh_node_map();
@@ -821,18 +824,13 @@ static enum mesh_err route_match(struct ctx *c, const struct mesh_virtual_servic
         free(value);
         mesh_node_seq_append(headers, hn);
     }
-    if (headers->len) {
+    if (headers->len)
         mesh_node_map_set(match, "headers", headers);
-        headers = NULL;
-    }
+    else
+        mesh_node_free(headers);
     if (m->method)
         mesh_node_map_set(match, "method", mesh_node_str(m->method));
-    *out = match;
-    match = NULL;
-out:
-    mesh_node_free(headers);
-    mesh_node_free(match);
-    return err;
+    return match;
 }
 
 /* A route's retries as Linkerd's route annotations: the conditions, or NULL for none. */
@@ -925,15 +923,8 @@ static enum mesh_err route_rules(struct ctx *c, const struct mesh_virtual_servic
         char base[64];
         snprintf(base, sizeof(base), "spec.http_routes[%zu]", r);
         matches = mesh_node_seq();
-        for (size_t m = 0; m < hr->n_matches; m++) {
-            char *mp = path_index(base, "matches", m);
-            struct mesh_node *match = NULL;
-            err = route_match(c, vs, &hr->matches[m], mp, &match);
-            free(mp);
-            if (err != MESH_OK)
-                goto out;
-            mesh_node_seq_append(matches, match);
-        }
+        for (size_t m = 0; m < hr->n_matches; m++)
+            mesh_node_seq_append(matches, route_match(&hr->matches[m]));
         /* Without retries a per-try timeout bounds the one attempt: a request timeout. */
         uint64_t timeout = hr->timeout_ms;
         if (!hr->retries.attempts && hr->retries.per_try_timeout_ms &&
@@ -1365,7 +1356,8 @@ static enum mesh_err emit_routes(struct ctx *c)
                                                      r->ns, r->srcs.v[0], &spec);
         for (size_t s = 1; s < r->srcs.n; s++)
             add_source(obj, r->srcs.v[s]);
-        if (r->retry_limit) {
+        /* No condition left (each refused): no retries at all, rather than Linkerd's 5xx. */
+        if (r->retry_limit && r->retry_http && r->retry_http[0]) {
             struct mesh_node *ann = map_child(mesh_node_map_get(obj, "metadata"), "annotations");
             char buf[32];
             mesh_node_map_set(ann, "retry.linkerd.io/http", mesh_node_str(r->retry_http));
@@ -2274,4 +2266,5 @@ const struct mesh_translator mesh_translator_linkerd = {
     .caps = linkerd_caps,
     .n_caps = sizeof(linkerd_caps) / sizeof(linkerd_caps[0]),
     .translate = linkerd_translate,
+    .read = mesh_linkerd_read,
 };

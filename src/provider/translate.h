@@ -122,9 +122,8 @@ struct mesh_translator {
 
 /* The readers (istio_read.c, linkerd_read.c): each translator's read. */
 enum mesh_err mesh_istio_read(struct mesh_node *const *objects, size_t n,
-                              const struct mesh_translate_options *opt,
-                              struct mesh_resource ***out, size_t *n_out,
-                              struct mesh_diags *warnings);
+                              const struct mesh_translate_options *opt, struct mesh_resource ***out,
+                              size_t *n_out, struct mesh_diags *warnings);
 enum mesh_err mesh_linkerd_read(struct mesh_node *const *objects, size_t n,
                                 const struct mesh_translate_options *opt,
                                 struct mesh_resource ***out, size_t *n_out,
@@ -188,8 +187,9 @@ struct mesh_node *mesh_kube_service_object(const struct mesh_service *svc);
  * resource appended to *list (xgrow'ed, *cap), when it is valid; else adds a warning to
  * warnings naming what (obj's kind and name: the object it was read from) and why, and drops
  * it. Takes doc. */
-void mesh_read_emit(struct mesh_node *doc, const struct mesh_node *obj, struct mesh_resource ***list,
-                    size_t *len, size_t *cap, struct mesh_diags *warnings);
+void mesh_read_emit(struct mesh_node *doc, const struct mesh_node *obj,
+                    struct mesh_resource ***list, size_t *len, size_t *cap,
+                    struct mesh_diags *warnings);
 
 /* Sorts a read-back list by kind, namespace, name. */
 void mesh_read_sort(struct mesh_resource **list, size_t n);

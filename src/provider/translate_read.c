@@ -12,8 +12,8 @@
 
 bool mesh_read_source(const struct mesh_node *obj, enum mesh_kind *kind, char **ns, char **name)
 {
-    const struct mesh_node *ann = mesh_node_map_get(mesh_node_map_get(obj, "metadata"),
-                                                    "annotations");
+    const struct mesh_node *ann =
+        mesh_node_map_get(mesh_node_map_get(obj, "metadata"), "annotations");
     /* The key holds dots: looked up whole, not as a mesh_read_str path. */
     const struct mesh_node *value = mesh_node_map_get(ann, MESH_SOURCE_ANNOTATION);
     const char *text = value && value->type == MESH_NODE_SCALAR ? value->text : NULL;
@@ -105,8 +105,8 @@ struct mesh_resource *mesh_read_kube_service(const struct mesh_node *obj)
 
     struct mesh_node *meta, *spec;
     struct mesh_node *doc = envelope("Service", name, mesh_read_namespace(obj), &meta, &spec);
-    const struct mesh_node *labels = mesh_node_map_get(mesh_node_map_get(obj, "metadata"),
-                                                       "labels");
+    const struct mesh_node *labels =
+        mesh_node_map_get(mesh_node_map_get(obj, "metadata"), "labels");
     if (labels && labels->type == MESH_NODE_MAP) {
         struct mesh_node *copy = mesh_node_map();
         for (size_t i = 0; i < labels->len; i++)
@@ -165,8 +165,9 @@ struct mesh_node *mesh_kube_service_object(const struct mesh_service *svc)
     return obj;
 }
 
-void mesh_read_emit(struct mesh_node *doc, const struct mesh_node *obj, struct mesh_resource ***list,
-                    size_t *len, size_t *cap, struct mesh_diags *warnings)
+void mesh_read_emit(struct mesh_node *doc, const struct mesh_node *obj,
+                    struct mesh_resource ***list, size_t *len, size_t *cap,
+                    struct mesh_diags *warnings)
 {
     struct mesh_resource *res = NULL;
     struct mesh_diags diags = {0};

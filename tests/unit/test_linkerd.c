@@ -122,22 +122,23 @@ static void test_linkerd_caps_cover_every_feature_in_order(void **state)
     }
     /* What PROVIDERS.md lists as inexpressible in Linkerd. */
     const enum mesh_feature none[] = {
-        MESH_FEAT_FAULT_DELAY,      MESH_FEAT_MAX_CONNECTIONS,     MESH_FEAT_MAX_PENDING,
-        MESH_FEAT_MAX_REQUESTS,     MESH_FEAT_OUTLIER_INTERVAL,    MESH_FEAT_MTLS_DISABLE,
-        MESH_FEAT_TRACING_SAMPLING, MESH_FEAT_MATCH_HEADER_PREFIX, MESH_FEAT_GATEWAYS,
+        MESH_FEAT_FAULT_DELAY,      MESH_FEAT_MAX_CONNECTIONS,  MESH_FEAT_MAX_PENDING,
+        MESH_FEAT_MAX_REQUESTS,     MESH_FEAT_OUTLIER_INTERVAL, MESH_FEAT_MTLS_DISABLE,
+        MESH_FEAT_TRACING_SAMPLING, MESH_FEAT_GATEWAYS,
     };
     for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
         assert_int_equal(tr->caps[none[i]].support, MESH_SUPPORT_NONE);
-    const enum mesh_feature full[] = {MESH_FEAT_MATCH_PATH,     MESH_FEAT_MATCH_METHOD,
-                                      MESH_FEAT_WEIGHTED_SPLIT, MESH_FEAT_TIMEOUT,
-                                      MESH_FEAT_MTLS_STRICT,    MESH_FEAT_PROXY_RESOURCES};
+    const enum mesh_feature full[] = {MESH_FEAT_MATCH_PATH,     MESH_FEAT_MATCH_HEADER_PREFIX,
+                                      MESH_FEAT_MATCH_METHOD,   MESH_FEAT_WEIGHTED_SPLIT,
+                                      MESH_FEAT_TIMEOUT,        MESH_FEAT_MTLS_STRICT,
+                                      MESH_FEAT_PROXY_RESOURCES};
     for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++)
         assert_int_equal(tr->caps[full[i]].support, MESH_SUPPORT_FULL);
     char *matrix = NULL;
     assert_int_equal(mesh_capability_matrix(&matrix), MESH_OK);
     assert_non_null(strstr(matrix, "| header prefix match | yes | "));
-    assert_non_null(
-        strstr(matrix, "| no: HTTPRoute header matches are Exact or RegularExpression"));
+    assert_non_null(strstr(matrix, "| yes: HTTPRoute header matches have no prefix type: a "
+                                   "prefix becomes the RegularExpression ^PREFIX.*"));
     free(matrix);
 }
 
@@ -270,28 +271,37 @@ static const char header_prefix_yaml[] =
               "  http_routes:\n"
               "    - matches:\n"
               "        - path: /x\n"
-              "          headers: {x-user: {prefix: adm}, x-env: {exact: prod}}\n"
+              "          headers:\n"
+              "            x-user: {prefix: adm}\n"
+              "            x-env: {exact: prod}\n"
+              "            x-meta: {prefix: \"a.b*(c)+?|[d]{2}^$\\\\e\"}\n"
+              "            x-any: {prefix: \"\"}\n"
               "      destinations: [{host: pay-v1}]\n");
 
-static void test_linkerd_header_prefix_refused(void **state)
+/* Gateway API has no prefix header match: an anchored regular expression says the same, each
+ * metacharacter of the prefix escaped so that it matches itself. */
+static void test_linkerd_header_prefix_as_regex(void **state)
 {
     (void)state;
-    char *msg = refused(header_prefix_yaml, NULL, MESH_E_UNSUPPORTED);
-    assert_string_equal(msg,
-                        "VirtualService default/pay spec.http_routes[0].matches[0].headers[0]: "
-                        "linkerd cannot express header prefix match: HTTPRoute header "
-                        "matches are Exact or RegularExpression only (write the condition "
-                        "as a regex match)");
-    /* allow_partial: the same sentence as a warning, the condition left out, the rest kept. */
-    struct run r = ok(header_prefix_yaml, NULL, true);
-    assert_int_equal(r.t.warnings.len, 1);
-    assert_string_equal(r.t.warnings.items[0].message, msg);
-    assert_string_equal(r.t.warnings.items[0].path, "spec.http_routes[0].matches[0].headers[0]");
+    struct run r = ok(header_prefix_yaml, NULL, false);
+    assert_int_equal(r.t.warnings.len, 0);
     const struct mesh_node *o = must_find(&r.t, "HTTPRoute", "default", "pay");
-    assert_int_equal(len_at(o, "spec.rules[0].matches[0].headers"), 1);
-    assert_at(o, "spec.rules[0].matches[0].headers[0].name", "x-env");
-    assert_at(o, "spec.rules[0].matches[0].path.value", "/x");
+    const struct mesh_node *m = at(o, "spec.rules[0].matches[0]");
+    assert_at(m, "path.value", "/x");
+    assert_int_equal(len_at(m, "headers"), 4);
+    assert_at(m, "headers[0].name", "x-user");
+    assert_at(m, "headers[0].type", "RegularExpression");
+    assert_at(m, "headers[0].value", "^adm.*");
+    assert_at(m, "headers[1].type", "Exact");
+    assert_at(m, "headers[1].value", "prod");
+    assert_at(m, "headers[2].type", "RegularExpression");
+    assert_at(m, "headers[2].value", "^a\\.b\\*\\(c\\)\\+\\?\\|\\[d\\]\\{2\\}\\^\\$\\\\e.*");
+    /* The empty prefix: any value, as long as the header is there. */
+    assert_at(m, "headers[3].value", "^.*");
     run_clear(&r);
+    /* Before HTTPRoute (2.14) the route itself is refused, not the match. */
+    char *msg = refused(header_prefix_yaml, "2.13", MESH_E_UNSUPPORTED);
+    assert_non_null(strstr(msg, "VirtualService default/pay spec.http_routes: linkerd 2.13"));
     free(msg);
 }
 
@@ -371,6 +381,15 @@ static void test_linkerd_retries(void **state)
               "metadata.annotations[\"retry.linkerd.io/http\"]", "5xx");
     run_clear(&r);
     free(msg);
+    /* Every condition refused: no retries at all, rather than Linkerd's default of 5xx. */
+    r = ok(VS("z", "  hosts: [z]\n  http_routes:\n"
+                   "    - retries: {attempts: 2, retry_on: [reset]}\n"
+                   "      destinations: [{host: z1}]\n"),
+           NULL, true);
+    o = must_find(&r.t, "HTTPRoute", "default", "z");
+    assert_null(at(o, "metadata.annotations[\"retry.linkerd.io/http\"]"));
+    assert_null(at(o, "metadata.annotations[\"retry.linkerd.io/limit\"]"));
+    run_clear(&r);
 
     /* Annotations cover the whole route: two routes, two policies. */
     const char two_yaml[] = VS("y", "  hosts: [y]\n  http_routes:\n"
@@ -1165,7 +1184,7 @@ int main(void)
         cmocka_unit_test(test_linkerd_caps_cover_every_feature_in_order),
         cmocka_unit_test(test_linkerd_seed_split_90_10),
         cmocka_unit_test(test_linkerd_matches),
-        cmocka_unit_test(test_linkerd_header_prefix_refused),
+        cmocka_unit_test(test_linkerd_header_prefix_as_regex),
         cmocka_unit_test(test_linkerd_timeouts),
         cmocka_unit_test(test_linkerd_retries),
         cmocka_unit_test(test_linkerd_fault_abort_backend),
