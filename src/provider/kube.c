@@ -135,6 +135,16 @@ static enum mesh_err read_model(struct mesh *mesh, struct kube_state *st, struct
     return MESH_OK;
 }
 
+/* to: a copy of from without its skip-th resource (-1: none), with room for extra more. */
+static void model_copy(const struct model *from, ssize_t skip, size_t extra, struct model *to)
+{
+    to->res = xcalloc(from->n + extra + 1, sizeof(*to->res));
+    for (size_t i = 0; i < from->n; i++)
+        if ((ssize_t)i != skip)
+            to->res[to->n++] = mesh_resource_clone(from->res[i]);
+    to->version = from->version ? xstrdup(from->version) : NULL;
+}
+
 static bool same_id(const struct mesh_resource *a, enum mesh_kind kind, const char *ns,
                     const char *name)
 {
@@ -362,10 +372,7 @@ static enum mesh_err kube_apply(struct mesh *mesh, void *state,
 
     if (err != MESH_OK)
         goto out;
-    after.res = xcalloc(before.n + n + 1, sizeof(*after.res));
-    for (size_t i = 0; i < before.n; i++)
-        after.res[after.n++] = mesh_resource_clone(before.res[i]);
-    after.version = before.version ? xstrdup(before.version) : NULL;
+    model_copy(&before, -1, n, &after);
     bool changed = false;
     for (size_t i = 0; i < n; i++) {
         const char *ns = mesh_resource_namespace(res[i]);
@@ -414,8 +421,7 @@ static enum mesh_err kube_get(struct mesh *mesh, void *state, enum mesh_kind kin
         goto out;
     ssize_t i = model_find(&m, kind, ns, name);
     if (i < 0) {
-        err = mesh_set_error(mesh, MESH_E_NOTFOUND, "%s %s/%s not found in the cluster (%s)",
-                             mesh_kind_name(kind), ns, name, st->cluster.context);
+        err = MESH_E_NOTFOUND; /* worded by the front end, as for every provider */
         goto out;
     }
     *out = m.res[i];
@@ -457,8 +463,7 @@ static enum mesh_err kube_remove(struct mesh *mesh, void *state, enum mesh_kind 
         goto out;
     ssize_t at = model_find(&before, kind, ns, name);
     if (at < 0) {
-        err = mesh_set_error(mesh, MESH_E_NOTFOUND, "%s %s/%s not found in the cluster (%s)",
-                             mesh_kind_name(kind), ns, name, st->cluster.context);
+        err = MESH_E_NOTFOUND; /* worded by the front end, as for every provider */
         goto out;
     }
     if (kind == MESH_KIND_SERVICE) {
@@ -468,11 +473,7 @@ static enum mesh_err kube_remove(struct mesh *mesh, void *state, enum mesh_kind 
                              ns, name, st->tr->name);
         goto out;
     }
-    after.res = xcalloc(before.n + 1, sizeof(*after.res));
-    for (size_t i = 0; i < before.n; i++)
-        if ((ssize_t)i != at)
-            after.res[after.n++] = mesh_resource_clone(before.res[i]);
-    after.version = before.version ? xstrdup(before.version) : NULL;
+    model_copy(&before, at, 0, &after);
     err = write_model(mesh, st, &before, &after);
 out:
     model_clear(&before);
