@@ -5,8 +5,9 @@
  *   observability [STORE_DIR [GRAFANA_URL]]
  *
  * The seed's Grafana (http://grafana:3000) is a name only a cluster resolves, so this example
- * pushes dashboards only to a Grafana given on the command line (http://admin:admin@127.0.0.1:3000,
- * or a URL without a password and a token in $MESH_GRAFANA_TOKEN). */
+ * pushes dashboards only to a Grafana given on the command line (http://127.0.0.1:3000), as
+ * $MESH_GRAFANA_TOKEN (a service account token) or $MESH_GRAFANA_USER and $MESH_GRAFANA_PASSWORD:
+ * the stored endpoint holds no password. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,7 +40,8 @@ int main(int argc, char **argv)
     const struct mesh_observability_config *oc = (const struct mesh_observability_config *)stored;
     printf("ObservabilityConfig %s/%s\n", mesh_resource_namespace(stored), stored->name);
     printf("  prometheus %s\n", oc->prometheus_endpoint ? oc->prometheus_endpoint : "-");
-    printf("  grafana    %s\n", oc->grafana_endpoint ? "(set: dashboards pushed)" : "-");
+    printf("  grafana    %s%s\n", oc->grafana_endpoint ? oc->grafana_endpoint : "-",
+           oc->grafana_endpoint ? " (dashboards pushed)" : "");
     printf("  jaeger     %s\n", oc->jaeger_endpoint ? oc->jaeger_endpoint : "-");
     rc = 0;
 out:

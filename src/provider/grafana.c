@@ -47,6 +47,12 @@ char *mesh_grafana_redact(const char *base_url)
     return xasprintf("%.*s%s", (int)(auth - base_url), base_url, at + 1);
 }
 
+static bool has_userinfo(const char *url)
+{
+    const char *auth = authority(url);
+    return auth && memchr(auth, '@', strcspn(auth, "/?#")) != NULL;
+}
+
 /* scheme://host[:port] of a redacted URL, for the absolute address of a pushed dashboard. */
 static char *origin(const char *redacted)
 {
@@ -113,9 +119,9 @@ static enum mesh_err status_error(long status, const char *body, size_t len, con
     enum mesh_err err = status >= 500 ? MESH_E_UNAVAILABLE : MESH_E_INVALID;
     if (status == 401 || status == 403)
         *errmsg = xasprintf("Grafana at %s refused the credentials (%ld: %s): set $%s to a "
-                            "service account token with the Editor role, or put user:password "
-                            "in the URL",
-                            where, status, why, MESH_GRAFANA_TOKEN_ENV);
+                            "service account token with the Editor role, or $%s and $%s",
+                            where, status, why, MESH_GRAFANA_TOKEN_ENV, MESH_GRAFANA_USER_ENV,
+                            MESH_GRAFANA_PASSWORD_ENV);
     else
         *errmsg = xasprintf("Grafana at %s refused dashboard %s (%ld): %s", where, uid, status,
                             why);
@@ -174,6 +180,15 @@ enum mesh_err mesh_grafana_push(const char *base_url, const char *token, const j
         headers = curl_slist_append(headers, auth);
     }
     rc = headers ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+    /* Basic auth from the environment only when neither a token nor the URL says otherwise:
+     * a stored grafana_endpoint never holds a password (resources are no place for one). */
+    const char *user = getenv(MESH_GRAFANA_USER_ENV);
+    if (rc == CURLE_OK && !auth && !has_userinfo(base_url) && user && *user) {
+        const char *password = getenv(MESH_GRAFANA_PASSWORD_ENV);
+        rc = curl_easy_setopt(h, CURLOPT_USERNAME, user);
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(h, CURLOPT_PASSWORD, password ? password : "");
+    }
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(h, CURLOPT_URL, endpoint);
     if (rc == CURLE_OK)

@@ -9,8 +9,11 @@
 
 #include "mesh/err.h"
 
-/* The environment variable a Grafana service account token is read from (Bearer). */
-#define MESH_GRAFANA_TOKEN_ENV "MESH_GRAFANA_TOKEN"
+/* Where credentials come from when the call gives none: a Grafana service account token
+ * (Bearer), else a user and password (basic auth). */
+#define MESH_GRAFANA_TOKEN_ENV    "MESH_GRAFANA_TOKEN"
+#define MESH_GRAFANA_USER_ENV     "MESH_GRAFANA_USER"
+#define MESH_GRAFANA_PASSWORD_ENV "MESH_GRAFANA_PASSWORD"
 
 #define MESH_GRAFANA_TIMEOUT_MS 10000
 
@@ -18,7 +21,8 @@
  * (http:// or https://, maybe with a sub-path: "http://127.0.0.1:3000", "https://example.org/
  * grafana"), as {"dashboard": ..., "overwrite": true}. Credentials: token (NULL:
  * $MESH_GRAFANA_TOKEN) as "Authorization: Bearer"; else user:password in base_url as basic auth;
- * else none (a Grafana with anonymous editors). https:// is verified against the system trust
+ * else $MESH_GRAFANA_USER and $MESH_GRAFANA_PASSWORD as basic auth; else none (a Grafana with
+ * anonymous editors). https:// is verified against the system trust
  * store. On MESH_OK *url (caller frees; may be NULL when Grafana did not say) is the dashboard's
  * address in Grafana. On error *errmsg (caller frees) says why, with base_url's password left
  * out: MESH_E_INVALID a URL that is not http(s) or an answer 4xx (refused credentials: 401, 403),
