@@ -127,9 +127,9 @@ enum mesh_err mesh_inject_fault(struct mesh *mesh, const char *service,
  * API, as $MESH_GRAFANA_TOKEN (a service account token) when set, else as $MESH_GRAFANA_USER
  * with $MESH_GRAFANA_PASSWORD, else anonymously (docs/observability.md): an endpoint holds no
  * password. Blocks for up to 10 s per dashboard. MESH_E_INVALID: an endpoint is not a URL
- * (nothing stored), or Grafana refused a dashboard or the credentials; MESH_E_UNAVAILABLE, MESH_E_TLS: Grafana cannot be reached. When the push
- * fails the configuration stays stored, and mesh_last_error() says so. Same thread rules as
- * mesh_apply. */
+ * (nothing stored), or Grafana refused a dashboard or the credentials; MESH_E_UNAVAILABLE,
+ * MESH_E_TLS: Grafana cannot be reached. When the push fails the configuration stays stored, and
+ * mesh_last_error() says so. Same thread rules as mesh_apply. */
 enum mesh_err mesh_configure_observability(struct mesh *mesh, const char *prometheus_endpoint,
                                            const char *grafana_endpoint,
                                            const char *jaeger_endpoint);

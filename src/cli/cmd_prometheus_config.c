@@ -154,24 +154,25 @@ static int run_prometheus_config(struct cli_ctx *ctx, int argc, char **argv)
                         sizeof(timeout));
     struct mesh_strbuf out;
     mesh_strbuf_init(&out, 0);
-    mesh_strbuf_printf(&out,
-                       "# Prometheus configuration for ClusterDB Mesh (meshctl prometheus-config).\n"
-                       "# Every sidecar and gateway registered with meshd is found through its HTTP\n"
-                       "# service discovery and scraped at its admin /metrics; see\n"
-                       "# docs/observability.md. To add the job to an existing Prometheus, copy\n"
-                       "# the entry under scrape_configs.\n"
-                       "global:\n"
-                       "  scrape_interval: %s\n"
-                       "  scrape_timeout: %s\n"
-                       "  evaluation_interval: %s\n"
-                       "scrape_configs:\n"
-                       "  - job_name: " JOB_NAME "\n"
-                       "    scrape_interval: %s\n"
-                       "    scrape_timeout: %s\n"
-                       "    metrics_path: /metrics\n"
-                       "    http_sd_configs:\n"
-                       "      - url: ",
-                       interval, timeout, interval, interval, timeout);
+    mesh_strbuf_printf(
+        &out,
+        "# Prometheus configuration for ClusterDB Mesh (meshctl prometheus-config).\n"
+        "# Every sidecar and gateway registered with meshd is found through its HTTP\n"
+        "# service discovery and scraped at its admin /metrics; see\n"
+        "# docs/observability.md. To add the job to an existing Prometheus, copy\n"
+        "# the entry under scrape_configs.\n"
+        "global:\n"
+        "  scrape_interval: %s\n"
+        "  scrape_timeout: %s\n"
+        "  evaluation_interval: %s\n"
+        "scrape_configs:\n"
+        "  - job_name: " JOB_NAME "\n"
+        "    scrape_interval: %s\n"
+        "    scrape_timeout: %s\n"
+        "    metrics_path: /metrics\n"
+        "    http_sd_configs:\n"
+        "      - url: ",
+        interval, timeout, interval, interval, timeout);
     char *sd_url = xasprintf("%s/v1/prometheus/targets", server);
     put_quoted(&out, sd_url);
     mesh_strbuf_printf(&out, "\n        refresh_interval: %s\n", interval);

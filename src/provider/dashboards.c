@@ -17,7 +17,7 @@
 #define OUTBOUND "service!~\"inbound[|].*\""
 /* Successes, for a success rate: anything but 5xx and 000 (no response was sent). */
 #define SUCCEEDED "code!~\"5..|000\""
-#define RATE   "[$__rate_interval]"
+#define RATE      "[$__rate_interval]"
 
 struct target_def {
     const char *expr;
@@ -178,10 +178,10 @@ static json_t *panel_json(const struct panel_def *p, int id, int x, int y)
     json_t *targets = json_array();
     for (size_t i = 0; i < MAX_TARGETS && p->targets[i].expr; i++) {
         char ref[2] = {(char)('A' + i), 0};
-        json_array_append_new(targets, json_pack("{s:s,s:o,s:s,s:s,s:b}", "refId", ref,
-                                                 "datasource", datasource(), "expr",
-                                                 p->targets[i].expr, "legendFormat",
-                                                 p->targets[i].legend, "range", 1));
+        json_array_append_new(targets,
+                              json_pack("{s:s,s:o,s:s,s:s,s:b}", "refId", ref, "datasource",
+                                        datasource(), "expr", p->targets[i].expr, "legendFormat",
+                                        p->targets[i].legend, "range", 1));
     }
     json_t *options;
     if (strcmp(p->type, "stat") == 0)
@@ -189,14 +189,14 @@ static json_t *panel_json(const struct panel_def *p, int id, int x, int y)
                             "lastNotNull", "fields", "", "values", 0, "colorMode", "value",
                             "graphMode", "area", "textMode", "auto");
     else
-        options = json_pack("{s:{s:s,s:s,s:b},s:{s:s,s:s}}", "legend", "displayMode", "list",
-                            "placement", "bottom", "showLegend", 1, "tooltip", "mode", "multi",
-                            "sort", "desc");
-    json_t *panel = json_pack("{s:i,s:s,s:s,s:o,s:{s:i,s:i,s:i,s:i},s:{s:{s:s},s:[]},s:o,s:o}",
-                              "id", id, "type", p->type, "title", p->title, "datasource",
-                              datasource(), "gridPos", "h", p->height, "w", p->width, "x", x,
-                              "y", y, "fieldConfig", "defaults", "unit", p->unit, "overrides",
-                              "options", options, "targets", targets);
+        options =
+            json_pack("{s:{s:s,s:s,s:b},s:{s:s,s:s}}", "legend", "displayMode", "list", "placement",
+                      "bottom", "showLegend", 1, "tooltip", "mode", "multi", "sort", "desc");
+    json_t *panel =
+        json_pack("{s:i,s:s,s:s,s:o,s:{s:i,s:i,s:i,s:i},s:{s:{s:s},s:[]},s:o,s:o}", "id", id,
+                  "type", p->type, "title", p->title, "datasource", datasource(), "gridPos", "h",
+                  p->height, "w", p->width, "x", x, "y", y, "fieldConfig", "defaults", "unit",
+                  p->unit, "overrides", "options", options, "targets", targets);
     if (panel && p->description)
         json_object_set_new(panel, "description", json_string(p->description));
     return panel;
@@ -206,10 +206,10 @@ static json_t *panel_json(const struct panel_def *p, int id, int x, int y)
 static json_t *templating(enum var_kind var)
 {
     json_t *list = json_array();
-    json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:i,s:b,s:b,s:s}", "name",
-                                          "datasource", "label", "Data source", "type",
-                                          "datasource", "query", "prometheus", "refresh", 1,
-                                          "includeAll", 0, "multi", 0, "regex", ""));
+    json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:i,s:b,s:b,s:s}", "name", "datasource",
+                                          "label", "Data source", "type", "datasource", "query",
+                                          "prometheus", "refresh", 1, "includeAll", 0, "multi", 0,
+                                          "regex", ""));
     const char *name = NULL, *label = NULL, *query = NULL, *regex = "";
     if (var == VAR_SERVICE) {
         name = "service";
@@ -251,12 +251,11 @@ static json_t *dashboard_json(const struct dashboard_def *d)
     json_t *links = json_pack("[{s:s,s:[s],s:b,s:b,s:b,s:s,s:s}]", "title", "ClusterDB Mesh",
                               "tags", MESH_DASHBOARD_TAG, "asDropdown", 1, "includeVars", 1,
                               "keepTime", 1, "type", "dashboards", "icon", "external link");
-    json_t *doc = json_pack("{s:n,s:s,s:s,s:s,s:[s],s:b,s:i,s:s,s:s,s:{s:s,s:s},s:o,s:o,s:o,s:i}",
-                            "id", "uid", d->uid, "title", d->title, "description", d->description,
-                            "tags", MESH_DASHBOARD_TAG, "editable", 1, "graphTooltip", 1,
-                            "refresh", "10s", "timezone", "", "time", "from", "now-30m", "to",
-                            "now", "templating", templating(d->var), "links", links, "panels",
-                            panels, "schemaVersion", 36);
+    json_t *doc = json_pack(
+        "{s:n,s:s,s:s,s:s,s:[s],s:b,s:i,s:s,s:s,s:{s:s,s:s},s:o,s:o,s:o,s:i}", "id", "uid", d->uid,
+        "title", d->title, "description", d->description, "tags", MESH_DASHBOARD_TAG, "editable", 1,
+        "graphTooltip", 1, "refresh", "10s", "timezone", "", "time", "from", "now-30m", "to", "now",
+        "templating", templating(d->var), "links", links, "panels", panels, "schemaVersion", 36);
     return doc;
 }
 

@@ -90,8 +90,8 @@ static enum mesh_err transport_error(CURLcode rc, const char *errbuf, const char
                             where, detail);
         return MESH_E_TLS;
     case CURLE_OPERATION_TIMEDOUT:
-        *errmsg = xasprintf("Grafana at %s did not answer within %d ms", where,
-                            MESH_GRAFANA_TIMEOUT_MS);
+        *errmsg =
+            xasprintf("Grafana at %s did not answer within %d ms", where, MESH_GRAFANA_TIMEOUT_MS);
         return MESH_E_UNAVAILABLE;
     default:
         *errmsg = xasprintf("cannot reach Grafana at %s: %s", where, detail);
@@ -123,8 +123,8 @@ static enum mesh_err status_error(long status, const char *body, size_t len, con
                             where, status, why, MESH_GRAFANA_TOKEN_ENV, MESH_GRAFANA_USER_ENV,
                             MESH_GRAFANA_PASSWORD_ENV);
     else
-        *errmsg = xasprintf("Grafana at %s refused dashboard %s (%ld): %s", where, uid, status,
-                            why);
+        *errmsg =
+            xasprintf("Grafana at %s refused dashboard %s (%ld): %s", where, uid, status, why);
     free(why);
     return err;
 }
@@ -214,8 +214,8 @@ enum mesh_err mesh_grafana_push(const char *base_url, const char *token, const j
     if (rc == CURLE_OK)
         rc = curl_easy_perform(h);
     if (rc == CURLE_WRITE_ERROR && sink.too_big) {
-        *errmsg = xasprintf("Grafana at %s: its answer is larger than %u KiB", where,
-                            MAX_ANSWER >> 10);
+        *errmsg =
+            xasprintf("Grafana at %s: its answer is larger than %u KiB", where, MAX_ANSWER >> 10);
         err = MESH_E_IO;
         goto out;
     }

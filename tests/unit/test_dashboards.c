@@ -58,8 +58,7 @@ static void test_every_panel_has_promql(void **state)
                 assert_non_null(expr);
                 assert_true(strstr(expr, "mesh_") || strstr(expr, "up{"));
                 json_t *ds = json_object_get(target, "datasource");
-                assert_string_equal(json_string_value(json_object_get(ds, "uid")),
-                                    "${datasource}");
+                assert_string_equal(json_string_value(json_object_get(ds, "uid")), "${datasource}");
             }
         }
     }
@@ -85,8 +84,8 @@ static void test_variables(void **state)
         assert_int_equal(json_array_size(vars), 2);
         json_t *v = json_array_get(vars, 1);
         assert_string_equal(json_string_value(json_object_get(v, "name")), want[i]);
-        assert_non_null(strstr(json_string_value(json_object_get(v, "definition")),
-                               "label_values("));
+        assert_non_null(
+            strstr(json_string_value(json_object_get(v, "definition")), "label_values("));
     }
     mesh_dashboards_free(list, n);
 }
@@ -121,8 +120,7 @@ static void test_push_refuses_other_schemes_without_sending(void **state)
     assert_non_null(strstr(why, "must be an http:// or https:// URL"));
     free(why);
     why = NULL;
-    assert_int_equal(mesh_grafana_push("http://", NULL, list[0].json, &url, &why),
-                     MESH_E_INVALID);
+    assert_int_equal(mesh_grafana_push("http://", NULL, list[0].json, &url, &why), MESH_E_INVALID);
     free(why);
     mesh_dashboards_free(list, n);
 }

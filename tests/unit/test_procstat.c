@@ -33,8 +33,12 @@ static void test_read_knows_this_process(void **state)
 static void test_prometheus_text(void **state)
 {
     (void)state;
-    struct mesh_procstat ps = {.has_rss = true, .has_cpu = true, .has_fds = true,
-                               .rss_bytes = 4096000, .cpu_us = 2500001, .open_fds = 12};
+    struct mesh_procstat ps = {.has_rss = true,
+                               .has_cpu = true,
+                               .has_fds = true,
+                               .rss_bytes = 4096000,
+                               .cpu_us = 2500001,
+                               .open_fds = 12};
     struct mesh_strbuf sb;
     mesh_strbuf_init(&sb, 0);
     assert_int_equal(mesh_procstat_render_prometheus(&ps, &sb), MESH_OK);
@@ -42,7 +46,8 @@ static void test_prometheus_text(void **state)
                                     "mesh_process_resident_memory_bytes 4096000\n"));
     assert_non_null(strstr(sb.data, "# TYPE mesh_process_cpu_seconds_total counter\n"
                                     "mesh_process_cpu_seconds_total 2.500001\n"));
-    assert_non_null(strstr(sb.data, "# TYPE mesh_process_open_fds gauge\nmesh_process_open_fds 12\n"));
+    assert_non_null(
+        strstr(sb.data, "# TYPE mesh_process_open_fds gauge\nmesh_process_open_fds 12\n"));
     mesh_strbuf_free(&sb);
 
     /* Unknown figures: the families are still declared, without a sample. */
