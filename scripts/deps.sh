@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Checks the Debian libraries the build needs (by pkg-config name, plus pytest) and installs the
-# missing ones with apt-get when run as root on Debian/Ubuntu; otherwise prints the exact line.
+# Checks the Debian libraries the build needs (by pkg-config name, plus the test tools) and
+# installs the missing ones with apt-get when run as root on Debian/Ubuntu; otherwise prints the
+# exact line.
 set -eu
 
 debian_package() {
@@ -27,6 +28,8 @@ done
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
 /usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || missing="$missing python3-jsonschema"
 /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || missing="$missing python3-yaml"
+# The end-to-end tests start a real Prometheus (tests/e2e/test_prometheus.py).
+[ -x /usr/bin/prometheus ] || missing="$missing prometheus"
 [ -n "$missing" ] || exit 0
 
 missing=$(echo $missing)

@@ -115,6 +115,25 @@ enum mesh_err mesh_configure_circuit_breaker(struct mesh *mesh, const char *serv
 enum mesh_err mesh_inject_fault(struct mesh *mesh, const char *service,
                                 const struct mesh_fault *fault);
 
+/* --- Observability --- */
+
+/* The ObservabilityConfig mesh_configure_observability() writes: default/default. */
+#define MESH_OBSERVABILITY_CONFIG_NAME "default"
+
+/* The seed's configure_observability. Stores the ObservabilityConfig "default" in namespace
+ * "default" with the three endpoints (http:// or https:// URLs; NULL or "" = not configured),
+ * replacing the one stored before. Then, when grafana_endpoint is set, creates or replaces the
+ * mesh's Grafana dashboards there (the ones `meshctl dashboards` writes) through Grafana's HTTP
+ * API, as $MESH_GRAFANA_TOKEN (a service account token) when set, else as $MESH_GRAFANA_USER
+ * with $MESH_GRAFANA_PASSWORD, else anonymously (docs/observability.md): an endpoint holds no
+ * password. Blocks for up to 10 s per dashboard. MESH_E_INVALID: an endpoint is not a URL
+ * (nothing stored), or Grafana refused a dashboard or the credentials; MESH_E_UNAVAILABLE,
+ * MESH_E_TLS: Grafana cannot be reached. When the push fails the configuration stays stored, and
+ * mesh_last_error() says so. Same thread rules as mesh_apply. */
+enum mesh_err mesh_configure_observability(struct mesh *mesh, const char *prometheus_endpoint,
+                                           const char *grafana_endpoint,
+                                           const char *jaeger_endpoint);
+
 #ifdef __cplusplus
 }
 #endif

@@ -74,6 +74,8 @@ extern const struct cli_command cli_cmd_restore;
 extern const struct cli_command cli_cmd_explain;
 extern const struct cli_command cli_cmd_proxy_status;
 extern const struct cli_command cli_cmd_proxy_config;
+extern const struct cli_command cli_cmd_prometheus_config;
+extern const struct cli_command cli_cmd_dashboards;
 extern const struct cli_command cli_cmd_check;
 extern const struct cli_command cli_cmd_analyze;
 extern const struct cli_command cli_cmd_ca;

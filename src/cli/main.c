@@ -32,6 +32,8 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_explain,
     &cli_cmd_proxy_status,
     &cli_cmd_proxy_config,
+    &cli_cmd_prometheus_config,
+    &cli_cmd_dashboards,
     &cli_cmd_check,
     &cli_cmd_analyze,
     &cli_cmd_ca,
@@ -60,8 +62,13 @@ static void print_global_help(FILE *out)
           "\n"
           "Commands:\n",
           out);
+    /* The summaries line up after the longest name. */
+    int width = 12;
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-13s %s\n", commands[i]->name, commands[i]->summary);
+        if ((int)strlen(commands[i]->name) > width)
+            width = (int)strlen(commands[i]->name);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-*s  %s\n", width, commands[i]->name, commands[i]->summary);
     fputs("\n"
           "Global flags (also accepted after the command):\n"
           "  --store DIR    embedded store directory (default $MESH_STORE, else ./.mesh)\n"

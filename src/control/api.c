@@ -200,6 +200,11 @@ void mesh_api_handle(struct mesh_httpd_req *req, void *data)
             mesh_api_ca_rotate(api, req);
         else
             mesh_api_method_not_allowed(req, "POST");
+    } else if (n == 2 && strcmp(segs[0], "prometheus") == 0 && strcmp(segs[1], "targets") == 0) {
+        if (is_read(req))
+            mesh_api_prometheus_targets(api, req);
+        else
+            mesh_api_method_not_allowed(req, "GET, HEAD");
     } else if (n == 3 && strcmp(segs[0], "proxies") == 0 && strcmp(segs[2], "certificate") == 0) {
         if (m->method_id == MESH_H1_M_POST)
             mesh_api_certificate(api, req, segs[1]);

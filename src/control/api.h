@@ -11,7 +11,8 @@
  *                    /v1/health
  *   api_proxies.c    /v1/proxies...: registration, heartbeats, compiled configs, the watch
  *   api_certs.c      /v1/proxies/{id}/certificate (workload certificates), /v1/ca,
- *                    /v1/ca/rotate and the root rotation's timer */
+ *                    /v1/ca/rotate and the root rotation's timer
+ *   api_prometheus.c /v1/prometheus/targets (Prometheus HTTP service discovery) */
 #ifndef MESH_CONTROL_API_H
 #define MESH_CONTROL_API_H
 
@@ -216,5 +217,11 @@ uint64_t mesh_api_ca_generation(const struct mesh_api *api);
 /* Starts and stops the rotation's timer (mesh_api_new, mesh_api_free). */
 void mesh_api_ca_rotation_start_timer(struct mesh_api *api);
 void mesh_api_ca_rotation_stop_timer(struct mesh_api *api);
+
+/* --- api_prometheus.c --- */
+
+/* GET /v1/prometheus/targets: every live proxy's admin /metrics as Prometheus http_sd_config
+ * target groups. Answers req. */
+void mesh_api_prometheus_targets(struct mesh_api *api, struct mesh_httpd_req *req);
 
 #endif

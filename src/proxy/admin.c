@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/strbuf.h"
+#include "procstat.h"
 #include "proxy.h"
 #include "stream.h"
 
@@ -88,11 +89,18 @@ void mesh_admin_handle(struct mesh_stream *s)
     struct mesh_strbuf body;
     mesh_strbuf_init(&body, ADMIN_MAX_BODY);
     size_t n_shards = shards(p, all);
+    struct mesh_procstat ps;
     if (strcmp(s->path, "/metrics") == 0) {
         enum mesh_err err = mesh_stats_render_prometheus(all, n_shards, &body);
+        mesh_procstat_read(&ps);
+        if (err == MESH_OK)
+            err = mesh_procstat_render_prometheus(&ps, &body);
         respond_buf(s, err, &body, "text/plain; version=0.0.4");
     } else if (strcmp(s->path, "/stats") == 0) {
         enum mesh_err err = mesh_stats_render_json(all, n_shards, &body);
+        mesh_procstat_read(&ps);
+        if (err == MESH_OK)
+            err = mesh_procstat_append_json(&ps, &body);
         respond_buf(s, err, &body, "application/json");
     } else if (strcmp(s->path, "/ready") == 0) {
         /* A sidecar or gateway is ready once it has a config from meshd: before, its outbound
