@@ -18,6 +18,7 @@
  * app carries the versions; the app's own Kubernetes Service (selector app: payment) is the
  * cluster's, as Istio's own examples have it. */
 #include "translate.h"
+#include "istio_names.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -157,7 +158,7 @@ static const char *ns_of(const struct mesh_resource *res)
     return mesh_resource_namespace(res);
 }
 
-static const char *label_get(const struct mesh_labels *labels, const char *key)
+const char *mesh_istio_label(const struct mesh_labels *labels, const char *key)
 {
     for (size_t i = 0; i < labels->len; i++)
         if (labels->items[i].key && strcmp(labels->items[i].key, key) == 0)
@@ -333,8 +334,7 @@ static const void *item(const struct ctx *c, enum mesh_kind kind, size_t i)
 
 /* --- Services --- */
 
-/* A subset name is an RFC 1123 label: the version label, lower-cased, other bytes as '-'. */
-static char *subset_name(const char *version)
+char *mesh_istio_subset_name(const char *version)
 {
     size_t n = strlen(version);
     char *s = xmalloc(n + 2);
@@ -353,42 +353,47 @@ static char *subset_name(const char *version)
     return s;
 }
 
+char *mesh_istio_subset(const struct mesh_istio_workload *w, size_t n, size_t i)
+{
+    const struct mesh_istio_workload *s = &w[i];
+    if (!s->app || !s->version || strcmp(s->app, s->name) == 0)
+        return NULL;
+    char *name = mesh_istio_subset_name(s->version);
+    bool unique = true;
+    for (size_t j = 0; j < n && unique; j++) {
+        const struct mesh_istio_workload *o = &w[j];
+        if (j == i || !o->app || !o->version || strcmp(o->ns, s->ns) != 0 ||
+            strcmp(o->app, s->app) != 0)
+            continue;
+        char *other = mesh_istio_subset_name(o->version);
+        unique = strcmp(other, name) != 0;
+        free(other);
+    }
+    if (unique)
+        return name;
+    free(name);
+    return NULL;
+}
+
 static void build_services(struct ctx *c)
 {
     struct kind_list *l = &c->kinds[MESH_KIND_SERVICE];
     c->svcs = xcalloc(l->len ? l->len : 1, sizeof(*c->svcs));
     c->n_svcs = l->len;
+    struct mesh_istio_workload *w = xcalloc(l->len ? l->len : 1, sizeof(*w));
     for (size_t i = 0; i < l->len; i++) {
         struct svc *s = &c->svcs[i];
         s->src = (const struct mesh_service *)l->items[i];
         s->name = s->src->res.name;
         s->ns = ns_of(&s->src->res);
-        s->app = label_get(&s->src->res.labels, "app");
-        s->version = label_get(&s->src->res.labels, "version");
+        s->app = mesh_istio_label(&s->src->res.labels, "app");
+        s->version = mesh_istio_label(&s->src->res.labels, "version");
         s->fqdn = xasprintf("%s.%s.svc.%s", s->name, s->ns, c->domain);
+        w[i] = (struct mesh_istio_workload){s->name, s->ns, s->app, s->version};
     }
-    /* A version of an app is a subset only when no other Service of its namespace claims the
-     * same app and version: two would be one subset, where ours are two clusters. */
-    for (size_t i = 0; i < c->n_svcs; i++) {
-        struct svc *s = &c->svcs[i];
-        if (!s->app || !s->version || strcmp(s->app, s->name) == 0)
-            continue;
-        char *name = subset_name(s->version);
-        bool unique = true;
-        for (size_t j = 0; j < c->n_svcs && unique; j++) {
-            const struct svc *o = &c->svcs[j];
-            if (j == i || !o->app || !o->version || strcmp(o->ns, s->ns) != 0 ||
-                strcmp(o->app, s->app) != 0)
-                continue;
-            char *other = subset_name(o->version);
-            unique = strcmp(other, name) != 0;
-            free(other);
-        }
-        if (unique)
-            s->subset = name;
-        else
-            free(name);
-    }
+    for (size_t i = 0; i < c->n_svcs; i++)
+        c->svcs[i].subset = mesh_istio_subset(w, c->n_svcs, i);
+    free(w);
 }
 
 static struct svc *svc_by_ref(struct ctx *c, const struct mesh_service_ref *ref)
@@ -543,8 +548,7 @@ static int strictness(enum mesh_mtls_mode mode)
 
 /* --- VirtualService --- */
 
-/* A glob's RE2 form: '*' any run of characters, everything else literal. */
-static char *glob_regex(const char *glob)
+char *mesh_istio_glob_regex(const char *glob)
 {
     size_t n = strlen(glob);
     char *re = xmalloc(2 * n + 1);
@@ -554,7 +558,7 @@ static char *glob_regex(const char *glob)
             re[len++] = '.';
             re[len++] = '*';
         } else {
-            if (strchr("\\.+?()|[]{}^$", *p))
+            if (strchr(MESH_ISTIO_REGEX_META, *p))
                 re[len++] = '\\';
             re[len++] = *p;
         }
@@ -584,7 +588,7 @@ static struct mesh_node *uri_match(const struct mesh_path_match *pm)
             set_str(uri, "prefix", prefix);
             free(prefix);
         } else {
-            char *re = glob_regex(v);
+            char *re = mesh_istio_glob_regex(v);
             set_str(uri, "regex", re);
             free(re);
         }

@@ -35,8 +35,8 @@
  * match, rule or route that would take more requests without what was left out is left out as a
  * whole, so that reading never widens what a route or a policy lets through. */
 #include "translate.h"
+#include "istio_names.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,22 +211,6 @@ static bool has_source(const struct mesh_node *obj)
     return ok;
 }
 
-static struct mesh_node *node_copy(const struct mesh_node *n)
-{
-    if (!n)
-        return NULL;
-    if (n->type == MESH_NODE_SCALAR)
-        return mesh_node_scalar(n->scalar_kind, n->text);
-    struct mesh_node *c = n->type == MESH_NODE_SEQ ? mesh_node_seq() : mesh_node_map();
-    for (size_t i = 0; i < n->len; i++) {
-        if (n->type == MESH_NODE_SEQ)
-            mesh_node_seq_append(c, node_copy(n->items[i]));
-        else
-            mesh_node_map_set(c, n->pairs[i].key->text, node_copy(n->pairs[i].value));
-    }
-    return c;
-}
-
 static void set_str(struct mesh_node *map, const char *key, const char *value)
 {
     mesh_node_map_set(map, key, mesh_node_str(value));
@@ -262,17 +246,10 @@ static void warn(struct rd *r, const struct mesh_node *obj, const char *path, co
 /* "KIND NS/NAME PATH: not read: why", obj being the Istio object. */
 static void warn(struct rd *r, const struct mesh_node *obj, const char *path, const char *fmt, ...)
 {
-    char why[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(why, sizeof(why), fmt, ap);
+    mesh_read_warnv(r->warnings, obj, path, fmt, ap);
     va_end(ap);
-    const char *kind = mesh_read_str(obj, "kind");
-    const char *name = mesh_read_name(obj);
-    bool has_path = path && *path;
-    mesh_diags_add(r->warnings, NULL, 0, 0, has_path ? path : "", "%s %s/%s%s%s: not read: %s",
-                   kind ? kind : "object", mesh_read_namespace(obj), name ? name : "(unnamed)",
-                   has_path ? " " : "", has_path ? path : "", why);
 }
 
 /* Why the fields Istio has and we do not are left out. */
@@ -324,22 +301,6 @@ static void unread_keys(struct rd *r, const struct mesh_node *obj, const struct 
     }
 }
 
-/* Our document: {apiVersion, kind, metadata: {name, namespace}, spec: {}}; *spec to fill. */
-static struct mesh_node *new_doc(const char *kind, const char *name, const char *ns,
-                                 struct mesh_node **spec)
-{
-    struct mesh_node *doc = mesh_node_map();
-    set_str(doc, "apiVersion", MESH_API_VERSION);
-    set_str(doc, "kind", kind);
-    struct mesh_node *meta = mesh_node_map();
-    set_str(meta, "name", name);
-    set_str(meta, "namespace", ns);
-    mesh_node_map_set(doc, "metadata", meta);
-    *spec = mesh_node_map();
-    mesh_node_map_set(doc, "spec", *spec);
-    return doc;
-}
-
 static struct mesh_resource *find_res(const struct rd *r, enum mesh_kind kind, const char *ns,
                                       const char *name, size_t upto)
 {
@@ -382,34 +343,6 @@ static char *unique_name(const struct rd *r, enum mesh_kind kind, const char *ns
 
 /* --- Services and hosts --- */
 
-/* istio.c's subset name: the version label, lower-cased, other bytes '-', trimmed. */
-static char *subset_name(const char *version)
-{
-    size_t n = strlen(version);
-    char *s = xmalloc(n + 2);
-    size_t len = 0;
-    for (size_t i = 0; i < n && len < 63; i++) {
-        unsigned char ch = (unsigned char)tolower((unsigned char)version[i]);
-        s[len++] = isalnum(ch) ? (char)ch : '-';
-    }
-    s[len] = '\0';
-    while (len && s[len - 1] == '-')
-        s[--len] = '\0';
-    size_t lead = strspn(s, "-");
-    memmove(s, s + lead, len - lead + 1);
-    if (!s[0])
-        strcpy(s, "v");
-    return s;
-}
-
-static const char *label_of(const struct mesh_labels *labels, const char *key)
-{
-    for (size_t i = 0; i < labels->len; i++)
-        if (strcmp(labels->items[i].key, key) == 0)
-            return labels->items[i].value;
-    return NULL;
-}
-
 /* A version of an app (istio.c selects it by app and version). */
 static bool is_version(const struct svc *s)
 {
@@ -446,34 +379,20 @@ static void read_services(struct rd *r, const struct mesh_node *const *objs, siz
         s->res = (struct mesh_service *)res;
         s->name = res->name;
         s->ns = mesh_resource_namespace(res);
-        s->app = label_of(&res->labels, "app");
-        s->version = label_of(&res->labels, "version");
+        s->app = mesh_istio_label(&res->labels, "app");
+        s->version = mesh_istio_label(&res->labels, "version");
         s->group = -1;
     }
     if (r->n_svcs > 1)
         qsort(r->svcs, r->n_svcs, sizeof(*r->svcs), compare_svcs);
-    /* As istio.c: a subset only when no other version of the app in the namespace has the same
-     * subset name. */
-    for (size_t i = 0; i < r->n_svcs; i++) {
-        struct svc *s = &r->svcs[i];
-        if (!is_version(s))
-            continue;
-        char *name = subset_name(s->version);
-        bool unique = true;
-        for (size_t j = 0; j < r->n_svcs && unique; j++) {
-            const struct svc *o = &r->svcs[j];
-            if (j == i || !o->app || !o->version || strcmp(o->ns, s->ns) != 0 ||
-                strcmp(o->app, s->app) != 0)
-                continue;
-            char *other = subset_name(o->version);
-            unique = strcmp(other, name) != 0;
-            free(other);
-        }
-        if (unique)
-            s->subset = name;
-        else
-            free(name);
-    }
+    /* The subsets istio.c gave them. */
+    struct mesh_istio_workload *w = xcalloc(r->n_svcs ? r->n_svcs : 1, sizeof(*w));
+    for (size_t i = 0; i < r->n_svcs; i++)
+        w[i] = (struct mesh_istio_workload){r->svcs[i].name, r->svcs[i].ns, r->svcs[i].app,
+                                            r->svcs[i].version};
+    for (size_t i = 0; i < r->n_svcs; i++)
+        r->svcs[i].subset = mesh_istio_subset(w, r->n_svcs, i);
+    free(w);
 }
 
 static struct svc *svc_named(struct rd *r, const char *name, size_t name_len, const char *ns,
@@ -558,28 +477,6 @@ static char *svc_ref(const struct svc *s, const char *ns)
 
 /* --- VirtualService --- */
 
-static const char re_special[] = "\\.+?()|[]{}^$";
-
-/* istio.c's regex for a glob: '*' any run, everything else literal. */
-static char *glob_regex(const char *glob)
-{
-    size_t n = strlen(glob);
-    char *re = xmalloc(2 * n + 1);
-    size_t len = 0;
-    for (const char *p = glob; *p; p++) {
-        if (*p == '*') {
-            re[len++] = '.';
-            re[len++] = '*';
-        } else {
-            if (strchr(re_special, *p))
-                re[len++] = '\\';
-            re[len++] = *p;
-        }
-    }
-    re[len] = '\0';
-    return re;
-}
-
 /* The glob istio.c made re from, or NULL: escaped literals and ".*" only, at least one of them not
  * a lone trailing one (that glob would have been a prefix), starting with '/'. */
 static char *regex_glob(const char *re)
@@ -587,14 +484,14 @@ static char *regex_glob(const char *re)
     char *g = xmalloc(strlen(re) + 1);
     size_t len = 0, stars = 0;
     for (const char *p = re; *p;) {
-        if (p[0] == '\\' && p[1] && strchr(re_special, p[1])) {
+        if (p[0] == '\\' && p[1] && strchr(MESH_ISTIO_REGEX_META, p[1])) {
             g[len++] = p[1];
             p += 2;
         } else if (p[0] == '.' && p[1] == '*') {
             g[len++] = '*';
             stars++;
             p += 2;
-        } else if (strchr(re_special, *p) || *p == '*') {
+        } else if (strchr(MESH_ISTIO_REGEX_META, *p) || *p == '*') {
             goto fail;
         } else {
             g[len++] = *p++;
@@ -603,7 +500,7 @@ static char *regex_glob(const char *re)
     g[len] = '\0';
     if (!stars || g[0] != '/' || (stars == 1 && g[len - 1] == '*'))
         goto fail;
-    char *back = glob_regex(g);
+    char *back = mesh_istio_glob_regex(g);
     bool same = strcmp(back, re) == 0;
     free(back);
     if (same)
@@ -747,7 +644,7 @@ static bool fault_percentage(const struct mesh_node *f, struct mesh_node **out)
     if (!is_number(v))
         return false;
     if (strtod(v->text, NULL) != 100.0)
-        *out = node_copy(v);
+        *out = mesh_read_copy(v);
     return true;
 }
 
@@ -790,7 +687,7 @@ static struct mesh_node *read_fault(struct rd *r, const struct mesh_node *obj,
             warn(r, obj, p, "percentage.value is not a number");
         else {
             struct mesh_node *a = mesh_node_map();
-            mesh_node_map_set(a, "http_status", node_copy(status));
+            mesh_node_map_set(a, "http_status", mesh_read_copy(status));
             if (pct)
                 mesh_node_map_set(a, "percentage", pct);
             mesh_node_map_set(out, "abort", a);
@@ -841,7 +738,7 @@ static enum outcome read_retries(struct rd *r, const struct mesh_node *obj,
         return READ_BAD;
     }
     unread_keys(r, obj, retries, path, handled);
-    mesh_node_map_set(out, "attempts", node_copy(get(retries, "attempts")));
+    mesh_node_map_set(out, "attempts", mesh_read_copy(get(retries, "attempts")));
     if (!strcmp(get(retries, "attempts")->text, "0"))
         return READ_OK;
     const char *per_try = mesh_read_str(retries, "perTryTimeout");
@@ -967,7 +864,7 @@ static enum outcome read_route(struct rd *r, const struct mesh_node *obj, const 
         free(ref);
         const struct mesh_node *w = get(rd, "weight");
         if (w)
-            mesh_node_map_set(od, "weight", node_copy(w));
+            mesh_node_map_set(od, "weight", mesh_read_copy(w));
         mesh_node_seq_append(ours, od);
     }
     const char *timeout = mesh_read_str(h, "timeout");
@@ -1007,12 +904,12 @@ static struct mesh_resource *emit_fault(struct rd *r, const struct mesh_node *ob
                                         const struct mesh_node *fault)
 {
     struct mesh_node *spec = NULL;
-    struct mesh_node *doc = new_doc("FaultInjection", name, ns, &spec);
+    struct mesh_node *doc = mesh_read_doc("FaultInjection", name, ns, &spec);
     set_str(spec, "service", service);
     if (route)
         set_str(spec, "route", route);
     for (size_t i = 0; i < fault->len; i++)
-        mesh_node_map_set(spec, fault->pairs[i].key->text, node_copy(fault->pairs[i].value));
+        mesh_node_map_set(spec, fault->pairs[i].key->text, mesh_read_copy(fault->pairs[i].value));
     return emit(r, doc, obj);
 }
 
@@ -1141,7 +1038,7 @@ static void read_virtual_service(struct rd *r, const struct mesh_node *obj)
         goto out;
     }
     unread_keys(r, obj, spec, "spec", handled);
-    doc = new_doc("VirtualService", name, ns, &dspec);
+    doc = mesh_read_doc("VirtualService", name, ns, &dspec);
     struct mesh_node *ohosts = mesh_node_seq();
     for (size_t i = 0; hosts && i < hosts->len; i++) {
         char *h = vs_host(r, hosts->items[i]->text, ns);
@@ -1150,7 +1047,7 @@ static void read_virtual_service(struct rd *r, const struct mesh_node *obj)
     }
     mesh_node_map_set(dspec, "hosts", ohosts);
     if (gateways && gateways->len)
-        mesh_node_map_set(dspec, "gateways", node_copy(gateways));
+        mesh_node_map_set(dspec, "gateways", mesh_read_copy(gateways));
     struct mesh_node *routes = mesh_node_seq();
     mesh_node_map_set(dspec, "http_routes", routes);
     rr = xcalloc(http && http->len ? http->len : 1, sizeof(*rr));
@@ -1207,7 +1104,7 @@ static bool limit(struct rd *r, const struct mesh_node *obj, const struct mesh_n
     if (strtoll(v->text, NULL, 10) <= 0)
         warn(r, obj, p, "our limits are positive (Istio reads %s as its default)", v->text);
     else
-        mesh_node_map_set(out, ours, node_copy(v));
+        mesh_node_map_set(out, ours, mesh_read_copy(v));
     return true;
 }
 
@@ -1285,14 +1182,14 @@ static bool read_policy(struct rd *r, const struct mesh_node *obj, const struct 
                 mesh_node_map_set(det, "max_ejection_percent",
                                   mesh_node_int(ISTIO_MAX_EJECTION_PERCENT));
             else if (strtoll(mep->text, NULL, 10) != OUR_MAX_EJECTION_PERCENT)
-                mesh_node_map_set(det, "max_ejection_percent", node_copy(mep));
+                mesh_node_map_set(det, "max_ejection_percent", mesh_read_copy(mep));
         }
     }
     if (!get(get(cb, "detection"), "consecutive_errors") && get(cb, "detection")) {
         /* Detection off: only the limits stay (the detection pair was added last). */
         struct mesh_node *limits = mesh_node_map();
         for (size_t i = 0; i + 1 < cb->len; i++)
-            mesh_node_map_set(limits, cb->pairs[i].key->text, node_copy(cb->pairs[i].value));
+            mesh_node_map_set(limits, cb->pairs[i].key->text, mesh_read_copy(cb->pairs[i].value));
         mesh_node_free(cb);
         cb = limits;
     }
@@ -1487,7 +1384,7 @@ static void resolve_app_rules(struct rd *r)
             continue;
         }
         for (size_t i = 0; i < app->n_members; i++) {
-            struct policy copy = {node_copy(app->pol.cb), app->pol.lb, app->pol.mutual};
+            struct policy copy = {mesh_read_copy(app->pol.cb), app->pol.lb, app->pol.mutual};
             if (!app->members[i]->has_policy)
                 give_policy(r, app->members[i], &copy, app->cb_ns, app->cb_name, app->obj,
                             "spec.trafficPolicy");
@@ -1616,10 +1513,10 @@ static void emit_breaker(struct rd *r, const struct cb_group *g, const char *nam
                          const char *service)
 {
     struct mesh_node *spec = NULL;
-    struct mesh_node *doc = new_doc("CircuitBreaker", name, g->ns, &spec);
+    struct mesh_node *doc = mesh_read_doc("CircuitBreaker", name, g->ns, &spec);
     set_str(spec, "service", service);
     for (size_t i = 0; i < g->cfg->len; i++)
-        mesh_node_map_set(spec, g->cfg->pairs[i].key->text, node_copy(g->cfg->pairs[i].value));
+        mesh_node_map_set(spec, g->cfg->pairs[i].key->text, mesh_read_copy(g->cfg->pairs[i].value));
     emit(r, doc, g->obj);
 }
 
@@ -2010,7 +1907,7 @@ static bool read_authz_rule(struct rd *r, const struct mesh_node *obj, const str
         struct mesh_node *body = mesh_node_map();
         mesh_node_seq_append(made, body);
         if (from->len)
-            mesh_node_map_set(body, "from", node_copy(from));
+            mesh_node_map_set(body, "from", mesh_read_copy(from));
         if (!tos || !tos->len)
             continue;
         const struct mesh_node *methods = get(op, "methods"), *paths = get(op, "paths");
@@ -2028,9 +1925,9 @@ static bool read_authz_rule(struct rd *r, const struct mesh_node *obj, const str
             goto out;
         }
         if (methods && methods->len)
-            mesh_node_map_set(body, "methods", node_copy(methods));
+            mesh_node_map_set(body, "methods", mesh_read_copy(methods));
         if (paths && paths->len)
-            mesh_node_map_set(body, "paths", node_copy(paths));
+            mesh_node_map_set(body, "paths", mesh_read_copy(paths));
     }
     for (size_t i = 0; i < made->len; i++)
         mesh_node_seq_append(bodies, made->items[i]);
@@ -2097,7 +1994,7 @@ static void read_authorization_policy(struct rd *r, const struct mesh_node *obj)
                 found = (long)k;
         if (found < 0) {
             xgrow((void **)&g->rules, &g->cap_rules, g->n_rules + 1, sizeof(*g->rules));
-            g->rules[g->n_rules] = (struct sp_rule){node_copy(bodies->items[b]), {0}};
+            g->rules[g->n_rules] = (struct sp_rule){mesh_read_copy(bodies->items[b]), {0}};
             found = (long)g->n_rules++;
         }
         mesh_string_list_add(&g->rules[found].to, item);
@@ -2113,7 +2010,7 @@ static void emit_security_policies(struct rd *r)
         struct sp_group *g = &r->sps[i];
         if (g->mode || g->n_rules) {
             struct mesh_node *spec = NULL;
-            struct mesh_node *doc = new_doc("SecurityPolicy", g->name, g->ns, &spec);
+            struct mesh_node *doc = mesh_read_doc("SecurityPolicy", g->name, g->ns, &spec);
             if (g->services.len) {
                 struct mesh_node *services = mesh_node_seq();
                 for (size_t k = 0; k < g->services.len; k++)
@@ -2220,7 +2117,7 @@ static void read_telemetry(struct rd *r, const struct mesh_node *obj)
         mc->tracing_off = true;
     else if (is_number(pct)) {
         mesh_node_free(mc->sampling);
-        mc->sampling = node_copy(pct);
+        mc->sampling = mesh_read_copy(pct);
     } else if (pct)
         warn(r, obj, "spec.tracing[0].randomSamplingPercentage", "not a number");
 }
@@ -2261,7 +2158,7 @@ static void emit_mesh_configs(struct rd *r)
     for (size_t i = 0; i < r->n_mcs; i++) {
         struct mcfg *mc = &r->mcs[i];
         struct mesh_node *spec = NULL;
-        struct mesh_node *doc = new_doc("MeshConfig", mc->name, mc->ns, &spec);
+        struct mesh_node *doc = mesh_read_doc("MeshConfig", mc->name, mc->ns, &spec);
         set_str(spec, "provider", "istio");
         if (r->version)
             set_str(spec, "version", r->version);
@@ -2277,7 +2174,7 @@ static void emit_mesh_configs(struct rd *r)
             struct mesh_node *tel = mesh_node_map();
             mesh_node_map_set(tel, "enabled", mesh_node_bool(!mc->tracing_off));
             if (mc->sampling && !mc->tracing_off)
-                mesh_node_map_set(tel, "sampling_rate", node_copy(mc->sampling));
+                mesh_node_map_set(tel, "sampling_rate", mesh_read_copy(mc->sampling));
             mesh_node_map_set(spec, "telemetry", tel);
         }
         if (mc->ingress) {

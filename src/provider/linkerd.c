@@ -41,6 +41,7 @@
  *    anchored regular expressions, which Linkerd ranks by the whole path's length like exact
  *    paths, so that route order decides between them as ours does. */
 #include "translate.h"
+#include "linkerd_names.h"
 
 #include <limits.h>
 #include <math.h>
@@ -60,15 +61,12 @@
 #include "mesh/virtual_service.h"
 #include "model/service_host.h"
 
-#define LK_GROUP        "policy.linkerd.io"
-#define LK_ROUTE_API    "policy.linkerd.io/v1beta3"
-#define LK_AUTHN_API    "policy.linkerd.io/v1alpha1"
-#define LK_NEWEST       INT_MAX
-#define LK_DEFAULT_PORT 80
-#define LK_FAULT_PORT   80
+#define LK_ROUTE_API  "policy.linkerd.io/v1beta3"
+#define LK_AUTHN_API  "policy.linkerd.io/v1alpha1"
+#define LK_NEWEST     INT_MAX
+#define LK_FAULT_PORT 80
 /* HTTPRoute limits of the CRD schema. */
 #define LK_MAX_RULES    16
-#define LK_MAX_MATCHES  8
 #define LK_MAX_BACKENDS 16
 #define LK_MAX_WEIGHT   1000000u
 /* Percentages are kept in hundredths of a percent, so that weights stay integers. */
@@ -243,7 +241,7 @@ static int compare_res(const void *pa, const void *pb)
     return c;
 }
 
-static bool label_ok(const char *s, size_t n)
+bool mesh_linkerd_label_ok(const char *s, size_t n)
 {
     if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
         return false;
@@ -257,8 +255,9 @@ static bool label_ok(const char *s, size_t n)
  * names Kubernetes accepts: "*" is a wildcard host, not a Service. */
 static bool split_service(const char *host, const char *default_ns, struct mesh_service_ref *out)
 {
-    return mesh_service_host_split(host, default_ns, out) && label_ok(out->name, out->name_len) &&
-           label_ok(out->ns, out->ns_len);
+    return mesh_service_host_split(host, default_ns, out) &&
+           mesh_linkerd_label_ok(out->name, out->name_len) &&
+           mesh_linkerd_label_ok(out->ns, out->ns_len);
 }
 
 static char *ref_name(const struct mesh_service_ref *ref)
@@ -603,17 +602,16 @@ static void route_duration(uint64_t ms, char *buf, size_t len)
 
 /* --- regular expressions --- */
 
-static void regex_escape(struct mesh_strbuf *sb, const char *s, size_t n)
+void mesh_linkerd_regex_escape(struct mesh_strbuf *sb, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (strchr("\\.+*?()|[]{}^$", s[i]))
+        if (strchr(LK_REGEX_META, s[i]))
             mesh_strbuf_puts(sb, "\\");
         mesh_strbuf_append(sb, &s[i], 1);
     }
 }
 
-/* Whether re has a '|' outside parentheses and brackets, which anchoring must enclose. */
-static bool top_level_alternation(const char *re, size_t n)
+size_t mesh_linkerd_regex_top(const char *re, size_t n, char c)
 {
     int depth = 0;
     bool in_class = false;
@@ -629,12 +627,21 @@ static bool top_level_alternation(const char *re, size_t n)
         } else if (re[i] == '(') {
             depth++;
         } else if (re[i] == ')') {
-            depth--;
-        } else if (re[i] == '|' && depth == 0) {
-            return true;
+            if (--depth == 0 && c == ')')
+                return i;
+        } else if (re[i] == '|' && depth == 0 && c == '|') {
+            return i;
         }
     }
-    return false;
+    return n;
+}
+
+bool mesh_linkerd_escaped_at(const char *s, size_t n)
+{
+    size_t k = 0;
+    while (n >= 2 + k && s[n - 2 - k] == '\\')
+        k++;
+    return k % 2 == 1;
 }
 
 /* Our regexes match the whole value (POSIX ERE anchored at both ends); written out anchored, so
@@ -643,14 +650,11 @@ static char *anchored(const char *re)
 {
     size_t n = strlen(re);
     size_t from = re[0] == '^' ? 1 : 0;
-    size_t backslashes = 0;
-    for (size_t i = n - 1; n >= 2 && i > 0 && re[i - 1] == '\\'; i--)
-        backslashes++;
-    if (n > from && re[n - 1] == '$' && backslashes % 2 == 0)
+    if (n > from && re[n - 1] == '$' && !mesh_linkerd_escaped_at(re, n))
         n--;
     struct mesh_strbuf sb;
     mesh_strbuf_init(&sb, 0);
-    bool wrap = top_level_alternation(re + from, n - from);
+    bool wrap = mesh_linkerd_regex_top(re + from, n - from, '|') < n - from;
     mesh_strbuf_puts(&sb, wrap ? "^(?:" : "^");
     mesh_strbuf_append(&sb, re + from, n - from);
     mesh_strbuf_puts(&sb, wrap ? ")$" : "$");
@@ -664,13 +668,13 @@ static char *prefix_regex(const char *prefix)
     struct mesh_strbuf sb;
     mesh_strbuf_init(&sb, 0);
     mesh_strbuf_puts(&sb, "^");
-    regex_escape(&sb, prefix, strlen(prefix));
+    mesh_linkerd_regex_escape(&sb, prefix, strlen(prefix));
     mesh_strbuf_puts(&sb, ".*");
     return mesh_strbuf_take(&sb);
 }
 
 /* A glob's '*' matches any run of characters; a prefix is a glob ending in one. */
-static char *glob_regex(const char *glob, bool prefix)
+char *mesh_linkerd_glob_regex(const char *glob, bool prefix)
 {
     struct mesh_strbuf sb;
     mesh_strbuf_init(&sb, 0);
@@ -678,7 +682,7 @@ static char *glob_regex(const char *glob, bool prefix)
     for (const char *p = glob; *p;) {
         const char *star = strchr(p, '*');
         size_t lit = star ? (size_t)(star - p) : strlen(p);
-        regex_escape(&sb, p, lit);
+        mesh_linkerd_regex_escape(&sb, p, lit);
         p += lit;
         if (star) {
             mesh_strbuf_puts(&sb, ".*");
@@ -711,7 +715,7 @@ static struct mesh_node *route_path(const struct mesh_path_match *pm)
     /* Every path starts with a slash: the prefix "/" (or the glob slash-star) is every path. */
     if ((pm->kind == MESH_PATH_PREFIX && strcmp(v, "/") == 0) || (glob && strcmp(v, "/*") == 0))
         return path_match("PathPrefix", "/");
-    char *re = pm->kind == MESH_PATH_REGEX ? anchored(v) : glob_regex(v, !glob);
+    char *re = pm->kind == MESH_PATH_REGEX ? anchored(v) : mesh_linkerd_glob_regex(v, !glob);
     struct mesh_node *p = path_match("RegularExpression", re);
     free(re);
     return p;

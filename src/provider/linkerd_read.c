@@ -39,6 +39,7 @@
  *  - Rules a partial translation left out leave a gap in the rule numbers kept in object names;
  *    the rules read back are numbered anew. */
 #include "translate.h"
+#include "linkerd_names.h"
 
 #include <limits.h>
 #include <math.h>
@@ -56,7 +57,6 @@
 #include "model/model.h"
 #include "model/schema.h"
 
-#define LK_GROUP         "policy.linkerd.io"
 #define GW_GROUP         "gateway.networking.k8s.io"
 #define LK_IDENTITY      ".serviceaccount.identity.linkerd."
 #define LK_INBOUND       "config.linkerd.io/default-inbound-policy"
@@ -69,12 +69,9 @@
 #define LK_JITTER        LK_ACCRUAL "-consecutive-jitter-ratio"
 #define LK_RETRY         "retry.linkerd.io/"
 #define LK_TIMEOUT       "timeout.linkerd.io/"
-#define LK_MAX_MATCHES   8
 #define LK_PCT_SCALE     10000ULL
-#define LK_DEFAULT_PORT  80
 #define LK_PENALTY_LIMIT 60000ULL /* Linkerd's default max-penalty */
 #define STAND_IN_GATEWAY "unknown"
-#define REGEX_META       "\\.+*?()|[]{}^$"
 
 /* --- small lists --- */
 
@@ -267,71 +264,6 @@ static size_t srcs_count(const struct srcs *s, enum mesh_kind kind)
 
 /* --- regular expressions, as linkerd.c writes them --- */
 
-static void regex_escape(struct mesh_strbuf *sb, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strchr(REGEX_META, s[i]))
-            mesh_strbuf_puts(sb, "\\");
-        mesh_strbuf_append(sb, &s[i], 1);
-    }
-}
-
-static bool top_level_alternation(const char *re, size_t n)
-{
-    int depth = 0;
-    bool in_class = false;
-    for (size_t i = 0; i < n; i++) {
-        if (re[i] == '\\') {
-            i++;
-        } else if (in_class) {
-            in_class = re[i] != ']';
-        } else if (re[i] == '[') {
-            in_class = true;
-            if (i + 1 < n && re[i + 1] == ']')
-                i++;
-        } else if (re[i] == '(') {
-            depth++;
-        } else if (re[i] == ')') {
-            depth--;
-        } else if (re[i] == '|' && depth == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Whether the group opening at re[0] closes at re[n - 1]. */
-static bool group_spans(const char *re, size_t n)
-{
-    int depth = 0;
-    bool in_class = false;
-    for (size_t i = 0; i < n; i++) {
-        if (re[i] == '\\') {
-            i++;
-        } else if (in_class) {
-            in_class = re[i] != ']';
-        } else if (re[i] == '[') {
-            in_class = true;
-            if (i + 1 < n && re[i + 1] == ']')
-                i++;
-        } else if (re[i] == '(') {
-            depth++;
-        } else if (re[i] == ')' && --depth == 0) {
-            return i == n - 1;
-        }
-    }
-    return false;
-}
-
-/* Whether s[n - 1] is preceded by an odd number of backslashes (is escaped). */
-static bool escaped_at(const char *s, size_t n)
-{
-    size_t k = 0;
-    while (n >= 2 + k && s[n - 2 - k] == '\\')
-        k++;
-    return k % 2 == 1;
-}
-
 /* The literal text of s[0..n) when it is escaped literals only ('*' for each unescaped ".*" when
  * stars is set); NULL when it holds any other regex syntax, or a literal '*' a glob would read
  * as a wildcard. */
@@ -340,14 +272,14 @@ static char *regex_literal(const char *s, size_t n, bool stars)
     struct mesh_strbuf sb;
     mesh_strbuf_init(&sb, 0);
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 1 < n && strchr(REGEX_META, s[i + 1]) &&
+        if (s[i] == '\\' && i + 1 < n && strchr(LK_REGEX_META, s[i + 1]) &&
             !(stars && s[i + 1] == '*')) {
             mesh_strbuf_append(&sb, &s[i + 1], 1);
             i++;
         } else if (stars && s[i] == '.' && i + 1 < n && s[i + 1] == '*') {
             mesh_strbuf_puts(&sb, "*");
             i++;
-        } else if (strchr(REGEX_META, s[i])) {
+        } else if (strchr(LK_REGEX_META, s[i])) {
             mesh_strbuf_free(&sb);
             return NULL;
         } else {
@@ -357,12 +289,12 @@ static char *regex_literal(const char *s, size_t n, bool stars)
     return mesh_strbuf_take(&sb);
 }
 
-/* The glob a path regex was written from (linkerd.c glob_regex: "^" literals and ".*" "$"),
+/* The glob a path regex was written from (mesh_linkerd_glob_regex: "^" literals and ".*" "$"),
  * with at least one '*'; NULL when it is not one. */
 static char *glob_of_regex(const char *re)
 {
     size_t n = strlen(re);
-    if (n < 2 || re[0] != '^' || re[n - 1] != '$' || escaped_at(re, n))
+    if (n < 2 || re[0] != '^' || re[n - 1] != '$' || mesh_linkerd_escaped_at(re, n))
         return NULL;
     char *g = regex_literal(re + 1, n - 2, true);
     if (!g || !strchr(g, '*') || g[0] != '/') {
@@ -370,21 +302,7 @@ static char *glob_of_regex(const char *re)
         return NULL;
     }
     /* The same text back, or it was not written from this glob. */
-    struct mesh_strbuf sb;
-    mesh_strbuf_init(&sb, 0);
-    mesh_strbuf_puts(&sb, "^");
-    for (const char *p = g; *p;) {
-        const char *star = strchr(p, '*');
-        size_t lit = star ? (size_t)(star - p) : strlen(p);
-        regex_escape(&sb, p, lit);
-        p += lit;
-        if (star) {
-            mesh_strbuf_puts(&sb, ".*");
-            p++;
-        }
-    }
-    mesh_strbuf_puts(&sb, "$");
-    char *back = mesh_strbuf_take(&sb);
+    char *back = mesh_linkerd_glob_regex(g, false);
     bool same = strcmp(back, re) == 0;
     free(back);
     if (!same) {
@@ -399,12 +317,12 @@ static char *glob_of_regex(const char *re)
 static char *regex_unanchored(const char *re)
 {
     size_t from = re[0] == '^' ? 1 : 0, n = strlen(re);
-    if (n > from && re[n - 1] == '$' && !escaped_at(re, n))
+    if (n > from && re[n - 1] == '$' && !mesh_linkerd_escaped_at(re, n))
         n--;
     const char *s = re + from;
     size_t len = n - from;
-    if (len >= 5 && strncmp(s, "(?:", 3) == 0 && group_spans(s, len) &&
-        top_level_alternation(s + 3, len - 4))
+    if (len >= 5 && strncmp(s, "(?:", 3) == 0 && mesh_linkerd_regex_top(s, len, ')') == len - 1 &&
+        mesh_linkerd_regex_top(s + 3, len - 4, '|') < len - 4)
         return xstrndup(s + 3, len - 4);
     return xstrndup(s, len);
 }
@@ -585,16 +503,10 @@ static void warn(struct rd *rd, const struct mesh_node *obj, const char *field, 
 static void warn(struct rd *rd, const struct mesh_node *obj, const char *field, const char *fmt,
                  ...)
 {
-    char why[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(why, sizeof(why), fmt, ap);
+    mesh_read_warnv(rd->warnings, obj, field, fmt, ap);
     va_end(ap);
-    const char *kind = text_at(obj, "kind");
-    const char *name = mesh_read_name(obj);
-    mesh_diags_add(rd->warnings, NULL, 0, 0, field ? field : "", "%s %s/%s%s%s: not read: %s",
-                   kind ? kind : "object", mesh_read_namespace(obj), name ? name : "(unnamed)",
-                   field && *field ? " " : "", field ? field : "", why);
 }
 
 static char *key_of(const char *ns, const char *name)
@@ -612,41 +524,9 @@ static char *host_of_key(const char *key, const char *from)
     return xasprintf("%s.%.*s", slash + 1, (int)nslen, key);
 }
 
-/* A new document of ours; *spec receives its spec map. */
-static struct mesh_node *doc_new(const char *kind, const char *name, const char *ns,
-                                 struct mesh_node **spec)
-{
-    struct mesh_node *doc = mesh_node_map();
-    mesh_node_map_set(doc, "apiVersion", mesh_node_str(MESH_API_VERSION));
-    mesh_node_map_set(doc, "kind", mesh_node_str(kind));
-    struct mesh_node *meta = mesh_node_map();
-    mesh_node_map_set(meta, "name", mesh_node_str(name));
-    mesh_node_map_set(meta, "namespace", mesh_node_str(ns));
-    mesh_node_map_set(doc, "metadata", meta);
-    *spec = mesh_node_map();
-    mesh_node_map_set(doc, "spec", *spec);
-    return doc;
-}
-
 static void emit(struct rd *rd, struct mesh_node *doc, const struct mesh_node *obj)
 {
     mesh_read_emit(doc, obj, &rd->out, &rd->n_out, &rd->cap_out, rd->warnings);
-}
-
-static struct mesh_node *node_copy(const struct mesh_node *n)
-{
-    if (!n)
-        return NULL;
-    if (n->type == MESH_NODE_SCALAR)
-        return mesh_node_scalar(n->scalar_kind, n->text);
-    struct mesh_node *c = n->type == MESH_NODE_SEQ ? mesh_node_seq() : mesh_node_map();
-    for (size_t i = 0; i < n->len; i++) {
-        if (n->type == MESH_NODE_SEQ)
-            mesh_node_seq_append(c, node_copy(n->items[i]));
-        else
-            mesh_node_map_set(c, n->pairs[i].key->text, node_copy(n->pairs[i].value));
-    }
-    return c;
 }
 
 static struct mesh_node *str_list(const struct strs *s)
@@ -968,10 +848,19 @@ static struct mesh_node *map1(const char *key, struct mesh_node *value)
     return m;
 }
 
-static bool regex_ok(const char *re)
+/* An anchored RegularExpression as our regex condition; NULL (with *why) when ours cannot say it.
+ */
+static struct mesh_node *regex_read(const char *value, const char **why)
 {
-    char why[300];
-    return mesh_regex_ok(re, why, sizeof(why));
+    char *re = regex_unanchored(value);
+    char err[300];
+    struct mesh_node *out = NULL;
+    if (mesh_regex_ok(re, err, sizeof(err)))
+        out = map1("regex", mesh_node_str(re));
+    else
+        *why = "a regular expression that is not POSIX extended syntax";
+    free(re);
+    return out;
 }
 
 /* An HTTPRoute path condition as ours; NULL (with *why) when ours cannot say it. */
@@ -998,7 +887,7 @@ static struct mesh_node *path_read(const struct mesh_node *p, const char **why)
             n--;
         struct mesh_strbuf sb;
         mesh_strbuf_init(&sb, 0);
-        regex_escape(&sb, value, n);
+        mesh_linkerd_regex_escape(&sb, value, n);
         mesh_strbuf_puts(&sb, "(/.*)?");
         char *re = mesh_strbuf_take(&sb);
         struct mesh_node *out = map1("regex", mesh_node_str(re));
@@ -1012,14 +901,7 @@ static struct mesh_node *path_read(const struct mesh_node *p, const char **why)
             free(g);
             return out;
         }
-        char *re = regex_unanchored(value);
-        struct mesh_node *out = NULL;
-        if (regex_ok(re))
-            out = map1("regex", mesh_node_str(re));
-        else
-            *why = "a regular expression that is not POSIX extended syntax";
-        free(re);
-        return out;
+        return regex_read(value, why);
     }
     *why = "an unknown path match type";
     return NULL;
@@ -1029,7 +911,8 @@ static struct mesh_node *path_read(const struct mesh_node *p, const char **why)
 static char *header_prefix(const char *re)
 {
     size_t n = strlen(re);
-    if (n < 3 || re[0] != '^' || re[n - 2] != '.' || re[n - 1] != '*' || escaped_at(re, n - 1))
+    if (n < 3 || re[0] != '^' || re[n - 2] != '.' || re[n - 1] != '*' ||
+        mesh_linkerd_escaped_at(re, n - 1))
         return NULL;
     return regex_literal(re + 1, n - 3, false);
 }
@@ -1055,14 +938,7 @@ static struct mesh_node *header_read(const struct mesh_node *h, const char **why
         free(p);
         return out;
     }
-    char *re = regex_unanchored(value);
-    struct mesh_node *out = NULL;
-    if (regex_ok(re))
-        out = map1("regex", mesh_node_str(re));
-    else
-        *why = "a regular expression that is not POSIX extended syntax";
-    free(re);
-    return out;
+    return regex_read(value, why);
 }
 
 /* One HTTPRouteMatch as ours; false (warned) when ours cannot hold it: the rule is dropped,
@@ -1678,7 +1554,7 @@ static void fi_doc(struct rd *rd, const struct src *fi, const char *service, con
                    int status, unsigned long long share, const struct mesh_node *obj)
 {
     struct mesh_node *spec;
-    struct mesh_node *doc = doc_new("FaultInjection", fi->name, fi->ns, &spec);
+    struct mesh_node *doc = mesh_read_doc("FaultInjection", fi->name, fi->ns, &spec);
     mesh_node_map_set(spec, "service", mesh_node_str(service));
     if (route)
         mesh_node_map_set(spec, "route", mesh_node_str(route));
@@ -1839,7 +1715,7 @@ static void emit_vs(struct rd *rd, struct rroute *r)
         return;
     }
     struct mesh_node *spec;
-    struct mesh_node *doc = doc_new("VirtualService", name, ns, &spec);
+    struct mesh_node *doc = mesh_read_doc("VirtualService", name, ns, &spec);
     mesh_node_map_set(spec, "hosts", str_list(&r->hosts));
     struct mesh_node *routes = mesh_node_seq();
     xgrow((void **)&rd->vss, &rd->cap_vss, rd->n_vss + 1, sizeof(*rd->vss));
@@ -1882,7 +1758,7 @@ static void emit_vs(struct rd *rd, struct rroute *r)
             mesh_node_map_set(hr, "timeout", mesh_node_str(timeout));
         const struct mesh_node *retries = r->retries ? r->retries : first->retries;
         if (retries) /* every route carries the route set's retries */
-            mesh_node_map_set(hr, "retries", node_copy(retries));
+            mesh_node_map_set(hr, "retries", mesh_read_copy(retries));
         mesh_node_seq_append(routes, hr);
     }
     mesh_node_map_set(spec, "http_routes", routes);
@@ -2037,7 +1913,7 @@ static void emit_mesh_configs(struct rd *rd)
     for (size_t i = 0; i < rd->n_mcs; i++) {
         const struct rmc *mc = &rd->mcs[i];
         struct mesh_node *spec;
-        struct mesh_node *doc = doc_new("MeshConfig", mc->name, mc->ns, &spec);
+        struct mesh_node *doc = mesh_read_doc("MeshConfig", mc->name, mc->ns, &spec);
         mesh_node_map_set(spec, "provider", mesh_node_str("linkerd"));
         if (rd->opt && rd->opt->version)
             mesh_node_map_set(spec, "version", mesh_node_str(rd->opt->version));
@@ -2082,16 +1958,6 @@ static bool all_networks(const struct mesh_node *nets)
     return v4 && v6;
 }
 
-static bool label_ok(const char *s, size_t n)
-{
-    if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return false;
-    return true;
-}
-
 /* Whether id is the Linkerd identity of one ServiceAccount, NAME.NS.serviceaccount.identity.
  * linkerd.DOMAIN (not a wildcard). */
 static bool identity_ok(const char *id)
@@ -2100,7 +1966,8 @@ static bool identity_ok(const char *id)
     if (!mid || !mid[strlen(LK_IDENTITY)])
         return false;
     const char *dot = memchr(id, '.', (size_t)(mid - id));
-    return dot && label_ok(id, (size_t)(dot - id)) && label_ok(dot + 1, (size_t)(mid - dot - 1));
+    return dot && mesh_linkerd_label_ok(id, (size_t)(dot - id)) &&
+           mesh_linkerd_label_ok(dot + 1, (size_t)(mid - dot - 1));
 }
 
 static bool read_auth(struct rd *rd, const struct mesh_node *authz, struct auth *out)
@@ -2664,7 +2531,7 @@ static void emit_sp(struct rd *rd, struct rsp *sp)
         return;
     }
     struct mesh_node *spec;
-    struct mesh_node *doc = doc_new("SecurityPolicy", sp->name, sp->ns, &spec);
+    struct mesh_node *doc = mesh_read_doc("SecurityPolicy", sp->name, sp->ns, &spec);
     if (services.n)
         mesh_node_map_set(spec, "services", str_list(&services));
     if (mode)
@@ -2843,7 +2710,7 @@ static void stand_in_vs(struct rd *rd, const struct rcb *cb, const char *name,
                         const struct strs *hosts)
 {
     struct mesh_node *spec;
-    struct mesh_node *doc = doc_new("VirtualService", name, cb->ns, &spec);
+    struct mesh_node *doc = mesh_read_doc("VirtualService", name, cb->ns, &spec);
     mesh_node_map_set(spec, "hosts", str_list(hosts));
     struct mesh_node *gws = mesh_node_seq();
     mesh_node_seq_append(gws, mesh_node_str(STAND_IN_GATEWAY));
@@ -2915,7 +2782,7 @@ static void emit_breakers(struct rd *rd)
             service = name;
         }
         struct mesh_node *spec;
-        struct mesh_node *doc = doc_new("CircuitBreaker", cb->name, cb->ns, &spec);
+        struct mesh_node *doc = mesh_read_doc("CircuitBreaker", cb->name, cb->ns, &spec);
         mesh_node_map_set(spec, "service", mesh_node_str(service));
         struct mesh_node *det = mesh_node_map();
         mesh_node_map_set(det, "consecutive_errors", mesh_node_int((long long)cb->errors));

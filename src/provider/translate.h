@@ -11,6 +11,7 @@
 #ifndef MESH_PROVIDER_TRANSLATE_H
 #define MESH_PROVIDER_TRANSLATE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -159,7 +160,7 @@ enum mesh_err mesh_translation_refuse_why(const struct mesh_translate_options *o
                                           const struct mesh_resource *res, const char *path,
                                           const char *why, char **errmsg);
 
-/* --- for readers (translate.c) --- */
+/* --- for readers (translate_read.c) --- */
 
 /* The resource obj was made from, by its MESH_SOURCE_ANNOTATION: true with *kind, and ns and
  * name (malloc'ed, caller frees) filled; false when obj carries none or one that does not parse. */
@@ -172,6 +173,20 @@ const char *mesh_read_namespace(const struct mesh_node *obj);
 
 /* The string at a dotted path of map ("spec.host"), or NULL when absent or not a scalar. */
 const char *mesh_read_str(const struct mesh_node *map, const char *path);
+
+/* Our document {apiVersion: MESH_API_VERSION, kind, metadata: {name, namespace}, spec: {}}; *spec
+ * receives the (borrowed) spec map to fill. New tree, caller frees (mesh_read_emit takes it). */
+struct mesh_node *mesh_read_doc(const char *kind, const char *name, const char *ns,
+                                struct mesh_node **spec);
+
+/* A deep copy of n (NULL for NULL): new tree, caller frees. */
+struct mesh_node *mesh_read_copy(const struct mesh_node *n);
+
+/* Adds "KIND NS/NAME FIELD: not read: WHY" to warnings: obj is the object read (its kind, name
+ * and namespace), field its field path (NULL or "" for the object as a whole, also the
+ * diagnostic's path), WHY fmt with ap (cut at 1023 bytes). */
+void mesh_read_warnv(struct mesh_diags *warnings, const struct mesh_node *obj, const char *field,
+                     const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* A v1 Service object as our Service: name, namespace, metadata.labels, protocol from the first
  * port's appProtocol (else its name's prefix before '-', as Istio reads it: http, http2, grpc,

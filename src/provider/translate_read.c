@@ -2,6 +2,8 @@
 /* What the Istio and Linkerd readers share (translate.h): the source annotation read back, field
  * lookups on API objects, Kubernetes Services as our Services, and decoding what a reader built
  * into valid resources. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,19 +82,55 @@ static const char *kube_port_protocol(const struct mesh_node *port)
     return NULL;
 }
 
-static struct mesh_node *envelope(const char *kind, const char *name, const char *ns,
-                                  struct mesh_node **meta, struct mesh_node **spec)
+struct mesh_node *mesh_read_doc(const char *kind, const char *name, const char *ns,
+                                struct mesh_node **spec)
 {
     struct mesh_node *doc = mesh_node_map();
-    mesh_node_map_set(doc, "apiVersion", mesh_node_str("mesh.clusterdb.io/v1"));
+    mesh_node_map_set(doc, "apiVersion", mesh_node_str(MESH_API_VERSION));
     mesh_node_map_set(doc, "kind", mesh_node_str(kind));
-    *meta = mesh_node_map();
-    mesh_node_map_set(*meta, "name", mesh_node_str(name));
-    mesh_node_map_set(*meta, "namespace", mesh_node_str(ns));
-    mesh_node_map_set(doc, "metadata", *meta);
+    struct mesh_node *meta = mesh_node_map();
+    mesh_node_map_set(meta, "name", mesh_node_str(name));
+    mesh_node_map_set(meta, "namespace", mesh_node_str(ns));
+    mesh_node_map_set(doc, "metadata", meta);
     *spec = mesh_node_map();
     mesh_node_map_set(doc, "spec", *spec);
     return doc;
+}
+
+struct mesh_node *mesh_read_copy(const struct mesh_node *n)
+{
+    if (!n)
+        return NULL;
+    if (n->type == MESH_NODE_SCALAR)
+        return mesh_node_scalar(n->scalar_kind, n->text);
+    struct mesh_node *c = n->type == MESH_NODE_SEQ ? mesh_node_seq() : mesh_node_map();
+    for (size_t i = 0; i < n->len; i++) {
+        if (n->type == MESH_NODE_SEQ)
+            mesh_node_seq_append(c, mesh_read_copy(n->items[i]));
+        else
+            mesh_node_map_set(c, n->pairs[i].key->text, mesh_read_copy(n->pairs[i].value));
+    }
+    return c;
+}
+
+/* "KIND NS/NAME[ FIELD]: not read: why": the one spelling of every reader's warning. */
+static void warn_text(struct mesh_diags *warnings, const struct mesh_node *obj, const char *field,
+                      const char *why)
+{
+    const char *kind = mesh_read_str(obj, "kind");
+    const char *name = mesh_read_name(obj);
+    bool has_field = field && *field;
+    mesh_diags_add(warnings, NULL, 0, 0, has_field ? field : "", "%s %s/%s%s%s: not read: %s",
+                   kind ? kind : "object", mesh_read_namespace(obj), name ? name : "(unnamed)",
+                   has_field ? " " : "", has_field ? field : "", why);
+}
+
+void mesh_read_warnv(struct mesh_diags *warnings, const struct mesh_node *obj, const char *field,
+                     const char *fmt, va_list ap)
+{
+    char why[1024];
+    vsnprintf(why, sizeof(why), fmt, ap);
+    warn_text(warnings, obj, field, why);
 }
 
 struct mesh_resource *mesh_read_kube_service(const struct mesh_node *obj)
@@ -103,8 +141,9 @@ struct mesh_resource *mesh_read_kube_service(const struct mesh_node *obj)
     if (!api || !kind || !name || strcmp(api, "v1") != 0 || strcmp(kind, "Service") != 0)
         return NULL;
 
-    struct mesh_node *meta, *spec;
-    struct mesh_node *doc = envelope("Service", name, mesh_read_namespace(obj), &meta, &spec);
+    struct mesh_node *spec;
+    struct mesh_node *doc = mesh_read_doc("Service", name, mesh_read_namespace(obj), &spec);
+    struct mesh_node *meta = mesh_node_map_get(doc, "metadata");
     const struct mesh_node *labels =
         mesh_node_map_get(mesh_node_map_get(obj, "metadata"), "labels");
     if (labels && labels->type == MESH_NODE_MAP) {
@@ -176,10 +215,7 @@ void mesh_read_emit(struct mesh_node *doc, const struct mesh_node *obj,
         (*list)[(*len)++] = res;
     } else {
         char *why = mesh_model_diags_text(&diags);
-        const char *kind = mesh_read_str(obj, "kind");
-        const char *name = mesh_read_name(obj);
-        mesh_diags_add(warnings, NULL, 0, 0, "", "%s %s/%s: not read: %s", kind ? kind : "object",
-                       mesh_read_namespace(obj), name ? name : "(unnamed)", why);
+        warn_text(warnings, obj, NULL, why);
         free(why);
     }
     mesh_diags_clear(&diags);

@@ -43,17 +43,6 @@ static const char services_yaml[] = HDR
 
 /* --- building the input --- */
 
-/* Every file of examples/ (mesh-linkerd.yaml too: the translator must take the istio one). */
-static void input_add_examples(struct input *in)
-{
-    glob_t g;
-    assert_int_equal(glob("examples/*.yaml", 0, NULL, &g), 0);
-    assert_true(g.gl_pathc >= 10);
-    for (size_t i = 0; i < g.gl_pathc; i++)
-        input_add_file(in, g.gl_pathv[i]);
-    globfree(&g);
-}
-
 static enum mesh_err translate_input(const struct input *in,
                                      const struct mesh_translate_options *opt,
                                      struct mesh_translation *t, char **err)

@@ -101,6 +101,16 @@ static void objects_parse(struct objects *o, const char *yaml)
             o->items[o->n++] = o->docs.items[i].root;
 }
 
+/* Appends other's objects to o's list, borrowed (other still owns them), with room for one
+ * more item after them. */
+static void objects_borrow(struct objects *o, const struct objects *other)
+{
+    o->items = realloc(o->items, (o->n + other->n + 1) * sizeof(*o->items));
+    assert_non_null(o->items);
+    for (size_t i = 0; i < other->n; i++)
+        o->items[o->n++] = other->items[i];
+}
+
 static void objects_free(struct objects *o)
 {
     mesh_node_docs_free(&o->docs);
@@ -111,20 +121,13 @@ static void objects_free(struct objects *o)
 static const struct mesh_resource *find_res(const struct read_back *rb, enum mesh_kind kind,
                                             const char *ns, const char *name)
 {
-    for (size_t i = 0; i < rb->n; i++)
-        if (rb->res[i]->kind == kind && !strcmp(mesh_resource_namespace(rb->res[i]), ns) &&
-            !strcmp(rb->res[i]->name, name))
-            return rb->res[i];
-    return NULL;
+    return find_resource(rb->res, rb->n, kind, ns, name);
 }
 
 static const void *must_res(const struct read_back *rb, enum mesh_kind kind, const char *ns,
                             const char *name)
 {
-    const struct mesh_resource *r = find_res(rb, kind, ns, name);
-    if (!r)
-        fail_msg("no %s %s/%s among the %zu read back", mesh_kind_name(kind), ns, name, rb->n);
-    return r;
+    return must_find_resource(rb->res, rb->n, kind, ns, name);
 }
 
 static size_t count_res(const struct read_back *rb, enum mesh_kind kind)
@@ -148,30 +151,14 @@ static void assert_read_count(const struct read_back *rb, size_t n)
     fail_msg("%zu resources read back, want %zu", rb->n, n);
 }
 
-static bool has_read_warning(const struct read_back *rb, const char *text)
-{
-    for (size_t i = 0; i < rb->warnings.len; i++)
-        if (!strcmp(rb->warnings.items[i].message, text))
-            return true;
-    return false;
-}
-
 #define assert_read_warning(rb, text)                                                              \
     do {                                                                                           \
-        if (!has_read_warning((rb), (text))) {                                                     \
+        if (!diags_has(&(rb)->warnings, (text))) {                                                 \
             for (size_t i_ = 0; i_ < (rb)->warnings.len; i_++)                                     \
                 print_error("  have: %s\n", (rb)->warnings.items[i_].message);                     \
             fail_msg("no warning \"%s\"", (text));                                                 \
         }                                                                                          \
     } while (0)
-
-static bool has_read_warning_part(const struct read_back *rb, const char *part)
-{
-    for (size_t i = 0; i < rb->warnings.len; i++)
-        if (strstr(rb->warnings.items[i].message, part))
-            return true;
-    return false;
-}
 
 static const char *label(const struct mesh_resource *r, const char *key)
 {
@@ -182,13 +169,6 @@ static const char *label(const struct mesh_resource *r, const char *key)
 }
 
 /* --- the round trip --- */
-
-static char *print(const struct mesh_translation *t)
-{
-    char *yaml = NULL;
-    assert_int_equal(mesh_translation_print(t, MESH_FORMAT_YAML, &yaml), MESH_OK);
-    return yaml;
-}
 
 static void translate_list(struct mesh_resource *const *res, size_t n,
                            const struct mesh_translate_options *opt, struct mesh_translation *t,
@@ -234,7 +214,7 @@ static void round_trip(struct mesh_resource *const *x, size_t n,
 {
     struct mesh_translation t1, t2, t3;
     translate_list(x, n, opt, &t1, what);
-    char *p1 = print(&t1);
+    char *p1 = translation_yaml(&t1);
     size_t n_objs = 0;
     struct mesh_node **objs = cluster(&t1, x, n, &n_objs);
     struct read_back y, y2;
@@ -243,7 +223,7 @@ static void round_trip(struct mesh_resource *const *x, size_t n,
         print_error("%s: read warns: %s\n", what, y.warnings.items[i].message);
     assert_int_equal(y.warnings.len, 0);
     translate_list(y.res, y.n, opt, &t2, what);
-    char *p2 = print(&t2);
+    char *p2 = translation_yaml(&t2);
     if (strcmp(p1, p2) != 0) {
         print_error("--- %s: translate(x)\n%s\n--- translate(read(translate(x)))\n%s\n", what, p1,
                     p2);
@@ -262,7 +242,7 @@ static void round_trip(struct mesh_resource *const *x, size_t n,
                      mesh_kind_name(y.res[i]->kind), mesh_resource_namespace(y.res[i]),
                      y.res[i]->name);
     translate_list(y2.res, y2.n, opt, &t3, what);
-    char *p3 = print(&t3);
+    char *p3 = translation_yaml(&t3);
     assert_string_equal(p1, p3);
 
     free(p1);
@@ -285,16 +265,6 @@ static void round_trip_input(const struct input *in, const struct mesh_translate
 
 /* --- (a) every example, alone and together --- */
 
-/* What an example refers to besides the Services (the golden files' context). */
-static const char *context_of(const char *file)
-{
-    if (strstr(file, "payment-circuit-breaker"))
-        return "examples/payment-virtual-service.yaml";
-    if (strstr(file, "web-fault-injection"))
-        return "examples/web-traffic-split.yaml";
-    return NULL;
-}
-
 static void test_each_example_round_trips(void **state)
 {
     (void)state;
@@ -314,8 +284,8 @@ static void test_each_example_round_trips(void **state)
                 if (with_mesh)
                     input_add_file(&in, "examples/mesh-istio.yaml");
                 input_add_file(&in, "examples/services.yaml");
-                if (context_of(g.gl_pathv[i]))
-                    input_add_file(&in, context_of(g.gl_pathv[i]));
+                if (example_context(g.gl_pathv[i]))
+                    input_add_file(&in, example_context(g.gl_pathv[i]));
                 if (strcmp(g.gl_pathv[i], "examples/services.yaml") != 0)
                     input_add_file(&in, g.gl_pathv[i]);
                 round_trip_input(&in, &opt, what);
@@ -323,15 +293,6 @@ static void test_each_example_round_trips(void **state)
             }
         }
     }
-    globfree(&g);
-}
-
-static void input_add_examples(struct input *in)
-{
-    glob_t g;
-    assert_int_equal(glob("examples/*.yaml", 0, NULL, &g), 0);
-    for (size_t i = 0; i < g.gl_pathc; i++)
-        input_add_file(in, g.gl_pathv[i]);
     globfree(&g);
 }
 
@@ -970,9 +931,7 @@ static void test_hand_written_virtual_service_with_rewrite_and_mirror(void **sta
                       "---\n");
     struct objects svc;
     objects_parse(&svc, reviews_service);
-    o.items = realloc(o.items, (o.n + 2) * sizeof(*o.items));
-    assert_non_null(o.items);
-    o.items[o.n++] = svc.items[0];
+    objects_borrow(&o, &svc);
     struct read_back rb;
     read_objects(o.items, o.n, NULL, &rb);
 
@@ -1011,8 +970,8 @@ static void test_hand_written_virtual_service_with_rewrite_and_mirror(void **sta
     assert_int_equal(vs->http_routes[0].retries.attempts, 1);
     assert_int_equal(vs->http_routes[0].retries.retry_on.len, 1);
     assert_string_equal(vs->http_routes[0].retries.retry_on.items[0], "5xx");
-    assert_true(has_read_warning_part(&rb, "VirtualService default/narrow "
-                                           "spec.http[0].match[0].queryParams: not read:"));
+    assert_true(diags_has_part(&rb.warnings, "VirtualService default/narrow "
+                                             "spec.http[0].match[0].queryParams: not read:"));
     assert_read_warning(&rb, "VirtualService default/narrow spec.http[0]: not read: none of its "
                              "matches could be read, and without one it would take every request");
     assert_read_warning(&rb, "VirtualService default/narrow spec.http[1].redirect: not read: our "
@@ -1023,8 +982,8 @@ static void test_hand_written_virtual_service_with_rewrite_and_mirror(void **sta
     /* The subsets alone make nothing; the Namespace and the ServiceEntry are not Istio objects
      * the translation writes: skipped without a word. */
     assert_int_equal(count_res(&rb, MESH_KIND_CIRCUIT_BREAKER), 0);
-    assert_false(has_read_warning_part(&rb, "ServiceEntry"));
-    assert_false(has_read_warning_part(&rb, "Namespace"));
+    assert_false(diags_has_part(&rb.warnings, "ServiceEntry"));
+    assert_false(diags_has_part(&rb.warnings, "Namespace"));
     assert_int_equal(count_res(&rb, MESH_KIND_SERVICE), 1);
     assert_read_count(&rb, 3);
     read_back_free(&rb);
@@ -1077,9 +1036,7 @@ static void test_hand_written_policies_and_rules(void **state)
             "https, protocol: HTTPS}, hosts: [\"*\"], tls: {mode: SIMPLE}}]}\n");
     struct objects svc;
     objects_parse(&svc, reviews_service);
-    o.items = realloc(o.items, (o.n + 2) * sizeof(*o.items));
-    assert_non_null(o.items);
-    o.items[o.n++] = svc.items[0];
+    objects_borrow(&o, &svc);
     struct read_back rb;
     read_objects(o.items, o.n, NULL, &rb);
 
@@ -1116,8 +1073,8 @@ static void test_hand_written_policies_and_rules(void **state)
     assert_read_warning(&rb, "AuthorizationPolicy default/reviews-access spec.rules[1].from[0]: "
                              "not read: our rules name callers by their principals only; the "
                              "rule is left out");
-    assert_true(has_read_warning_part(&rb, "AuthorizationPolicy default/reviews-access "
-                                           "spec.rules[2].when: not read:"));
+    assert_true(diags_has_part(&rb.warnings, "AuthorizationPolicy default/reviews-access "
+                                             "spec.rules[2].when: not read:"));
     assert_null(find_res(&rb, MESH_KIND_SECURITY_POLICY, "default", "deny-all"));
     assert_read_warning(&rb, "AuthorizationPolicy default/deny-all spec.action: not read: our "
                              "rules allow, and DENY is not allowing");
@@ -1217,11 +1174,8 @@ static void test_malformed_objects_are_warnings(void **state)
     struct objects svc;
     objects_parse(&svc, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
                         "---\napiVersion: v1\nkind: Service\nmetadata: {name: orders}\n");
-    o.items = realloc(o.items, (o.n + 4) * sizeof(*o.items));
-    assert_non_null(o.items);
-    o.items[o.n++] = svc.items[0];
-    o.items[o.n++] = svc.items[1];
-    o.items[o.n++] = NULL; /* a hole in the list: nothing */
+    objects_borrow(&o, &svc);
+    o.items[o.n++] = NULL; /* a hole in the list: nothing (objects_borrow leaves room for one) */
     struct read_back rb;
     read_objects(o.items, o.n, NULL, &rb);
 
@@ -1240,16 +1194,16 @@ static void test_malformed_objects_are_warnings(void **state)
     assert_read_warning(&rb, "VirtualService default/bad-routes spec.http[0]: not read: a route "
                              "is a mapping");
     /* Weights that do not add up: the model's own validation says why. */
-    assert_true(has_read_warning_part(&rb, "VirtualService default/weights: not read: "));
-    assert_true(has_read_warning_part(&rb, "weights sum to 120, must be 100"));
+    assert_true(diags_has_part(&rb.warnings, "VirtualService default/weights: not read: "));
+    assert_true(diags_has_part(&rb.warnings, "weights sum to 120, must be 100"));
     assert_read_warning(&rb, "DestinationRule default/many "
                              "spec.trafficPolicy.connectionPool.tcp.maxConnections: not read: "
                              "many is not an integer");
     assert_read_warning(&rb, "AuthorizationPolicy default/rules spec.rules: not read: rules is a "
                              "list");
-    assert_true(has_read_warning_part(&rb, "PeerAuthentication default/modes spec.mtls.mode: not "
-                                           "read:"));
-    assert_true(has_read_warning_part(&rb, "Service default/Bad_Name: not read:"));
+    assert_true(diags_has_part(&rb.warnings, "PeerAuthentication default/modes spec.mtls.mode: not "
+                                             "read:"));
+    assert_true(diags_has_part(&rb.warnings, "Service default/Bad_Name: not read:"));
     assert_read_warning(&rb, "object default/(unnamed): not read: an object is a mapping");
     /* A rule whose from is no list is left out; the policy then lets nobody in (not anyone). */
     assert_read_warning(&rb, "AuthorizationPolicy default/scalar-from spec.rules[0].from: not "

@@ -62,13 +62,6 @@ static void trip_clear(struct trip *t)
     memset(t, 0, sizeof(*t));
 }
 
-static char *printed(const struct mesh_translation *t)
-{
-    char *out = NULL;
-    assert_int_equal(mesh_translation_print(t, MESH_FORMAT_YAML, &out), MESH_OK);
-    return out;
-}
-
 static void translate(const struct mesh_resource *const *res, size_t n, const char *version,
                       struct mesh_translation *out, const char *what)
 {
@@ -114,8 +107,8 @@ static void trip_run(struct trip *t, const char *version, bool services_first, c
     read_back(objs, n, version, &t->y, &t->ny, &t->warnings);
     free(objs);
     translate((const struct mesh_resource *const *)t->y, t->ny, version, &t->t2, what);
-    t->p1 = printed(&t->t1);
-    t->p2 = printed(&t->t2);
+    t->p1 = translation_yaml(&t->t1);
+    t->p2 = translation_yaml(&t->t2);
     if (strcmp(t->p1, t->p2) != 0) {
         char *ys = NULL;
         mesh_print_documents((const struct mesh_resource *const *)t->y, t->ny, MESH_FORMAT_YAML,
@@ -128,50 +121,26 @@ static void trip_run(struct trip *t, const char *version, bool services_first, c
     }
 }
 
-/* The resource of that kind and name read back, or NULL. */
+/* The resource of that kind and name read back (any namespace), or NULL. */
 static const struct mesh_resource *found(const struct trip *t, enum mesh_kind kind,
                                          const char *name)
 {
-    for (size_t i = 0; i < t->ny; i++)
-        if (t->y[i]->kind == kind && !strcmp(t->y[i]->name, name))
-            return t->y[i];
-    return NULL;
+    return find_resource(t->y, t->ny, kind, NULL, name);
 }
 
 static const struct mesh_resource *must_read(const struct trip *t, enum mesh_kind kind,
                                              const char *name)
 {
-    const struct mesh_resource *r = found(t, kind, name);
-    if (!r)
-        fail_msg("no %s %s read back among %zu resources", mesh_kind_name(kind), name, t->ny);
-    return r;
-}
-
-static bool warned(const struct mesh_diags *w, const char *part)
-{
-    for (size_t i = 0; i < w->len; i++)
-        if (strstr(w->items[i].message, part))
-            return true;
-    return false;
+    return must_find_resource(t->y, t->ny, kind, NULL, name);
 }
 
 static void assert_warned(const struct mesh_diags *w, const char *part)
 {
-    if (warned(w, part))
+    if (diags_has_part(w, part))
         return;
     for (size_t i = 0; i < w->len; i++)
         print_message("warning: %s\n", w->items[i].message);
     fail_msg("no warning with \"%s\" among %zu", part, w->len);
-}
-
-/* What each example refers to besides the Services, as tests/e2e/test_render.py renders it. */
-static const char *example_context(const char *path)
-{
-    if (strstr(path, "payment-circuit-breaker"))
-        return "examples/payment-virtual-service.yaml";
-    if (strstr(path, "web-fault-injection"))
-        return "examples/web-traffic-split.yaml";
-    return NULL;
 }
 
 static void example_input(struct input *in, const char *path)
@@ -401,22 +370,14 @@ static void test_linkerd_read_translator_cases_round_trip(void **state)
 static const struct mesh_resource *original(const struct trip *t, enum mesh_kind kind,
                                             const char *name)
 {
-    for (size_t i = 0; i < t->x.n; i++)
-        if (t->x.res[i]->kind == kind && !strcmp(t->x.res[i]->name, name))
-            return t->x.res[i];
-    fail_msg("no %s %s in the input", mesh_kind_name(kind), name);
-    return NULL;
+    return must_find_resource(t->x.res, t->x.n, kind, NULL, name);
 }
 
 static void test_linkerd_read_examples_content(void **state)
 {
     (void)state;
     struct trip t = {0};
-    glob_t g;
-    assert_int_equal(glob("examples/*.yaml", 0, NULL, &g), 0);
-    for (size_t i = 0; i < g.gl_pathc; i++)
-        input_add_file(&t.x, g.gl_pathv[i]);
-    globfree(&g);
+    input_add_examples(&t.x);
     trip_run(&t, "2.20", false, "examples/");
 
     /* The seed's in-mesh rollout: the same resource but for its route's name, which an
@@ -1006,20 +967,6 @@ static void test_linkerd_read_malformed(void **state)
 
 /* Every node of the objects the translator writes, in turn, replaced by a node of another type
  * or by nothing: the reader warns and goes on, never crashes, and what it reads is valid. */
-static struct mesh_node *copy_tree(const struct mesh_node *n)
-{
-    if (n->type == MESH_NODE_SCALAR)
-        return mesh_node_scalar(n->scalar_kind, n->text);
-    struct mesh_node *c = n->type == MESH_NODE_SEQ ? mesh_node_seq() : mesh_node_map();
-    for (size_t i = 0; i < n->len; i++) {
-        if (n->type == MESH_NODE_SEQ)
-            mesh_node_seq_append(c, copy_tree(n->items[i]));
-        else
-            mesh_node_map_set(c, n->pairs[i].key->text, copy_tree(n->pairs[i].value));
-    }
-    return c;
-}
-
 static size_t count_nodes(const struct mesh_node *n)
 {
     size_t k = 1;
@@ -1052,11 +999,7 @@ static void test_linkerd_read_every_field_broken(void **state)
 {
     (void)state;
     struct trip t = {0};
-    glob_t g;
-    assert_int_equal(glob("examples/*.yaml", 0, NULL, &g), 0);
-    for (size_t i = 0; i < g.gl_pathc; i++)
-        input_add_file(&t.x, g.gl_pathv[i]);
-    globfree(&g);
+    input_add_examples(&t.x);
     input_add_text(&t.x, fault_vs_yaml, "vs");
     input_add_text(&t.x, three_faults_yaml, "faults");
     input_add_text(&t.x, authz_yaml, "authz");
@@ -1073,7 +1016,7 @@ static void test_linkerd_read_every_field_broken(void **state)
             for (int variant = 0; variant < 4; variant++) {
                 for (size_t i = 0; i < n; i++)
                     objs[i] = i < t.t1.n_objects ? t.t1.objects[i] : t.svc_objs[i - t.t1.n_objects];
-                struct mesh_node *broken = copy_tree(victim);
+                struct mesh_node *broken = mesh_read_copy(victim);
                 size_t at_k = k;
                 assert_true(replace_nth(&broken, &at_k, variant));
                 objs[o] = broken;
@@ -1174,14 +1117,14 @@ static char *stored(const struct mesh_translation *t)
 {
     struct mesh_translation copy = {0};
     for (size_t i = 0; i < t->n_objects; i++) {
-        struct mesh_node *o = copy_tree(t->objects[i]);
+        struct mesh_node *o = mesh_read_copy(t->objects[i]);
         api_server_defaults(o);
         sort_keys(o);
         copy.objects = realloc(copy.objects, (copy.n_objects + 1) * sizeof(*copy.objects));
         assert_non_null(copy.objects);
         copy.objects[copy.n_objects++] = o;
     }
-    char *out = printed(&copy);
+    char *out = translation_yaml(&copy);
     mesh_translation_clear(&copy);
     return out;
 }
@@ -1209,7 +1152,7 @@ static void test_linkerd_read_as_the_api_server_returns_them(void **state)
         struct mesh_node **objs = calloc(n + t.x.n + 1, sizeof(*objs));
         assert_non_null(objs);
         for (size_t i = 0; i < n; i++) {
-            objs[i] = copy_tree(t.t1.objects[i]);
+            objs[i] = mesh_read_copy(t.t1.objects[i]);
             api_server_defaults(objs[i]);
         }
         for (size_t i = 0; i < t.x.n; i++)

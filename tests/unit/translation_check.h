@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Helpers shared by the translator unit tests (read_file by test_security.c too): YAML parsed
- * into resources, lookups into the translated manifests' node trees. Static inline, so that a suite
+/* Helpers shared by the translator and reader unit tests (read_file by test_security.c too): YAML
+ * parsed into resources, the examples, lookups into the translated manifests' node trees and into
+ * resources read back. Static inline, so that a suite
  * need not use every helper under -Wunused-function. */
 #ifndef MESH_TESTS_TRANSLATION_CHECK_H
 #define MESH_TESTS_TRANSLATION_CHECK_H
 
+#include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -83,6 +85,51 @@ static inline void input_free(struct input *in)
 {
     mesh_resource_list_free(in->res, in->n);
     memset(in, 0, sizeof(*in));
+}
+
+/* Every file of examples/, in name order (both providers' MeshConfigs among them). */
+static inline void input_add_examples(struct input *in)
+{
+    glob_t g;
+    assert_int_equal(glob("examples/*.yaml", 0, NULL, &g), 0);
+    assert_true(g.gl_pathc >= 10);
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        input_add_file(in, g.gl_pathv[i]);
+    globfree(&g);
+}
+
+/* What the example at path refers to besides the Services, as the golden files
+ * (tests/e2e/test_render.py) render it with it; NULL for nothing. */
+static inline const char *example_context(const char *path)
+{
+    if (strstr(path, "payment-circuit-breaker"))
+        return "examples/payment-virtual-service.yaml";
+    if (strstr(path, "web-fault-injection"))
+        return "examples/web-traffic-split.yaml";
+    return NULL;
+}
+
+/* The resource of that kind, namespace (NULL: any) and name among res[0..n), or NULL. */
+static inline const struct mesh_resource *find_resource(struct mesh_resource *const *res, size_t n,
+                                                        enum mesh_kind kind, const char *ns,
+                                                        const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (res[i]->kind == kind && (!ns || !strcmp(mesh_resource_namespace(res[i]), ns)) &&
+            !strcmp(res[i]->name, name))
+            return res[i];
+    return NULL;
+}
+
+/* As find_resource, failing the test when there is none; the resource as its own struct. */
+static inline const void *must_find_resource(struct mesh_resource *const *res, size_t n,
+                                             enum mesh_kind kind, const char *ns, const char *name)
+{
+    const struct mesh_resource *r = find_resource(res, n, kind, ns, name);
+    if (!r)
+        fail_msg("no %s %s/%s among the %zu resources", mesh_kind_name(kind), ns ? ns : "*", name,
+                 n);
+    return r;
 }
 
 /* --- looking into the manifests --- */
@@ -169,22 +216,42 @@ static inline size_t count_kind(const struct mesh_translation *t, const char *ki
     return n;
 }
 
+/* t's objects as the YAML stream mesh_translation_print writes; the caller frees. */
+static inline char *translation_yaml(const struct mesh_translation *t)
+{
+    char *yaml = NULL;
+    assert_int_equal(mesh_translation_print(t, MESH_FORMAT_YAML, &yaml), MESH_OK);
+    return yaml;
+}
+
+/* Whether w holds a message that is exactly text. */
+static inline bool diags_has(const struct mesh_diags *w, const char *text)
+{
+    for (size_t i = 0; i < w->len; i++)
+        if (!strcmp(w->items[i].message, text))
+            return true;
+    return false;
+}
+
+/* Whether w holds a message that contains part. */
+static inline bool diags_has_part(const struct mesh_diags *w, const char *part)
+{
+    for (size_t i = 0; i < w->len; i++)
+        if (strstr(w->items[i].message, part))
+            return true;
+    return false;
+}
+
 /* Whether t carries a warning whose message is exactly text. */
 static inline bool has_warning(const struct mesh_translation *t, const char *text)
 {
-    for (size_t i = 0; i < t->warnings.len; i++)
-        if (!strcmp(t->warnings.items[i].message, text))
-            return true;
-    return false;
+    return diags_has(&t->warnings, text);
 }
 
 /* Whether t carries a warning whose message contains part. */
 static inline bool has_warning_part(const struct mesh_translation *t, const char *part)
 {
-    for (size_t i = 0; i < t->warnings.len; i++)
-        if (strstr(t->warnings.items[i].message, part))
-            return true;
-    return false;
+    return diags_has_part(&t->warnings, part);
 }
 
 #endif
