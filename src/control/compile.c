@@ -95,8 +95,7 @@ static bool wanted(const struct mesh_resource *res, const struct mesh_proxy_entr
     case MESH_KIND_OBSERVABILITY_CONFIG: {
         /* Its trace collector is where proxies send spans; its Prometheus and Grafana
          * endpoints mean nothing to them, so one without a collector wakes no proxy. */
-        const struct mesh_observability_config *oc =
-            (const struct mesh_observability_config *)res;
+        const struct mesh_observability_config *oc = (const struct mesh_observability_config *)res;
         return oc->jaeger_endpoint && oc->jaeger_endpoint[0];
     }
     default: /* KubernetesConfig: nothing a proxy uses */

@@ -12,12 +12,12 @@
 
 #include "net/http_client.h"
 
-#define CONNECT_TIMEOUT_MS  1000
-#define EXPORT_TIMEOUT_MS   3000 /* a slow collector costs spans, never the request path */
-#define FINAL_TIMEOUT_MS    1000 /* the flush at stop, so that a drain is not held up */
-#define EXPORT_MAX_BODY     (16u << 20)
-#define ANSWER_MAX_BODY     (64u << 10)
-#define RING_MASK           (MESH_TRACE_RING_SLOTS - 1)
+#define CONNECT_TIMEOUT_MS 1000
+#define EXPORT_TIMEOUT_MS  3000 /* a slow collector costs spans, never the request path */
+#define FINAL_TIMEOUT_MS   1000 /* the flush at stop, so that a drain is not held up */
+#define EXPORT_MAX_BODY    (16u << 20)
+#define ANSWER_MAX_BODY    (64u << 10)
+#define RING_MASK          (MESH_TRACE_RING_SLOTS - 1)
 
 _Static_assert((MESH_TRACE_RING_SLOTS & RING_MASK) == 0, "ring slots: a power of two");
 
@@ -133,9 +133,8 @@ void mesh_tracer_configure(struct mesh_tracer *t, const struct mesh_trace_config
     pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
     if (changed && cfg->enabled)
-        fprintf(stderr,
-                "lvl=info msg=\"tracing on\" collector=%s sampling_rate=%g config=%s\n", cfg->url,
-                cfg->sampling_rate, cfg->source);
+        fprintf(stderr, "lvl=info msg=\"tracing on\" collector=%s sampling_rate=%g config=%s\n",
+                cfg->url, cfg->sampling_rate, cfg->source);
     else if (changed)
         fprintf(stderr, "lvl=info msg=\"tracing off\"\n");
 }
@@ -147,8 +146,8 @@ struct mesh_stats_shard *mesh_tracer_stats(struct mesh_tracer *t)
 
 /* --- the workers' side --- */
 
-static struct mesh_stats_counter *counter(struct mesh_stats_shard *shard,
-                                          enum mesh_stats_family f, const char *label)
+static struct mesh_stats_counter *counter(struct mesh_stats_shard *shard, enum mesh_stats_family f,
+                                          const char *label)
 {
     const char *labels[2] = {label, NULL};
     struct mesh_stats_counter *c = NULL;
@@ -159,9 +158,8 @@ static struct mesh_stats_counter *counter(struct mesh_stats_shard *shard,
 struct mesh_span_record *mesh_tracer_reserve(struct mesh_tracer *t, unsigned worker,
                                              struct mesh_stats_shard *shard)
 {
-    struct span_ring *r = worker < t->n_rings
-                              ? atomic_load_explicit(&t->rings[worker], memory_order_acquire)
-                              : NULL;
+    struct span_ring *r =
+        worker < t->n_rings ? atomic_load_explicit(&t->rings[worker], memory_order_acquire) : NULL;
     if (!r) {
         /* No ring (its allocation failed): rare enough for the lookups. */
         mesh_stats_counter_inc(counter(shard, MESH_STATS_TRACE_SPANS_SAMPLED, NULL));
@@ -260,8 +258,8 @@ static bool post(struct mesh_http_client *h, const char *url, const struct mesh_
         .cancel = cancel,
     };
     struct mesh_http_response resp = {0};
-    enum mesh_err err = h ? mesh_http_client_do(h, &req, &resp, why)
-                          : mesh_http_do(&req, &resp, why);
+    enum mesh_err err =
+        h ? mesh_http_client_do(h, &req, &resp, why) : mesh_http_do(&req, &resp, why);
     if (err != MESH_OK)
         return false;
     bool ok = resp.status >= 200 && resp.status < 300;
@@ -272,8 +270,8 @@ static bool post(struct mesh_http_client *h, const char *url, const struct mesh_
 }
 
 /* Sends everything the rings hold, batch by batch; what cannot go is dropped and counted. */
-static void flush(struct mesh_tracer *t, struct mesh_http_client *h, const char *url,
-                  bool enabled, long timeout_ms, const atomic_int *cancel)
+static void flush(struct mesh_tracer *t, struct mesh_http_client *h, const char *url, bool enabled,
+                  long timeout_ms, const atomic_int *cancel)
 {
     struct mesh_strbuf body;
     mesh_strbuf_init(&body, EXPORT_MAX_BODY);

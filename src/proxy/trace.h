@@ -40,15 +40,15 @@ struct mesh_span_record {
     uint8_t span_id[8];
     uint8_t parent_id[8];
     bool has_parent;
-    uint8_t kind;        /* MESH_SPAN_KIND_* */
-    uint16_t status;     /* the HTTP status sent to the client; 0 when none */
-    uint16_t peer_port;  /* the client's */
-    uint32_t retries;    /* attempts retried */
-    uint64_t start_ns;   /* unix time */
+    uint8_t kind;       /* MESH_SPAN_KIND_* */
+    uint16_t status;    /* the HTTP status sent to the client; 0 when none */
+    uint16_t peer_port; /* the client's */
+    uint32_t retries;   /* attempts retried */
+    uint64_t start_ns;  /* unix time */
     uint64_t end_ns;
     char method[16];
-    char path[256];      /* without the query */
-    char authority[128]; /* the Host */
+    char path[256];        /* without the query */
+    char authority[128];   /* the Host */
     char destination[128]; /* the destination Service ("inbound|NAME" for a sidecar's app) */
     char route[128];       /* the route's name; empty when none matched */
     char endpoint[64];     /* the upstream endpoint, host:port; empty when none was reached */

@@ -237,8 +237,8 @@ enum mesh_err mesh_trace_parse_b3_multi(const struct mesh_trace_headers *h,
 /* --- this hop's span --- */
 
 #define B3_MULTI_KINDS                                                                             \
-    (1u << MESH_TRACE_H_B3_TRACEID | 1u << MESH_TRACE_H_B3_SPANID | 1u << MESH_TRACE_H_B3_SAMPLED | \
-     1u << MESH_TRACE_H_B3_FLAGS)
+    (1u << MESH_TRACE_H_B3_TRACEID | 1u << MESH_TRACE_H_B3_SPANID |                                \
+     1u << MESH_TRACE_H_B3_SAMPLED | 1u << MESH_TRACE_H_B3_FLAGS)
 
 static void random_bytes(struct mesh_rng *rng, uint8_t *out, size_t n)
 {
@@ -322,8 +322,7 @@ void mesh_trace_format_traceparent(const uint8_t trace_id[16], const uint8_t spa
 }
 
 /* "NAME: " + the hex of n bytes + CRLF */
-static bool put_hex_header(struct mesh_wbuf *out, const char *name, const uint8_t *bytes,
-                           size_t n)
+static bool put_hex_header(struct mesh_wbuf *out, const char *name, const uint8_t *bytes, size_t n)
 {
     char hex[32];
     mesh_trace_hex(bytes, n, hex);
@@ -344,13 +343,13 @@ bool mesh_trace_put_headers(struct mesh_wbuf *out, const struct mesh_trace_span 
     const uint8_t *tid = span->short_id ? span->trace_id + 8 : span->trace_id;
     size_t tlen = span->short_id ? 8 : 16;
     if (ok && (span->formats & MESH_TRACE_FMT_B3_MULTI)) {
-        ok = put_hex_header(out, "x-b3-traceid: ", tid, tlen) &&
-             put_hex_header(out, "x-b3-spanid: ", span->span_id, 8) &&
-             (!span->has_parent ||
-              put_hex_header(out, "x-b3-parentspanid: ", span->parent_id, 8)) &&
-             mesh_wbuf_puts(out, span->debug     ? "x-b3-flags: 1\r\n"
-                                 : span->sampled ? "x-b3-sampled: 1\r\n"
-                                                 : "x-b3-sampled: 0\r\n");
+        ok =
+            put_hex_header(out, "x-b3-traceid: ", tid, tlen) &&
+            put_hex_header(out, "x-b3-spanid: ", span->span_id, 8) &&
+            (!span->has_parent || put_hex_header(out, "x-b3-parentspanid: ", span->parent_id, 8)) &&
+            mesh_wbuf_puts(out, span->debug     ? "x-b3-flags: 1\r\n"
+                                : span->sampled ? "x-b3-sampled: 1\r\n"
+                                                : "x-b3-sampled: 0\r\n");
     }
     if (ok && (span->formats & MESH_TRACE_FMT_B3)) {
         char b3[32 + 1 + 16 + 2];

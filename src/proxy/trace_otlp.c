@@ -86,8 +86,8 @@ static enum mesh_err put_hex_id(struct mesh_strbuf *out, const char *key, const 
 static enum mesh_err put_str_attr(struct mesh_strbuf *out, const char *key, const char *value,
                                   bool first)
 {
-    enum mesh_err err = mesh_strbuf_printf(out, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":",
-                                           first ? "" : ",", key);
+    enum mesh_err err = mesh_strbuf_printf(
+        out, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":", first ? "" : ",", key);
     if (err == MESH_OK)
         err = put_string(out, value);
     if (err == MESH_OK)
@@ -103,7 +103,8 @@ static enum mesh_err put_int_attr(struct mesh_strbuf *out, const char *key, uint
 
 enum mesh_err mesh_trace_otlp_begin(struct mesh_strbuf *out, const struct mesh_trace_resource *res)
 {
-    enum mesh_err err = mesh_strbuf_puts(out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    enum mesh_err err =
+        mesh_strbuf_puts(out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
     if (err == MESH_OK)
         err = put_str_attr(out, "service.name", res->service ? res->service : "meshproxy", true);
     if (err == MESH_OK && res->ns)

@@ -26,12 +26,12 @@
 #define SPAN_HEX  "00f067aa0ba902b7"
 #define TP(flags) "00-" TRACE_HEX "-" SPAN_HEX "-" flags
 
-static struct mesh_slice S(const char *s)
-{
+static struct mesh_slice S(const char *s) {
     return mesh_slice_cstr(s);
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
+static void
+hex(const uint8_t *b, size_t n, char *out)
 {
     mesh_trace_hex(b, n, out);
     out[2 * n] = '\0';
@@ -115,8 +115,7 @@ static void test_trace_header_kinds(void **state)
     assert_int_equal(mesh_trace_header_kind(S("B3")), MESH_TRACE_H_B3);
     assert_int_equal(mesh_trace_header_kind(S("X-B3-TraceId")), MESH_TRACE_H_B3_TRACEID);
     assert_int_equal(mesh_trace_header_kind(S("x-b3-spanid")), MESH_TRACE_H_B3_SPANID);
-    assert_int_equal(mesh_trace_header_kind(S("x-b3-parentspanid")),
-                     MESH_TRACE_H_B3_PARENTSPANID);
+    assert_int_equal(mesh_trace_header_kind(S("x-b3-parentspanid")), MESH_TRACE_H_B3_PARENTSPANID);
     assert_int_equal(mesh_trace_header_kind(S("x-b3-sampled")), MESH_TRACE_H_B3_SAMPLED);
     assert_int_equal(mesh_trace_header_kind(S("x-b3-flags")), MESH_TRACE_H_B3_FLAGS);
     assert_int_equal(mesh_trace_header_kind(S("traceparents")), MESH_TRACE_H_NONE);
@@ -153,9 +152,9 @@ static void test_traceparent_parse_and_format_round_trip(void **state)
     assert_int_equal(mesh_trace_parse_traceparent(S(TP("03")), &ctx), MESH_OK);
     assert_int_equal(ctx.sampled, 1);
     /* A later version may add fields after a dash. */
-    assert_int_equal(mesh_trace_parse_traceparent(
-                         S("01-" TRACE_HEX "-" SPAN_HEX "-01-what-comes-next"), &ctx),
-                     MESH_OK);
+    assert_int_equal(
+        mesh_trace_parse_traceparent(S("01-" TRACE_HEX "-" SPAN_HEX "-01-what-comes-next"), &ctx),
+        MESH_OK);
     assert_int_equal(ctx.sampled, 1);
 }
 
@@ -165,18 +164,18 @@ static void test_traceparent_malformed_refused(void **state)
     static const char *const bad[] = {
         "",
         "00",
-        TP("1"),                                   /* short */
-        TP("011"),                                 /* version 00 is exactly 55 characters */
-        TP("01") "-x",                             /* ... even with a dash */
-        "ff-" TRACE_HEX "-" SPAN_HEX "-01",        /* version ff is invalid */
-        "0x-" TRACE_HEX "-" SPAN_HEX "-01",        /* not hex */
+        TP("1"),                            /* short */
+        TP("011"),                          /* version 00 is exactly 55 characters */
+        TP("01") "-x",                      /* ... even with a dash */
+        "ff-" TRACE_HEX "-" SPAN_HEX "-01", /* version ff is invalid */
+        "0x-" TRACE_HEX "-" SPAN_HEX "-01", /* not hex */
         "00-4BF92F3577B34DA6A3CE929D0E0E4736-" SPAN_HEX "-01", /* upper case */
         "00-00000000000000000000000000000000-" SPAN_HEX "-01", /* zero trace id */
-        "00-" TRACE_HEX "-0000000000000000-01",               /* zero parent id */
-        "00_" TRACE_HEX "-" SPAN_HEX "-01",                   /* wrong separator */
-        "00-" TRACE_HEX "-" SPAN_HEX "-0g",                   /* flags not hex */
-        "01-" TRACE_HEX "-" SPAN_HEX "-01x",                  /* later version, no dash */
-        "00-" TRACE_HEX "a-" SPAN_HEX "-01",                  /* long trace id */
+        "00-" TRACE_HEX "-0000000000000000-01",                /* zero parent id */
+        "00_" TRACE_HEX "-" SPAN_HEX "-01",                    /* wrong separator */
+        "00-" TRACE_HEX "-" SPAN_HEX "-0g",                    /* flags not hex */
+        "01-" TRACE_HEX "-" SPAN_HEX "-01x",                   /* later version, no dash */
+        "00-" TRACE_HEX "a-" SPAN_HEX "-01",                   /* long trace id */
         NULL,
     };
     for (size_t i = 0; bad[i]; i++) {
@@ -193,8 +192,7 @@ static void test_b3_single_forms(void **state)
     (void)state;
     struct mesh_trace_ctx ctx;
     char t[33], sp[17];
-    assert_int_equal(mesh_trace_parse_b3(S(TRACE_HEX "-" SPAN_HEX "-1-" SPAN_HEX), &ctx),
-                     MESH_OK);
+    assert_int_equal(mesh_trace_parse_b3(S(TRACE_HEX "-" SPAN_HEX "-1-" SPAN_HEX), &ctx), MESH_OK);
     hex(ctx.trace_id, 16, t);
     hex(ctx.span_id, 8, sp);
     assert_string_equal(t, TRACE_HEX);
@@ -248,9 +246,9 @@ static void test_b3_multi_forms(void **state)
     (void)state;
     struct mesh_trace_headers h;
     struct mesh_trace_ctx ctx;
-    const char *full[] = {"x-b3-traceid",      TRACE_HEX, "x-b3-spanid",  SPAN_HEX,
-                          "x-b3-parentspanid", SPAN_HEX,  "x-b3-sampled", "1",
-                          NULL};
+    const char *full[] = {
+        "x-b3-traceid", TRACE_HEX,      "x-b3-spanid", SPAN_HEX, "x-b3-parentspanid",
+        SPAN_HEX,       "x-b3-sampled", "1",           NULL};
     headers_of(&h, full);
     assert_int_equal(mesh_trace_parse_b3_multi(&h, &ctx), MESH_OK);
     assert_true(ctx.has_ids);
@@ -331,8 +329,9 @@ static void test_traceparent_continued_with_tracestate_passed_through(void **sta
 {
     (void)state;
     struct mesh_trace_span sp;
-    const char *in[] = {"traceparent", TP("01"),  "tracestate", "rojo=00f067aa0ba902b7",
-                        "tracestate",  "congo=t61rcWkgMzE", NULL};
+    const char *in[] = {
+        "traceparent",       TP("01"), "tracestate", "rojo=00f067aa0ba902b7", "tracestate",
+        "congo=t61rcWkgMzE", NULL};
     /* The caller sampled it: recorded even at rate 0. */
     char *out = begin(in, 0, &sp);
     assert_true(sp.sampled);
@@ -450,9 +449,9 @@ static void test_b3_multi_continued(void **state)
 {
     (void)state;
     struct mesh_trace_span sp;
-    const char *in[] = {"X-B3-TraceId",      TRACE_HEX,          "X-B3-SpanId",  SPAN_HEX,
-                        "X-B3-ParentSpanId", "1111111111111111", "X-B3-Sampled", "1",
-                        NULL};
+    const char *in[] = {
+        "X-B3-TraceId",     TRACE_HEX,      "X-B3-SpanId", SPAN_HEX, "X-B3-ParentSpanId",
+        "1111111111111111", "X-B3-Sampled", "1",           NULL};
     char *out = begin(in, 0, &sp);
     assert_true(sp.sampled);
     assert_true(sp.has_parent);
@@ -475,8 +474,7 @@ static void test_b3_multi_continued(void **state)
     free(out);
 
     /* A 64-bit trace id goes back as 16 digits; traceparent carries it padded. */
-    const char *short_id[] = {"x-b3-traceid", "a3ce929d0e0e4736", "x-b3-spanid", SPAN_HEX,
-                              NULL};
+    const char *short_id[] = {"x-b3-traceid", "a3ce929d0e0e4736", "x-b3-spanid", SPAN_HEX, NULL};
     out = begin(short_id, 100, &sp);
     assert_header(out, "x-b3-traceid", "a3ce929d0e0e4736");
     hex(sp.span_id, 8, s);
@@ -513,9 +511,10 @@ static void test_traceparent_wins_over_b3(void **state)
 {
     (void)state;
     struct mesh_trace_span sp;
-    const char *in[] = {"traceparent",  TP("00"), "x-b3-traceid", "11111111111111111111111111111111",
-                        "x-b3-spanid",  "2222222222222222", "x-b3-sampled", "1",
-                        NULL};
+    const char *in[] = {
+        "traceparent", TP("00"),           "x-b3-traceid", "11111111111111111111111111111111",
+        "x-b3-spanid", "2222222222222222", "x-b3-sampled", "1",
+        NULL};
     char *out = begin(in, 100, &sp);
     char t[33];
     hex(sp.trace_id, 16, t);
@@ -575,9 +574,9 @@ static void test_trace_config_from_documents(void **state)
     config_of(OBS("http://collector:4318/otlp/"), &cfg);
     assert_string_equal(cfg.url, "http://collector:4318/otlp/v1/traces");
 
-    config_of("mesh: {telemetry: {enabled: true, sampling_rate: 10}}\n---\n" OBS(
-                  "http://127.0.0.1:4318"),
-              &cfg);
+    config_of(
+        "mesh: {telemetry: {enabled: true, sampling_rate: 10}}\n---\n" OBS("http://127.0.0.1:4318"),
+        &cfg);
     assert_true(cfg.enabled);
     assert_true(cfg.sampling_rate == 10);
 
@@ -589,9 +588,9 @@ static void test_trace_config_from_documents(void **state)
     assert_string_equal(cfg.url, "");
 
     /* Only the native mesh's MeshConfig counts. */
-    config_of("mesh: {provider: istio, telemetry: {enabled: false}}\n---\n" OBS(
-                  "http://127.0.0.1:4318"),
-              &cfg);
+    config_of(
+        "mesh: {provider: istio, telemetry: {enabled: false}}\n---\n" OBS("http://127.0.0.1:4318"),
+        &cfg);
     assert_true(cfg.enabled);
 
     /* No collector: off. */
@@ -670,12 +669,11 @@ static void test_otlp_json_shape(void **state)
         fail_msg("not JSON: %s\n%s", jerr.text, out.data);
     json_t *rs = json_array_get(json_object_get(root, "resourceSpans"), 0);
     json_t *rattrs = json_object_get(json_object_get(rs, "resource"), "attributes");
-    assert_string_equal(json_string_value(json_object_get(attr(rattrs, "service.name"),
-                                                          "stringValue")),
-                        "orders");
-    assert_string_equal(json_string_value(json_object_get(attr(rattrs, "service.namespace"),
-                                                          "stringValue")),
-                        "default");
+    assert_string_equal(
+        json_string_value(json_object_get(attr(rattrs, "service.name"), "stringValue")), "orders");
+    assert_string_equal(
+        json_string_value(json_object_get(attr(rattrs, "service.namespace"), "stringValue")),
+        "default");
     json_t *ss = json_array_get(json_object_get(rs, "scopeSpans"), 0);
     assert_string_equal(json_string_value(json_object_get(json_object_get(ss, "scope"), "name")),
                         "meshproxy");
@@ -685,8 +683,7 @@ static void test_otlp_json_shape(void **state)
     assert_string_equal(json_string_value(json_object_get(s0, "traceId")),
                         "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
     assert_string_equal(json_string_value(json_object_get(s0, "spanId")), "1011121314151617");
-    assert_string_equal(json_string_value(json_object_get(s0, "parentSpanId")),
-                        "2021222324252627");
+    assert_string_equal(json_string_value(json_object_get(s0, "parentSpanId")), "2021222324252627");
     assert_string_equal(json_string_value(json_object_get(s0, "name")), "GET payment-v1");
     assert_int_equal(json_integer_value(json_object_get(s0, "kind")), 3);
     assert_string_equal(json_string_value(json_object_get(s0, "startTimeUnixNano")),
@@ -711,16 +708,13 @@ static void test_otlp_json_shape(void **state)
         json_string_value(json_object_get(attr(at, "network.peer.address"), "stringValue")),
         "127.0.0.1");
     assert_string_equal(
-        json_string_value(json_object_get(attr(at, "mesh.direction"), "stringValue")),
-        "outbound");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(s0, "status"), "code")),
-                     2);
+        json_string_value(json_object_get(attr(at, "mesh.direction"), "stringValue")), "outbound");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(s0, "status"), "code")), 2);
     json_t *s1 = json_array_get(spans, 1);
     assert_null(json_object_get(s1, "parentSpanId"));
     assert_int_equal(json_integer_value(json_object_get(s1, "kind")), 2);
     /* A server's 404 is the client's mistake, not an error of the span. */
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(s1, "status"), "code")),
-                     0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(s1, "status"), "code")), 0);
     json_decref(root);
     mesh_strbuf_free(&out);
 }
@@ -761,8 +755,10 @@ static void test_ring_is_bounded_and_counts_drops(void **state)
     snprintf(line, sizeof(line), "\nmesh_trace_spans_sampled_total %u\n",
              MESH_TRACE_RING_SLOTS + 5 + 1 + 1);
     assert_non_null(strstr(text.data, line));
-    assert_non_null(strstr(text.data, "\nmesh_trace_spans_dropped_total{reason=\"buffer_full\"} 5\n"));
-    assert_non_null(strstr(text.data, "\nmesh_trace_spans_dropped_total{reason=\"no_memory\"} 1\n"));
+    assert_non_null(
+        strstr(text.data, "\nmesh_trace_spans_dropped_total{reason=\"buffer_full\"} 5\n"));
+    assert_non_null(
+        strstr(text.data, "\nmesh_trace_spans_dropped_total{reason=\"no_memory\"} 1\n"));
     assert_non_null(strstr(text.data, "\nmesh_trace_spans_exported_total 0\n"));
     mesh_strbuf_free(&text);
     mesh_tracer_stop(t); /* never started: a no-op */
