@@ -15,6 +15,7 @@
 #define CONNECT_TIMEOUT_MS 1000
 #define EXPORT_TIMEOUT_MS  3000 /* a slow collector costs spans, never the request path */
 #define FINAL_TIMEOUT_MS   1000 /* the flush at stop, so that a drain is not held up */
+#define STOP_WAIT_MS       3000 /* the cancelled export (1 s), the final flush (1 s), and a margin */
 #define EXPORT_MAX_BODY    (16u << 20)
 #define ANSWER_MAX_BODY    (64u << 10)
 #define RING_MASK          (MESH_TRACE_RING_SLOTS - 1)
@@ -40,10 +41,12 @@ struct mesh_tracer {
     _Atomic(struct span_ring *) *rings;
     pthread_t thread;
     bool started;
+    bool abandoned; /* the thread did not stop in time (mesh_tracer_stop): never freed */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     /* Under lock: the settings in force, and stop. */
-    bool enabled, stopping;
+    bool enabled, stopping, exited;
+    double rate; /* for the log line only: the workers read the rate from their snapshot */
     char url[MESH_TRACE_URL_MAX];
     atomic_int cancel; /* stops an export in flight (mesh_tracer_stop) */
     /* The exporter's own, single-writer (the thread; before it starts, whoever creates it). */
@@ -114,9 +117,11 @@ void mesh_tracer_configure(struct mesh_tracer *t, const struct mesh_trace_config
 {
     if (!t)
         return;
-    /* The rings first: a worker that sees this config must find its ring. */
+    pthread_mutex_lock(&t->lock);
+    /* The rings first: a worker that sees this config must find its ring. Under the lock, so
+     * that two publishers never make the same one. */
     for (unsigned i = 0; cfg->enabled && i < t->n_rings; i++) {
-        if (atomic_load_explicit(&t->rings[i], memory_order_acquire))
+        if (atomic_load_explicit(&t->rings[i], memory_order_relaxed))
             continue;
         /* Large and zeroed: calloc maps it, so untouched slots cost no memory. */
         struct span_ring *r = calloc(1, sizeof(*r));
@@ -126,9 +131,10 @@ void mesh_tracer_configure(struct mesh_tracer *t, const struct mesh_trace_config
         atomic_init(&r->tail, 0);
         atomic_store_explicit(&t->rings[i], r, memory_order_release);
     }
-    pthread_mutex_lock(&t->lock);
-    bool changed = t->enabled != cfg->enabled || strcmp(t->url, cfg->url) != 0;
+    bool changed = t->enabled != cfg->enabled || strcmp(t->url, cfg->url) != 0 ||
+                   (cfg->enabled && t->rate != cfg->sampling_rate);
     t->enabled = cfg->enabled;
+    t->rate = cfg->sampling_rate;
     snprintf(t->url, sizeof(t->url), "%s", cfg->url);
     pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
@@ -360,6 +366,10 @@ static void *exporter_main(void *arg)
     if (!t->failing)
         flush(t, h, url, enabled, FINAL_TIMEOUT_MS, NULL);
     mesh_http_client_free(h);
+    pthread_mutex_lock(&t->lock);
+    t->exited = true;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
     return NULL;
 }
 
@@ -379,14 +389,28 @@ void mesh_tracer_stop(struct mesh_tracer *t)
     t->stopping = true;
     atomic_store(&t->cancel, 1);
     pthread_cond_broadcast(&t->cond);
+    /* An export ends within a second of the cancel and the final flush within another, but a
+     * resolver stuck on the collector's name knows no timeout of ours: a drain is not held up
+     * by it. */
+    struct timespec until = deadline_in(STOP_WAIT_MS);
+    while (!t->exited && pthread_cond_timedwait(&t->cond, &t->lock, &until) == 0)
+        ;
+    bool exited = t->exited;
     pthread_mutex_unlock(&t->lock);
-    pthread_join(t->thread, NULL);
     t->started = false;
+    if (exited) {
+        pthread_join(t->thread, NULL);
+        return;
+    }
+    /* The thread still uses the tracer: it is left to the process's exit. */
+    pthread_detach(t->thread);
+    t->abandoned = true;
+    fprintf(stderr, "lvl=warn msg=\"trace exporter did not stop in time: left behind\"\n");
 }
 
 void mesh_tracer_free(struct mesh_tracer *t)
 {
-    if (!t)
+    if (!t || t->abandoned)
         return;
     for (unsigned i = 0; i < t->n_rings; i++)
         free(atomic_load(&t->rings[i]));
