@@ -354,17 +354,21 @@ static void *exporter_main(void *arg)
         enabled = t->enabled;
         snprintf(url, sizeof(url), "%s", t->url);
         pthread_mutex_unlock(&t->lock);
-        ensure_series(t);
-        flush(t, h, url, enabled, EXPORT_TIMEOUT_MS, &t->cancel);
+        /* A config without tracing wakes us too: then there is nothing to count or send. */
+        if (enabled || !rings_empty(t)) {
+            ensure_series(t);
+            flush(t, h, url, enabled, EXPORT_TIMEOUT_MS, &t->cancel);
+        }
         pthread_mutex_lock(&t->lock);
     }
     enabled = t->enabled;
     snprintf(url, sizeof(url), "%s", t->url);
     pthread_mutex_unlock(&t->lock);
     /* The workers have stopped: what they left goes once more, unless the collector is down. */
-    ensure_series(t);
-    if (!t->failing)
+    if (!t->failing && !rings_empty(t)) {
+        ensure_series(t);
         flush(t, h, url, enabled, FINAL_TIMEOUT_MS, NULL);
+    }
     mesh_http_client_free(h);
     pthread_mutex_lock(&t->lock);
     t->exited = true;

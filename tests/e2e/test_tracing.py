@@ -604,9 +604,14 @@ def test_tracing_off_leaves_headers_alone_and_reload_turns_it_on(lab):
     for k, v in sent.items():
         assert first[k] == v  # passed through untouched
     assert not set(TRACE_HEADERS) & set(second)  # nothing added
+    # A reload that leaves tracing off changes nothing either.
+    p.reload(docs, "config reloaded")
+    assert p.request(host="payment.example.com").status == 200
+    assert not set(TRACE_HEADERS) & set(dict(up.requests[-1][3]))
     m = metrics(p)
     assert m.sum("mesh_trace_spans_sampled_total") == 0
     assert m.find("mesh_trace_spans_dropped_total") == []  # tracing never came on
+    assert m.find("mesh_trace_export_requests_total") == []
 
     with collector_running() as collector:
         p.reload(docs + [mesh_config(100), observability(collector.url)],
