@@ -306,12 +306,14 @@ static void flush(struct mesh_tracer *t, struct mesh_http_client *h, const char 
         } else {
             mesh_stats_counter_add(t->drop_failed, n);
             mesh_stats_counter_inc(t->req_failed);
-            if (!t->failing)
+            /* Cancelled by a stop: no fault of the collector, which the final flush tries. */
+            bool stopped = cancel && atomic_load(cancel);
+            if (!t->failing && !stopped)
                 fprintf(stderr,
                         "lvl=warn msg=\"trace export failed: dropping spans until the collector "
                         "answers\" url=%s error=\"%s\"\n",
                         url, why ? why : "out of memory");
-            t->failing = true;
+            t->failing = t->failing || !stopped;
         }
         free(why);
         if (n < MESH_TRACE_BATCH_MAX || (cancel && atomic_load(cancel)))
