@@ -11,6 +11,7 @@
 #include "compile.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
+#include "mesh/observability_config.h"
 #include "mesh/service.h"
 #include "mesh/virtual_service.h"
 #include "model/model.h"
@@ -91,7 +92,13 @@ static bool wanted(const struct mesh_resource *res, const struct mesh_proxy_entr
     case MESH_KIND_SECURITY_POLICY:
     case MESH_KIND_MESH_CONFIG:
         return true;
-    default: /* ObservabilityConfig, KubernetesConfig: nothing a proxy uses */
+    case MESH_KIND_OBSERVABILITY_CONFIG: {
+        /* Its trace collector is where proxies send spans; its Prometheus and Grafana
+         * endpoints mean nothing to them, so one without a collector wakes no proxy. */
+        const struct mesh_observability_config *oc = (const struct mesh_observability_config *)res;
+        return oc->jaeger_endpoint && oc->jaeger_endpoint[0];
+    }
+    default: /* KubernetesConfig: nothing a proxy uses */
         return false;
     }
 }

@@ -30,7 +30,8 @@ void mesh_proxy_config_clear(struct mesh_proxy_config *cfg);
  *   - sidecar: VirtualServices without gateways or listing "mesh"; gateway: those whose
  *     gateways list its NAMESPACE/NAME, or its NAME when they are in its namespace (as Istio
  *     reads a gateway name without a namespace);
- *   - every CircuitBreaker, FaultInjection, SecurityPolicy and MeshConfig.
+ *   - every CircuitBreaker, FaultInjection, SecurityPolicy and MeshConfig, and every
+ *     ObservabilityConfig that names a trace collector (jaeger_endpoint).
  * The same input always gives the same bytes and version. MESH_E_NOMEM on allocation failure. */
 enum mesh_err mesh_compile_proxy_config(const struct mesh_resource *const *res, size_t n,
                                         const struct mesh_registry *reg,

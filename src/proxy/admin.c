@@ -9,6 +9,7 @@
 #include "procstat.h"
 #include "proxy.h"
 #include "stream.h"
+#include "trace.h"
 
 #define ADMIN_MAX_BODY (64u << 20)
 
@@ -24,14 +25,15 @@ static void respond_buf(struct mesh_stream *s, enum mesh_err err, struct mesh_st
     mesh_strbuf_free(body);
 }
 
-/* The workers' shards and the certificate renewal thread's (NULL in static mode: skipped);
- * how many. */
+/* The workers' shards, the certificate renewal thread's (NULL in static mode: skipped) and the
+ * trace exporter's; how many. */
 static size_t shards(struct mesh_proxy *p, struct mesh_stats_shard **out)
 {
     for (unsigned i = 0; i < p->n_workers; i++)
         out[i] = p->workers[i].st.shard;
     out[p->n_workers] = p->identity_stats;
-    return p->n_workers + 1;
+    out[p->n_workers + 1] = mesh_tracer_stats(p->tracer);
+    return p->n_workers + 2;
 }
 
 /* The value of query parameter name ("" when it has none), or NULL when absent. Copied into
@@ -85,7 +87,7 @@ static void config_dump(struct mesh_stream *s, bool json)
 void mesh_admin_handle(struct mesh_stream *s)
 {
     struct mesh_proxy *p = s->w->proxy;
-    struct mesh_stats_shard *all[MESH_PROXY_MAX_WORKERS + 1];
+    struct mesh_stats_shard *all[MESH_PROXY_MAX_WORKERS + 2];
     struct mesh_strbuf body;
     mesh_strbuf_init(&body, ADMIN_MAX_BODY);
     size_t n_shards = shards(p, all);

@@ -325,6 +325,17 @@ enum mesh_err mesh_config_dump_identity_yaml(struct mesh_proxy *p, struct mesh_s
     return err;
 }
 
+/* The tracing settings the snapshot holds (docs/tracing.md). */
+static json_t *tracing_json(const struct mesh_trace_config *t)
+{
+    json_t *o = json_object();
+    SET(o, "enabled", json_boolean(t->enabled));
+    SET(o, "sampling_rate", json_real(t->sampling_rate));
+    SET(o, "collector", t->enabled ? json_string(t->url) : json_null());
+    SET(o, "source", t->enabled ? json_string(t->source) : json_null());
+    return o;
+}
+
 enum mesh_err mesh_config_dump_json(struct mesh_proxy *p, const struct mesh_snapshot *s,
                                     struct mesh_strbuf *out)
 {
@@ -343,6 +354,7 @@ enum mesh_err mesh_config_dump_json(struct mesh_proxy *p, const struct mesh_snap
     SET(root, "config", cfg);
     SET(root, "control", control_json(p));
     SET(root, "identity", certificate_json(p));
+    SET(root, "tracing", tracing_json(&s->trace));
 
     json_t *routes = json_array();
     for (size_t v = 0; v < s->n_vhosts; v++)

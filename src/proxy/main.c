@@ -23,6 +23,7 @@
 #include "proxy.h"
 #include "tls_load.h"
 #include "tls_plugin.h"
+#include "trace.h"
 
 static const char usage[] =
     "Usage: meshproxy --config FILE --listen ADDR --admin ADDR [options]\n"
@@ -586,6 +587,30 @@ static struct mesh_snapshot *placeholder(void)
     return s;
 }
 
+/* The span exporter (trace.h), told the first snapshot's settings before any worker runs. Its
+ * spans say who they come from: the sidecar's service, the gateway, or a static proxy. */
+static int start_tracer(struct mesh_proxy *p, const struct mesh_snapshot *first)
+{
+    struct mesh_trace_resource res = {
+        .service = p->opt.mode == MESH_PROXY_SIDECAR   ? p->opt.service
+                   : p->opt.mode == MESH_PROXY_GATEWAY ? p->opt.gateway
+                                                       : "meshproxy",
+        .ns = p->opt.ns,
+        .instance = p->opt.id,
+        .mode = mesh_proxy_mode_str(p->opt.mode),
+    };
+    if (mesh_tracer_new(&res, p->n_workers, &p->tracer) != MESH_OK) {
+        fprintf(stderr, "meshproxy: out of memory\n");
+        return 1;
+    }
+    mesh_tracer_configure(p->tracer, &first->trace);
+    if (mesh_tracer_start(p->tracer) != MESH_OK) {
+        fprintf(stderr, "meshproxy: cannot start the trace exporter thread\n");
+        return 1;
+    }
+    return 0;
+}
+
 static void announce(const struct mesh_proxy *p)
 {
     const char *router = p->addrs[MESH_LISTENER_ROUTER].text;
@@ -636,6 +661,8 @@ static int serve(struct mesh_proxy *p, uint64_t deregister_wait_ms)
                 p->control = NULL;
             }
             stop_workers(p);
+            /* After the workers: the spans they left go to the collector once more. */
+            mesh_tracer_stop(p->tracer);
             fprintf(stderr, "lvl=info msg=\"stopped\"\n");
             return 0;
         }
@@ -756,6 +783,10 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&p.access_log_lock, NULL);
     pthread_mutex_init(&p.publish_lock, NULL);
+    if (start_tracer(&p, first) != 0) {
+        rc = 1;
+        goto out;
+    }
     if (p.opt.access_log) {
         p.access_log = strcmp(p.opt.access_log, "-") == 0 ? stdout : fopen(p.opt.access_log, "a");
         if (!p.access_log) {
@@ -784,6 +815,8 @@ int main(int argc, char **argv)
     }
     rc = serve(&p, deregister_wait_ms);
 out:
+    mesh_tracer_stop(p.tracer);
+    mesh_tracer_free(p.tracer);
     if (p.tls_server)
         p.tls_ops->ctx_free(p.tls_server); /* after the workers: they closed every connection */
     if (p.access_log && p.access_log != stdout)

@@ -140,6 +140,7 @@ struct mesh_listen_addr {
 };
 
 struct mesh_control;
+struct mesh_tracer;
 struct mesh_tls_identity;
 struct mesh_tls_ctx;
 struct mesh_tls_conn;
@@ -168,6 +169,8 @@ struct mesh_proxy {
     unsigned n_workers;
     FILE *access_log;
     pthread_mutex_t access_log_lock;
+    /* Spans of sampled requests and their exporter (trace.h); NULL: nothing is recorded. */
+    struct mesh_tracer *tracer;
 };
 
 /* A worker's view of one snapshot, with the mutable per-worker routing state it needs. */

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "proxy.h"
+#include "trace.h"
 
 #define RETIRE_WAIT_MS 5000 /* a worker stuck longer than this is not waited for any more */
 
@@ -44,6 +45,9 @@ void mesh_publish_finish(struct mesh_proxy *p, struct mesh_publish *pub)
 
 void mesh_proxy_publish(struct mesh_proxy *p, struct mesh_snapshot *s)
 {
+    /* Before the swap: the rings a config that turns tracing on needs exist before a worker
+     * can see it. */
+    mesh_tracer_configure(p->tracer, &s->trace);
     struct mesh_publish pub;
     mesh_publish_begin(p, &pub);
     struct mesh_snapshot *old = atomic_exchange(&p->current, s);

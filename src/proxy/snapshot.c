@@ -556,6 +556,7 @@ enum mesh_err mesh_snapshot_build_flags(struct mesh_resource *const *given, size
         build_service_hosts(&b);
     index_hosts(&b);
     attach_states(b.snap);
+    mesh_trace_config_build(res, n, &b.snap->trace);
     mesh_print_documents((const struct mesh_resource *const *)res, n, MESH_FORMAT_YAML,
                          &b.snap->source);
     *out = NULL;

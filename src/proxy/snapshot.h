@@ -19,6 +19,7 @@
 #include "outlier.h"
 #include "route_match.h"
 #include "security.h"
+#include "trace_config.h"
 
 #define MESH_RETRY_ON_5XX             0x1u
 #define MESH_RETRY_ON_GATEWAY_ERROR   0x2u
@@ -160,6 +161,9 @@ struct mesh_snapshot {
     /* A sidecar's: the mTLS mode and authorization of its own service (mesh_snapshot_secure);
      * NULL for gateways and static proxies, whose listeners take plaintext with no rules. */
     struct mesh_inbound_policy *inbound_policy;
+    /* Tracing, from the MeshConfig and ObservabilityConfig documents (also what a sidecar's
+     * inbound listener, whose own snapshot is fixed, goes by). */
+    struct mesh_trace_config trace;
 };
 
 /* Compiles resources into a new snapshot (refs = 1). Unknown kinds for the proxy (SecurityPolicy,

@@ -137,6 +137,29 @@ static const struct family_desc families[MESH_STATS_FAMILY_COUNT] = {
                           MESH_STATS_COUNTER,
                           3,
                           {"source", "rule", "result", NULL}},
+    [MESH_STATS_TRACE_SPANS_SAMPLED] = {"mesh_trace_spans_sampled_total",
+                                        "Spans recorded for sampled requests (one per request "
+                                        "this proxy handled in a sampled trace).",
+                                        MESH_STATS_COUNTER,
+                                        0,
+                                        {NULL}},
+    [MESH_STATS_TRACE_SPANS_EXPORTED] = {"mesh_trace_spans_exported_total",
+                                         "Spans the trace collector accepted.",
+                                         MESH_STATS_COUNTER,
+                                         0,
+                                         {NULL}},
+    [MESH_STATS_TRACE_SPANS_DROPPED] = {"mesh_trace_spans_dropped_total",
+                                        "Spans dropped instead of exported, by reason: "
+                                        "buffer_full, export_failed, no_collector or no_memory.",
+                                        MESH_STATS_COUNTER,
+                                        1,
+                                        {"reason", NULL}},
+    [MESH_STATS_TRACE_EXPORT_REQUESTS] = {"mesh_trace_export_requests_total",
+                                          "Export requests (OTLP/HTTP POSTs) to the trace "
+                                          "collector, by result: success or failure.",
+                                          MESH_STATS_COUNTER,
+                                          1,
+                                          {"result", NULL}},
 };
 
 /* Prometheus `le` values of the buckets, and the same bounds in microseconds. */

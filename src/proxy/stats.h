@@ -50,6 +50,10 @@ enum mesh_stats_family {
     MESH_STATS_MTLS_HANDSHAKES,        /* counter: direction (inbound|outbound), result */
     MESH_STATS_INBOUND_CONNECTIONS,    /* counter: security (mtls|plaintext) */
     MESH_STATS_AUTHZ,                  /* counter: source, rule, result (allow|deny) */
+    MESH_STATS_TRACE_SPANS_SAMPLED,    /* counter, no labels */
+    MESH_STATS_TRACE_SPANS_EXPORTED,   /* counter, no labels */
+    MESH_STATS_TRACE_SPANS_DROPPED,    /* counter: reason */
+    MESH_STATS_TRACE_EXPORT_REQUESTS,  /* counter: result (success|failure) */
     MESH_STATS_FAMILY_COUNT
 };
 

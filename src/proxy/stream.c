@@ -280,9 +280,22 @@ static bool put_request_line(struct mesh_wbuf *out, const struct mesh_h1_message
     return ok && mesh_wbuf_puts(out, " HTTP/1.1\r\n");
 }
 
+/* The tracing settings in force for the stream: its snapshot's, except on a sidecar's inbound
+ * listener, whose fixed snapshot knows nothing of them: there, the published one's (which
+ * mesh_worker_inbound_policy has just adopted). NULL when tracing does not apply. */
+static const struct mesh_trace_config *trace_config(const struct mesh_stream *s)
+{
+    if (!s->w->proxy->tracer)
+        return NULL;
+    const struct mesh_wsnap *ws = s->c->role == MESH_LISTENER_INBOUND ? s->w->wsnap : s->ws;
+    return ws && ws->snap->trace.enabled ? &ws->snap->trace : NULL;
+}
+
 /* The head sent upstream: hop-by-hop headers removed, x-forwarded-for and x-request-id added.
  * At the edge (a gateway, a static proxy) x-forwarded-proto says how the client came, https or
  * http, replacing whatever the client claimed; sidecars pass on the value the edge set.
+ * With tracing on, the trace headers are taken out as they are met and this hop's written
+ * instead (trace_context.h); with it off they pass like any other header, at no cost.
  * Rendered once, so that retries resend it and the client buffer can move on. */
 static bool render_request_head(struct mesh_stream *s)
 {
@@ -292,9 +305,15 @@ static bool render_request_head(struct mesh_stream *s)
     struct mesh_slice xff = header_value(m, "x-forwarded-for");
     struct mesh_slice rid = header_value(m, "x-request-id");
     bool edge = s->w->proxy->opt.mode != MESH_PROXY_SIDECAR;
+    const struct mesh_trace_config *tc = trace_config(s);
+    struct mesh_trace_headers th;
+    if (tc)
+        memset(&th, 0, sizeof(th));
     bool ok = put_request_line(out, m);
     for (size_t i = 0; ok && i < m->n_headers; i++) {
         const struct mesh_h1_header *h = &m->headers[i];
+        if (tc && mesh_trace_headers_add(&th, h->name, h->value))
+            continue;
         if (!is_hop_by_hop(h->name, conn) &&
             !mesh_slice_eq_cstr_nocase(h->name, "x-forwarded-for") &&
             !(edge && mesh_slice_eq_cstr_nocase(h->name, "x-forwarded-proto")))
@@ -315,6 +334,10 @@ static bool render_request_head(struct mesh_stream *s)
         make_request_id(s);
         ok = ok && mesh_wbuf_puts(out, "x-request-id: ") && mesh_wbuf_puts(out, s->request_id) &&
              mesh_wbuf_puts(out, "\r\n");
+    }
+    if (tc) {
+        mesh_trace_begin(&th, tc->sampling_rate, &s->w->rng, &s->trace);
+        ok = ok && mesh_trace_put_headers(out, &s->trace, &th);
     }
     if (ok && m->upgrade)
         ok = mesh_wbuf_puts(out, "connection: upgrade\r\nupgrade: ") &&

@@ -7,6 +7,7 @@
 
 #include "framer.h"
 #include "proxy.h"
+#include "trace_context.h"
 
 enum mesh_stream_state {
     MESH_STREAM_HEAD = 0,  /* reading the request head */
@@ -60,6 +61,7 @@ struct mesh_stream {
     char authority[128];
     char service[128];
     char request_id[40];
+    struct mesh_trace_span trace; /* this hop's span; trace.on only when tracing applies */
     /* Below: kept when a stream is recycled (not zeroed): its buffer, and header storage that
      * the parsers fill before anything reads it. */
     struct mesh_wbuf req_head; /* the head as sent upstream */

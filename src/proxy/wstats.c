@@ -7,6 +7,7 @@
 
 #include "proxy.h"
 #include "stream.h"
+#include "trace.h"
 
 static struct mesh_stats_counter *counter(struct mesh_worker *w, enum mesh_stats_family f,
                                           const char *a, const char *b)
@@ -147,4 +148,6 @@ void mesh_stream_account(struct mesh_stream *s)
     mesh_stats_requests_count(slot.requests, (unsigned)s->status);
     mesh_stats_histogram_observe(slot.duration, us);
     access_log(s, us / 1000);
+    if (s->trace.sampled)
+        mesh_trace_record_stream(s, us);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of meshd's snapshot compiler: what a sidecar and a gateway get, registered
  * endpoints merged into Services (and Services made for registered-only services), canonical
- * order and stable versions, and output that meshproxy decodes and compiles. */
+ * order and stable versions, output that meshproxy decodes and compiles, and the trace
+ * collector's ObservabilityConfig for every proxy. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -576,6 +577,58 @@ static void test_output_builds_a_proxy_snapshot(void **state)
     world_free(&w);
 }
 
+/* Proxies need the trace collector and the sampling rate: an ObservabilityConfig that names a
+ * collector reaches every proxy, and the snapshot they build traces with the MeshConfig's rate;
+ * one with only Prometheus or Grafana endpoints wakes none. */
+static void test_trace_collector_reaches_proxies(void **state)
+{
+    (void)state;
+    struct world w;
+    world_load(&w, DOC "kind: ObservabilityConfig\nmetadata: {name: tracing}\n"
+                       "spec: {jaeger_endpoint: \"http://127.0.0.1:4318\"}\n"
+                       "---\n" DOC "kind: ObservabilityConfig\nmetadata: {name: obs}\n"
+                       "spec: {prometheus_endpoint: \"http://prometheus:9090\"}\n"
+                       "---\nmesh: {provider: native, telemetry: {sampling_rate: 10}}\n");
+    const struct mesh_proxy_entry *gw = add_gateway(&w, "gw", "external-gateway", NULL);
+    const struct mesh_proxy_entry *proxies[] = {me(&w), gw};
+    for (size_t p = 0; p < 2; p++) {
+        struct mesh_proxy_config cfg;
+        compile(&w, proxies[p], &cfg);
+        struct decoded d;
+        decode(&cfg, &d);
+        char *k = keys(&d);
+        assert_non_null(strstr(k, "ObservabilityConfig default/tracing"));
+        assert_null(strstr(k, "ObservabilityConfig default/obs"));
+        free(k);
+        struct mesh_snapshot *snap = NULL;
+        char *why = NULL;
+        if (mesh_snapshot_build(d.res, d.n, 1, &snap, &why) != MESH_OK)
+            fail_msg("snapshot does not build: %s", why);
+        assert_true(snap->trace.enabled);
+        assert_string_equal(snap->trace.url, "http://127.0.0.1:4318/v1/traces");
+        assert_true(snap->trace.sampling_rate == 10);
+        mesh_snapshot_unref(snap);
+        decoded_free(&d);
+        mesh_proxy_config_clear(&cfg);
+    }
+    world_free(&w);
+
+    /* Without a collector the snapshot does not trace. */
+    world_load(&w, world_yaml);
+    struct mesh_proxy_config cfg;
+    compile(&w, me(&w), &cfg);
+    struct decoded d;
+    decode(&cfg, &d);
+    struct mesh_snapshot *snap = NULL;
+    char *why = NULL;
+    assert_int_equal(mesh_snapshot_build(d.res, d.n, 1, &snap, &why), MESH_OK);
+    assert_false(snap->trace.enabled);
+    mesh_snapshot_unref(snap);
+    decoded_free(&d);
+    mesh_proxy_config_clear(&cfg);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_same_input_same_bytes_and_version),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_output_builds_a_proxy_snapshot),
+        cmocka_unit_test(test_trace_collector_reaches_proxies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
