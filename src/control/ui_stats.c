@@ -361,7 +361,7 @@ void mesh_ui_figures_add(struct mesh_ui_figures *f, const struct mesh_ui_traffic
     for (unsigned i = 0; i < MESH_STATS_BUCKETS; i++)
         f->buckets[i] += delta(now->buckets[i], b->buckets[i]);
     f->sum_s += now->sum_s > b->sum_s ? now->sum_s - b->sum_s : 0.0;
-    if (base && span_ms) {
+    if (span_ms) {
         f->rps += (double)requests * 1000.0 / (double)span_ms;
         f->has_rate = true;
     }

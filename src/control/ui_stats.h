@@ -74,8 +74,10 @@ struct mesh_ui_figures {
     bool has_rate; /* some delta had a span (two readings): rps means something */
 };
 
-/* Adds now - base to f; base NULL counts now from zero (since the proxy started; no rate).
- * span_ms: how far apart the two readings were (ignored without base; 0: no rate). */
+/* Adds now - base to f. base NULL counts now from zero: the series is newer than the earlier
+ * reading (its counters started at zero when it appeared), or there is no earlier reading (a
+ * count since the proxy started). span_ms: how long after the earlier reading now was taken;
+ * 0 when there is none: no rate then. */
 void mesh_ui_figures_add(struct mesh_ui_figures *f, const struct mesh_ui_traffic *now,
                          const struct mesh_ui_traffic *base, uint64_t span_ms);
 /* Share of requests not failed (0..1); NAN without requests. */

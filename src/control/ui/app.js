@@ -14,12 +14,14 @@
 
   // --- the token: reads from a non-loopback address (or with meshd --auth-reads) need it ---
 
+  // /ui#token=TOKEN: the fragment never leaves the browser (no server log holds it).
   function takeTokenFromHash() {
     const m = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
-    if (!m) return;
+    if (!m) return false;
     sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
     // Out of the address bar and the history: it is a secret.
     history.replaceState(null, "", window.location.pathname + window.location.search);
+    return true;
   }
 
   function authHeaders() {
@@ -312,14 +314,22 @@
     }
   }
 
+  function pollNow() {
+    clearTimeout(timer);
+    poll();
+  }
+
   function start() {
     takeTokenFromHash();
+    // A token pasted into the address of the open page comes as a new fragment, not a load.
+    window.addEventListener("hashchange", () => {
+      if (takeTokenFromHash()) pollNow();
+    });
     document.getElementById("token-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const t = document.getElementById("token").value.trim();
       if (t) sessionStorage.setItem(TOKEN_KEY, t);
-      clearTimeout(timer);
-      poll();
+      pollNow();
     });
     poll();
   }
