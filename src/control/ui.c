@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* meshd's web dashboard (ui.h): the embedded page, the rounds that read the proxies' /stats,
  * each proxy's readings over the window, and the summary the page polls. */
-#include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,20 +10,13 @@
 #include <jansson.h>
 
 #include "api.h"
-#include "compile.h"
 #include "core/xalloc.h"
-#include "mesh/mesh.h"
 #include "mesh/mesh_config.h"
-#include "mesh/security_policy.h"
-#include "mesh/service.h"
-#include "mesh/virtual_service.h"
-#include "model/service_host.h"
 #include "ui.h"
 #include "ui_assets.h"
 #include "ui_fetch.h"
 #include "ui_stats.h"
-
-#define INBOUND_PREFIX "inbound|"
+#include "ui_summary.h"
 
 /* The browser runs nothing but the page's own script and talks to nothing but meshd. */
 #define PAGE_HEADERS                                                                               \
@@ -36,12 +27,6 @@
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "              \
     "frame-ancestors 'none'\r\n"
 
-/* When the last denial of (source, rule) was seen at one proxy. */
-struct ui_denial {
-    char *source, *rule;
-    uint64_t last_wall_ms;
-};
-
 /* What the dashboard knows of one registered proxy. */
 struct ui_proxy {
     char *admin;                                  /* the address its readings came from */
@@ -49,7 +34,7 @@ struct ui_proxy {
     size_t n;
     char *error;           /* why the last round could not read it; NULL after a reading */
     uint64_t read_wall_ms; /* when the newest reading arrived (unix ms) */
-    struct ui_denial *denials;
+    struct mesh_ui_denial_seen *denials;
     size_t n_denials;
 };
 
@@ -107,16 +92,7 @@ static void note_denial(struct ui_proxy *p, const char *source, const char *rule
         }
     }
     p->denials = xrealloc(p->denials, (p->n_denials + 1) * sizeof(*p->denials));
-    p->denials[p->n_denials++] = (struct ui_denial){xstrdup(source), xstrdup(rule), wall};
-}
-
-static const struct ui_denial *find_denial(const struct ui_proxy *p, const char *source,
-                                           const char *rule)
-{
-    for (size_t i = 0; i < p->n_denials; i++)
-        if (strcmp(p->denials[i].source, source) == 0 && strcmp(p->denials[i].rule, rule) == 0)
-            return &p->denials[i];
-    return NULL;
+    p->denials[p->n_denials++] = (struct mesh_ui_denial_seen){xstrdup(source), xstrdup(rule), wall};
 }
 
 /* Adds r (taken over) as p's newest reading, taken at wall-clock time wall. */
@@ -406,491 +382,32 @@ void mesh_ui_page(struct mesh_api *api, struct mesh_httpd_req *req)
 
 /* --- the summary --- */
 
-/* One registered proxy's readings as the summary uses them. */
-struct view {
-    const struct mesh_proxy_entry *e;
-    const struct ui_proxy *p;        /* NULL: never read */
-    const struct mesh_ui_reading *L; /* the newest reading, or NULL */
-    const struct mesh_ui_reading *B; /* the oldest one in the window, or NULL (no rate yet) */
-    uint64_t span_ms;                /* L - B */
-};
-
-struct summary {
-    struct mesh_ui *ui;
-    struct mesh_api *api;
-    struct view *views;
-    size_t n_views;
-    uint64_t wall_ms;
-    uint64_t span_ms; /* the longest window any proxy's rates cover */
-};
-
-static json_t *num_or_null(double x)
-{
-    return isnan(x) || isinf(x) ? json_null() : json_real(x);
-}
-
-static json_t *figures_json(const struct mesh_ui_figures *f, bool window)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "requests", json_integer((json_int_t)f->requests));
-    json_object_set_new(o, "failures", json_integer((json_int_t)f->failures));
-    json_object_set_new(o, "success_rate", num_or_null(mesh_ui_figures_success_rate(f)));
-    /* Without a rate from any proxy: 0 when nothing was counted (a quiet service), unknown when
-     * only proxies without a second reading counted requests. */
-    if (window)
-        json_object_set_new(o, "rps",
-                            f->has_rate || !f->requests ? json_real(f->rps) : json_null());
-    json_object_set_new(o, "p50", num_or_null(mesh_ui_figures_quantile(f, 0.50)));
-    json_object_set_new(o, "p95", num_or_null(mesh_ui_figures_quantile(f, 0.95)));
-    json_object_set_new(o, "p99", num_or_null(mesh_ui_figures_quantile(f, 0.99)));
-    return o;
-}
-
-/* Adds every (service, route) of every proxy for which want() holds, since start (total) and
- * over the window (window). */
-static void add_traffic(const struct summary *s, const char *service, const char *route,
-                        const struct view *only, struct mesh_ui_figures *total,
-                        struct mesh_ui_figures *window)
-{
-    for (size_t v = 0; v < s->n_views; v++) {
-        const struct view *vw = &s->views[v];
-        if (!vw->L || (only && only != vw))
-            continue;
-        for (size_t i = 0; i < vw->L->n_traffic; i++) {
-            const struct mesh_ui_traffic *t = &vw->L->traffic[i];
-            if (strcmp(t->service, service) != 0 || (route && strcmp(t->route, route) != 0))
-                continue;
-            mesh_ui_figures_add(total, t, NULL, 0);
-            if (vw->B)
-                mesh_ui_figures_add(window, t, mesh_ui_reading_find(vw->B, t->service, t->route),
-                                    vw->span_ms);
-        }
-    }
-}
-
-/* Service names: one entry per name, as the metrics key them (a Service's name, without its
- * namespace). */
-struct names {
-    char **v;
-    size_t len, cap;
-};
-
-static void names_add(struct names *n, const char *name)
-{
-    if (!name || !name[0] || strncmp(name, INBOUND_PREFIX, strlen(INBOUND_PREFIX)) == 0)
-        return;
-    for (size_t i = 0; i < n->len; i++)
-        if (strcmp(n->v[i], name) == 0)
-            return;
-    xgrow((void **)&n->v, &n->cap, n->len + 1, sizeof(*n->v));
-    n->v[n->len++] = xstrdup(name);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static void json_set_add(json_t *arr, const char *s)
-{
-    for (size_t i = 0; i < json_array_size(arr); i++)
-        if (strcmp(json_string_value(json_array_get(arr, i)), s) == 0)
-            return;
-    json_array_append_new(arr, json_string(s));
-}
-
-static json_t *services_json(const struct summary *s)
-{
-    const struct mesh_api_cache *c = &s->api->cache;
-    struct names names = {0};
-    for (size_t i = 0; i < c->n_res; i++)
-        if (c->res[i]->kind == MESH_KIND_SERVICE)
-            names_add(&names, c->res[i]->name);
-    for (size_t v = 0; v < s->n_views; v++) {
-        if (s->views[v].e->role == MESH_PROXY_SIDECAR)
-            names_add(&names, s->views[v].e->service);
-        for (size_t i = 0; s->views[v].L && i < s->views[v].L->n_traffic; i++)
-            names_add(&names, s->views[v].L->traffic[i].service);
-    }
-    if (names.len > 1)
-        qsort(names.v, names.len, sizeof(*names.v), cmp_str);
-
-    json_t *out = json_array();
-    for (size_t k = 0; k < names.len; k++) {
-        const char *name = names.v[k];
-        json_t *namespaces = json_array();
-        size_t sidecars = 0;
-        for (size_t i = 0; i < c->n_res; i++)
-            if (c->res[i]->kind == MESH_KIND_SERVICE && strcmp(c->res[i]->name, name) == 0)
-                json_set_add(namespaces, mesh_resource_namespace(c->res[i]));
-        for (size_t v = 0; v < s->n_views; v++) {
-            const struct mesh_proxy_entry *e = s->views[v].e;
-            if (e->role == MESH_PROXY_SIDECAR && e->service && strcmp(e->service, name) == 0) {
-                sidecars++;
-                json_set_add(namespaces, e->ns ? e->ns : MESH_DEFAULT_NAMESPACE);
-            }
-        }
-        struct mesh_ui_figures total = {0}, window = {0}, in_total = {0}, in_window = {0};
-        add_traffic(s, name, NULL, NULL, &total, &window);
-        char *inbound = xasprintf(INBOUND_PREFIX "%s", name);
-        add_traffic(s, inbound, NULL, NULL, &in_total, &in_window);
-        free(inbound);
-        json_t *row = json_pack("{s:s,s:o,s:I}", "name", name, "namespaces", namespaces, "sidecars",
-                                (json_int_t)sidecars);
-        json_object_set_new(row, "total", figures_json(&total, false));
-        json_object_set_new(row, "window", s->span_ms ? figures_json(&window, true) : json_null());
-        json_object_set_new(row, "inbound",
-                            json_pack("{s:o,s:o}", "total", figures_json(&in_total, false),
-                                      "window",
-                                      s->span_ms ? figures_json(&in_window, true) : json_null()));
-        json_array_append_new(out, row);
-        free(names.v[k]);
-    }
-    free(names.v);
-    return out;
-}
-
-/* The route label the proxies count a route's requests under (snapshot.c): its name, else
- * "route-INDEX". */
-static char *route_label(const struct mesh_http_route *r, size_t index)
-{
-    return r->name ? xstrdup(r->name) : xasprintf("route-%zu", index);
-}
-
-/* The Service name a destination host counts under: the name part of "name", "name.ns", ...;
- * the host itself when it names no Service (its requests then count under no service). */
-static char *dest_service(const char *host, const char *ns)
-{
-    struct mesh_service_ref ref;
-    if (!mesh_service_host_split(host, ns, &ref))
-        return xstrdup(host);
-    return xstrndup(ref.name, ref.name_len);
-}
-
-static bool route_sends_to(const struct mesh_virtual_service *vs, const char *label,
-                           const char *service)
-{
-    const char *ns = mesh_resource_namespace(&vs->res);
-    for (size_t r = 0; r < vs->n_http_routes; r++) {
-        char *l = route_label(&vs->http_routes[r], r);
-        bool same = strcmp(l, label) == 0;
-        free(l);
-        for (size_t d = 0; same && d < vs->http_routes[r].n_destinations; d++) {
-            char *svc = dest_service(vs->http_routes[r].destinations[d].host, ns);
-            bool hit = strcmp(svc, service) == 0;
-            free(svc);
-            if (hit)
-                return true;
-        }
-    }
-    return false;
-}
-
-/* Whether another VirtualService served by one of the same proxies counts some requests under
- * the same (service, route) label: the proxies' counters cannot tell the two apart. */
-static bool ambiguous(const struct summary *s, const struct mesh_virtual_service *vs,
-                      const char *label, const char *service)
-{
-    const struct mesh_api_cache *c = &s->api->cache;
-    for (size_t i = 0; i < c->n_res; i++) {
-        if (c->res[i]->kind != MESH_KIND_VIRTUAL_SERVICE || c->res[i] == &vs->res)
-            continue;
-        const struct mesh_virtual_service *o = (const struct mesh_virtual_service *)c->res[i];
-        if (!route_sends_to(o, label, service))
-            continue;
-        for (size_t v = 0; v < s->n_views; v++)
-            if (mesh_compile_vs_serves(vs, s->views[v].e) &&
-                mesh_compile_vs_serves(o, s->views[v].e))
-                return true;
-    }
-    return false;
-}
-
-static json_t *share(uint64_t part, uint64_t whole)
-{
-    return whole ? json_real((double)part / (double)whole) : json_null();
-}
-
-static json_t *route_json(const struct summary *s, const struct mesh_virtual_service *vs,
-                          const struct mesh_http_route *r, size_t index)
-{
-    const char *ns = mesh_resource_namespace(&vs->res);
-    char *label = route_label(r, index);
-    size_t n = r->n_destinations;
-    struct mesh_ui_figures *tot = xcalloc(n ? n : 1, sizeof(*tot));
-    struct mesh_ui_figures *win = xcalloc(n ? n : 1, sizeof(*win));
-    uint64_t sum_tot = 0, sum_win = 0;
-    bool amb = false;
-    char **svc = xcalloc(n ? n : 1, sizeof(*svc));
-    for (size_t d = 0; d < n; d++) {
-        svc[d] = dest_service(r->destinations[d].host, ns);
-        /* A destination listed twice would count twice: only its first row counts. */
-        bool repeated = false;
-        for (size_t e = 0; e < d && !repeated; e++)
-            repeated = strcmp(svc[e], svc[d]) == 0;
-        for (size_t v = 0; !repeated && v < s->n_views; v++)
-            if (mesh_compile_vs_serves(vs, s->views[v].e))
-                add_traffic(s, svc[d], label, &s->views[v], &tot[d], &win[d]);
-        sum_tot += tot[d].requests;
-        sum_win += win[d].requests;
-        amb = amb || ambiguous(s, vs, label, svc[d]);
-    }
-    json_t *dests = json_array();
-    for (size_t d = 0; d < n; d++) {
-        const struct mesh_route_destination *dst = &r->destinations[d];
-        int weight = dst->weight == MESH_UNSET ? (n == 1 ? 100 : 0) : dst->weight;
-        json_t *row =
-            json_pack("{s:s,s:s,s:i}", "host", dst->host, "service", svc[d], "weight", weight);
-        json_object_set_new(row, "requests_total", json_integer((json_int_t)tot[d].requests));
-        json_object_set_new(row, "share_total", share(tot[d].requests, sum_tot));
-        if (s->span_ms) {
-            json_object_set_new(row, "requests_window", json_integer((json_int_t)win[d].requests));
-            json_object_set_new(row, "share_window", share(win[d].requests, sum_win));
-            json_object_set_new(row, "rps",
-                                win[d].has_rate || !win[d].requests ? json_real(win[d].rps)
-                                                                    : json_null());
-        } else {
-            json_object_set_new(row, "requests_window", json_null());
-            json_object_set_new(row, "share_window", json_null());
-            json_object_set_new(row, "rps", json_null());
-        }
-        json_array_append_new(dests, row);
-        free(svc[d]);
-    }
-    json_t *out = json_pack("{s:s,s:b,s:I,s:o,s:o}", "name", label, "ambiguous", amb,
-                            "requests_total", (json_int_t)sum_tot, "requests_window",
-                            s->span_ms ? json_integer((json_int_t)sum_win) : json_null(),
-                            "destinations", dests);
-    free(svc);
-    free(tot);
-    free(win);
-    free(label);
-    return out;
-}
-
-static json_t *strings_json(const struct mesh_string_list *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->len; i++)
-        json_array_append_new(a, json_string(l->items[i]));
-    return a;
-}
-
-static json_t *virtual_services_json(const struct summary *s)
-{
-    const struct mesh_api_cache *c = &s->api->cache;
-    json_t *out = json_array();
-    for (size_t i = 0; i < c->n_res; i++) {
-        if (c->res[i]->kind != MESH_KIND_VIRTUAL_SERVICE)
-            continue;
-        const struct mesh_virtual_service *vs = (const struct mesh_virtual_service *)c->res[i];
-        size_t proxies = 0, sidecars = 0;
-        for (size_t v = 0; v < s->n_views; v++) {
-            if (!mesh_compile_vs_serves(vs, s->views[v].e))
-                continue;
-            proxies++;
-            sidecars += s->views[v].e->role == MESH_PROXY_SIDECAR;
-        }
-        json_t *routes = json_array();
-        for (size_t r = 0; r < vs->n_http_routes; r++)
-            json_array_append_new(routes, route_json(s, vs, &vs->http_routes[r], r));
-        json_array_append_new(out,
-                              json_pack("{s:s,s:s,s:o,s:o,s:I,s:I,s:o}", "namespace",
-                                        mesh_resource_namespace(&vs->res), "name", vs->res.name,
-                                        "hosts", strings_json(&vs->hosts), "gateways",
-                                        strings_json(&vs->gateways), "proxies", (json_int_t)proxies,
-                                        "sidecars", (json_int_t)sidecars, "routes", routes));
-    }
-    return out;
-}
-
-static json_t *proxies_json(const struct summary *s)
-{
-    json_t *out = json_array();
-    for (size_t v = 0; v < s->n_views; v++) {
-        const struct view *vw = &s->views[v];
-        json_t *st = mesh_api_proxy_status_json(s->api, vw->e);
-        json_t *synced = json_object_get(st, "synced");
-        json_object_set_new(st, "status", json_string(json_is_true(synced) ? "SYNCED" : "STALE"));
-        uint64_t hb = vw->e->last_heartbeat_ms;
-        json_object_set_new(st, "heartbeat_age_ms",
-                            json_integer(s->wall_ms > hb ? (json_int_t)(s->wall_ms - hb) : 0));
-        json_t *stats = json_object();
-        json_object_set_new(stats, "ok", json_boolean(vw->L && !(vw->p && vw->p->error)));
-        json_object_set_new(stats, "error",
-                            vw->p && vw->p->error ? json_string(vw->p->error)
-                            : !vw->e->admin       ? json_string("no admin listener registered")
-                            : !vw->L              ? json_string("not read yet")
-                                                  : json_null());
-        json_object_set_new(stats, "read_ms",
-                            vw->L ? json_integer((json_int_t)vw->p->read_wall_ms) : json_null());
-        json_object_set_new(st, "stats", stats);
-        json_array_append_new(out, st);
-    }
-    return out;
-}
-
-/* Allowed and denied counts of an authorization rule ("ns/name#i"), over every proxy. */
-static void rule_counts(const struct summary *s, const char *rule, uint64_t *allowed,
-                        uint64_t *denied)
-{
-    *allowed = *denied = 0;
-    for (size_t v = 0; v < s->n_views; v++)
-        for (size_t i = 0; s->views[v].L && i < s->views[v].L->n_authz; i++) {
-            const struct mesh_ui_authz *a = &s->views[v].L->authz[i];
-            if (strcmp(a->rule, rule) == 0) {
-                *allowed += a->allowed;
-                *denied += a->denied;
-            }
-        }
-}
-
-static json_t *policies_json(const struct summary *s)
-{
-    const struct mesh_api_cache *c = &s->api->cache;
-    json_t *out = json_array();
-    for (size_t i = 0; i < c->n_res; i++) {
-        if (c->res[i]->kind != MESH_KIND_SECURITY_POLICY)
-            continue;
-        const struct mesh_security_policy *sp = (const struct mesh_security_policy *)c->res[i];
-        const char *ns = mesh_resource_namespace(&sp->res);
-        json_t *rules = json_array();
-        for (size_t r = 0; r < sp->n_authorization; r++) {
-            const struct mesh_authorization_rule *ar = &sp->authorization[r];
-            char *id = xasprintf("%s/%s#%zu", ns, sp->res.name, r);
-            uint64_t allowed, denied;
-            rule_counts(s, id, &allowed, &denied);
-            json_array_append_new(
-                rules,
-                json_pack("{s:s,s:o,s:o,s:o,s:o,s:I}", "id", id, "from", strings_json(&ar->from),
-                          "to", strings_json(&ar->to), "methods", strings_json(&ar->methods),
-                          "paths", strings_json(&ar->paths), "allowed_total", (json_int_t)allowed));
-            free(id);
-        }
-        json_t *mtls =
-            json_pack("{s:o,s:o}", "mode",
-                      sp->mtls.mode ? json_string(mesh_mtls_mode_name(sp->mtls.mode)) : json_null(),
-                      "certificate_authority",
-                      sp->mtls.certificate_authority ? json_string(sp->mtls.certificate_authority)
-                                                     : json_null());
-        json_array_append_new(out, json_pack("{s:s,s:s,s:o,s:o,s:o}", "namespace", ns, "name",
-                                             sp->res.name, "services", strings_json(&sp->services),
-                                             "mtls", mtls, "rules", rules));
-    }
-    return out;
-}
-
-/* A denial row: one (service, namespace, source, rule), summed over the service's sidecars. */
-struct denial_row {
-    const char *service, *ns, *source, *rule;
-    uint64_t total, window;
-    uint64_t last_ms; /* 0: not seen happen (before meshd's first reading) */
-};
-
-static int cmp_denials(const void *a, const void *b)
-{
-    const struct denial_row *x = a, *y = b;
-    if (x->last_ms != y->last_ms)
-        return x->last_ms > y->last_ms ? -1 : 1;
-    if (x->total != y->total)
-        return x->total > y->total ? -1 : 1;
-    int c = strcmp(x->service, y->service);
-    if (!c)
-        c = strcmp(x->source, y->source);
-    return c ? c : strcmp(x->rule, y->rule);
-}
-
-static json_t *denials_json(const struct summary *s, size_t *total_rows)
-{
-    struct denial_row *rows = NULL;
-    size_t len = 0, cap = 0;
-    for (size_t v = 0; v < s->n_views; v++) {
-        const struct view *vw = &s->views[v];
-        const char *service = vw->e->role == MESH_PROXY_GATEWAY ? vw->e->gateway : vw->e->service;
-        const char *ns = vw->e->ns ? vw->e->ns : MESH_DEFAULT_NAMESPACE;
-        for (size_t i = 0; vw->L && i < vw->L->n_authz; i++) {
-            const struct mesh_ui_authz *a = &vw->L->authz[i];
-            if (!a->denied)
-                continue;
-            const struct mesh_ui_authz *b =
-                vw->B ? mesh_ui_reading_find_authz(vw->B, a->source, a->rule) : NULL;
-            const struct ui_denial *seen = find_denial(vw->p, a->source, a->rule);
-            struct denial_row *row = NULL;
-            for (size_t k = 0; k < len && !row; k++)
-                if (strcmp(rows[k].service, service ? service : "") == 0 &&
-                    strcmp(rows[k].ns, ns) == 0 && strcmp(rows[k].source, a->source) == 0 &&
-                    strcmp(rows[k].rule, a->rule) == 0)
-                    row = &rows[k];
-            if (!row) {
-                xgrow((void **)&rows, &cap, len + 1, sizeof(*rows));
-                row = &rows[len++];
-                *row = (struct denial_row){service ? service : "", ns, a->source, a->rule, 0, 0, 0};
-            }
-            row->total += a->denied;
-            if (vw->B)
-                row->window += a->denied - (b && b->denied <= a->denied ? b->denied : 0);
-            if (seen && seen->last_wall_ms > row->last_ms)
-                row->last_ms = seen->last_wall_ms;
-        }
-    }
-    if (len > 1)
-        qsort(rows, len, sizeof(*rows), cmp_denials);
-    json_t *out = json_array();
-    for (size_t k = 0; k < len && k < MESH_UI_DENIALS; k++)
-        json_array_append_new(
-            out,
-            json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o}", "service", rows[k].service, "namespace",
-                      rows[k].ns, "source", rows[k].source, "rule", rows[k].rule, "denied_total",
-                      (json_int_t)rows[k].total, "denied_window",
-                      s->span_ms ? json_integer((json_int_t)rows[k].window) : json_null(),
-                      "last_denied_ms",
-                      rows[k].last_ms ? json_integer((json_int_t)rows[k].last_ms) : json_null()));
-    *total_rows = len;
-    free(rows);
-    return out;
-}
-
 static json_t *summary_json(struct mesh_ui *ui)
 {
     struct mesh_api *api = ui->api;
-    size_t n = 0, read = 0;
+    size_t n = 0;
     const struct mesh_proxy_entry *const *list = mesh_registry_list(api->reg, &n);
-    struct summary s = {.ui = ui, .api = api, .wall_ms = mesh_api_wall_ms()};
-    s.views = xcalloc(n ? n : 1, sizeof(*s.views));
-    s.n_views = n;
+    struct mesh_ui_view *views = xcalloc(n ? n : 1, sizeof(*views));
     for (size_t i = 0; i < n; i++) {
-        struct view *vw = &s.views[i];
+        struct mesh_ui_view *vw = &views[i];
+        const struct ui_proxy *p = mesh_api_map_get(&ui->proxies, list[i]->id);
         vw->e = list[i];
-        vw->p = mesh_api_map_get(&ui->proxies, list[i]->id);
-        if (!vw->p || !vw->p->n || (list[i]->admin && strcmp(vw->p->admin, list[i]->admin) != 0))
+        if (!p || !list[i]->admin || strcmp(p->admin, list[i]->admin) != 0)
+            continue; /* not read yet as what it is now */
+        vw->error = p->error;
+        vw->denials = p->denials;
+        vw->n_denials = p->n_denials;
+        if (!p->n)
             continue;
-        vw->L = &vw->p->hist[vw->p->n - 1];
-        read += !vw->p->error;
-        if (vw->p->n > 1) {
-            vw->B = &vw->p->hist[0];
+        vw->L = &p->hist[p->n - 1];
+        vw->read_wall_ms = p->read_wall_ms;
+        if (p->n > 1) {
+            vw->B = &p->hist[0];
             vw->span_ms = vw->L->at_ms - vw->B->at_ms;
-            if (vw->span_ms > s.span_ms)
-                s.span_ms = vw->span_ms;
         }
     }
-    size_t n_denials = 0;
-    json_t *doc = json_object();
-    json_object_set_new(doc, "version", json_string(MESH_VERSION));
-    json_object_set_new(doc, "store_version", json_integer((json_int_t)api->cache.version));
-    json_object_set_new(doc, "generated_ms", json_integer((json_int_t)s.wall_ms));
-    json_object_set_new(doc, "refresh_ms", json_integer(MESH_UI_REFRESH_MS));
-    json_object_set_new(doc, "window",
-                        json_pack("{s:I,s:o}", "target_ms", (json_int_t)MESH_UI_WINDOW_MS,
-                                  "span_ms",
-                                  s.span_ms ? json_integer((json_int_t)s.span_ms) : json_null()));
-    json_object_set_new(doc, "proxies_read", json_integer((json_int_t)read));
-    json_object_set_new(doc, "services", services_json(&s));
-    json_object_set_new(doc, "virtual_services", virtual_services_json(&s));
-    json_object_set_new(doc, "proxies", proxies_json(&s));
-    json_object_set_new(doc, "security_policies", policies_json(&s));
-    json_object_set_new(doc, "denials", denials_json(&s, &n_denials));
-    json_object_set_new(doc, "denials_total_rows", json_integer((json_int_t)n_denials));
-    free(s.views);
+    json_t *doc = mesh_ui_summary_build(api, views, n, mesh_api_wall_ms());
+    free(views);
     return doc;
 }
 

@@ -346,6 +346,19 @@ def test_summary_figures_from_proxy_stats(live, fake_admins):
     finally:
         hung.close()
 
+    # Two VirtualServices that the same proxy serves, counting under the same route name and
+    # destination: the proxy's counters cannot tell them apart, and the summary says so. One
+    # that only a gateway serves (and no gateway runs here) shares no proxy with them.
+    m.apply([vs("payment-copy", ["payment-copy"], route("payment-v1", name="primary")),
+             vs("edge", ["payment.example.com"], route("payment-v1", name="primary"),
+                gateways=["external-gateway"])])
+    s = summary(m)
+    assert split_rows(s, "payment", "primary")[0]["ambiguous"]
+    assert split_rows(s, "payment-copy", "primary")[0]["ambiguous"]
+    edge, edge_dests = split_rows(s, "edge", "primary")
+    assert not edge["ambiguous"] and edge_dests["payment-v1"]["requests_total"] == 0
+    assert [v["proxies"] for v in s["virtual_services"] if v["name"] == "edge"] == [0]
+
     # A proxy that leaves the registry leaves the summary.
     status, _ = m.call("DELETE", "/v1/proxies/fake-hung")
     assert status == 200
