@@ -157,7 +157,8 @@ static void test_reads_the_proxy_renderer(void **state)
     assert_int_equal(t->failures, 3);
     assert_int_equal(t->buckets[0], 15); /* le 0.0005 */
     assert_int_equal(t->buckets[5], 15); /* le 0.025 */
-    const struct mesh_ui_authz *a = mesh_ui_reading_find_authz(&r, "orders.default", "default-deny");
+    const struct mesh_ui_authz *a =
+        mesh_ui_reading_find_authz(&r, "orders.default", "default-deny");
     assert_non_null(a);
     assert_int_equal(a->denied, 6);
 
