@@ -42,7 +42,8 @@
     }
     for (const c of children) {
       if (c === null || c === undefined) continue;
-      e.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+      const text = typeof c === "string" || typeof c === "number";
+      e.appendChild(text ? document.createTextNode(String(c)) : c);
     }
     return e;
   }
@@ -133,7 +134,9 @@
 
   function renderRoute(vs, r) {
     const rows = r.destinations.map((d) =>
-      el("tr", { "data-vs": vs.namespace + "/" + vs.name, "data-route": r.name, "data-dest": d.service },
+      el("tr", {
+        "data-vs": vs.namespace + "/" + vs.name, "data-route": r.name, "data-dest": d.service,
+      },
         td("host", d.host, "mono"),
         el("td", { "data-col": "weight" }, bar(d.weight / 100, false), d.weight + "%"),
         el("td", { "data-col": "share-window" }, bar(d.share_window, true), pct(d.share_window)),
@@ -163,7 +166,8 @@
     const container = document.getElementById("vs-list");
     const cards = s.virtual_services.map((vs) => {
       const served = vs.gateways.length
-        ? `gateways ${vs.gateways.join(", ")} (${vs.proxies} ${vs.proxies === 1 ? "proxy" : "proxies"} registered` +
+        ? `gateways ${vs.gateways.join(", ")} ` +
+          `(${vs.proxies} ${vs.proxies === 1 ? "proxy" : "proxies"} registered` +
           (vs.sidecars ? `, ${vs.sidecars} sidecars` : "") + ")"
         : `the sidecars (${vs.sidecars} registered)`;
       return el("div", { class: "vs", "data-vs": vs.namespace + "/" + vs.name },
@@ -188,7 +192,9 @@
         td("latest", p.latest_version || DASH, "mono"),
         td("status", p.status, "status-" + p.status),
         td("heartbeat", age(p.heartbeat_age_ms), "num"),
-        el("td", { "data-col": "stats", class: p.stats.ok ? null : "bad", title: p.stats.error || "" },
+        el("td", {
+          "data-col": "stats", class: p.stats.ok ? null : "bad", title: p.stats.error || "",
+        },
           p.stats.ok ? "read" : (p.stats.error || "not read"))));
     replaceRows(document.querySelector("#proxies tbody"), rows, 11, "No proxy is registered.");
   }
@@ -205,7 +211,8 @@
           td("paths", list(r.paths, "any"), "mono"),
           td("allowed", count(r.allowed_total), "num")));
       const mtls = sp.mtls.mode
-        ? `mTLS ${sp.mtls.mode}` + (sp.mtls.certificate_authority ? `, CA ${sp.mtls.certificate_authority}` : "")
+        ? `mTLS ${sp.mtls.mode}` +
+          (sp.mtls.certificate_authority ? `, CA ${sp.mtls.certificate_authority}` : "")
         : "no mTLS setting";
       const card = el("div", { class: "policy", "data-policy": sp.namespace + "/" + sp.name },
         el("h3", {}, `SecurityPolicy ${sp.namespace}/${sp.name}`),
@@ -218,7 +225,8 @@
             el("th", {}, "Paths"), el("th", { class: "num" }, "Allowed (since start)"))),
           el("tbody", {}, ...rules)));
       } else {
-        card.appendChild(el("p", { class: "empty" }, "No authorization rules: every caller is allowed."));
+        card.appendChild(el("p", { class: "empty" },
+          "No authorization rules: every caller is allowed."));
       }
       return card;
     });
@@ -254,7 +262,8 @@
 
   function render(s) {
     document.getElementById("meta").textContent =
-      `meshd ${s.version} \u00b7 store version ${s.store_version} \u00b7 ${s.proxies.length} proxies`;
+      `meshd ${s.version} \u00b7 store version ${s.store_version} \u00b7 ` +
+      `${s.proxies.length} proxies`;
     renderServices(s);
     renderSplits(s);
     renderProxies(s);
@@ -287,7 +296,9 @@
     const ctl = new AbortController();
     const abort = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
     try {
-      const resp = await fetch(SUMMARY, { headers: authHeaders(), cache: "no-store", signal: ctl.signal });
+      const resp = await fetch(SUMMARY, {
+        headers: authHeaders(), cache: "no-store", signal: ctl.signal,
+      });
       if (resp.ok) {
         const s = await resp.json();
         render(s);
@@ -306,7 +317,8 @@
       }
     } catch (e) {
       setStatus("error", "cannot reach meshd");
-      showMessage("Cannot reach meshd: " + (e && e.name === "AbortError" ? "no answer within 10 s" : String(e)) +
+      const why = e && e.name === "AbortError" ? "no answer within 10 s" : String(e);
+      showMessage("Cannot reach meshd: " + why +
         ". The figures below are the last ones received; retrying.");
     } finally {
       clearTimeout(abort);
