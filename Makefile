@@ -62,6 +62,10 @@ PROXY_OBJ := $(PROXY_SRC:%.c=$(BUILD)/obj/%.o)
 PROXY_LIB_OBJ := $(PROXY_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CONTROL_OBJ := $(CONTROL_SRC:%.c=$(BUILD)/obj/%.o)
 CONTROL_LIB_OBJ := $(CONTROL_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The dashboard's files, compiled into meshd's archive as byte arrays (src/control/ui_assets.h).
+UI_FILES := $(sort $(wildcard src/control/ui/*.html src/control/ui/*.css src/control/ui/*.js))
+UI_ASSETS_OBJ := $(BUILD)/obj/gen/ui_assets.o
+CONTROL_LIB_OBJ += $(UI_ASSETS_OBJ)
 ECHO_OBJ := $(ECHO_SRC:%.c=$(BUILD)/obj/%.o)
 # The plugin's per-connection TLS is src/net/tls.c (and tls_sniff.c, which it calls), and its
 # https:// for the link to meshd src/net/http_client_tls.c, compiled a second time with its flags.
@@ -140,6 +144,17 @@ $(BUILD)/libmeshtls.a: $(TLS_OBJ)
 $(BUILD)/libmeshcontrol.a: $(CONTROL_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# meshd serves the dashboard from its own binary: no file is read at run time, nothing is fetched
+# from elsewhere.
+$(BUILD)/gen/ui_assets.c: scripts/embed_ui.sh $(UI_FILES)
+	@mkdir -p $(dir $@)
+	scripts/embed_ui.sh $(UI_FILES) > $@.tmp
+	@mv $@.tmp $@
+
+$(UI_ASSETS_OBJ): $(BUILD)/gen/ui_assets.c src/control/ui_assets.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/meshd: $(BUILD)/obj/src/control/main.o $(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy.a \
 		$(BUILD)/libmesh.a

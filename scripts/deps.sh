@@ -30,6 +30,10 @@ done
 /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || missing="$missing python3-yaml"
 # The end-to-end tests start a real Prometheus (tests/e2e/test_prometheus.py).
 [ -x /usr/bin/prometheus ] || missing="$missing prometheus"
+# Tests only: the dashboard's end-to-end test drives headless Chromium (tests/e2e/test_dashboard.py).
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
+/usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || missing="$missing python3-selenium"
 [ -n "$missing" ] || exit 0
 
 missing=$(echo $missing)

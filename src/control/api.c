@@ -11,6 +11,7 @@
 #include "api.h"
 #include "ca.h"
 #include "core/xalloc.h"
+#include "ui.h"
 
 #define MAX_SEGMENTS    6
 #define BUCKET_SWEEP_MS 10000u
@@ -99,6 +100,9 @@ struct mesh_api *mesh_api_new(struct mesh_loop *loop, struct mesh_store *store,
     api->notified_store = api->cache.version;
     api->notified_ca = mesh_api_ca_generation(api);
     mesh_api_ca_rotation_start_timer(api);
+    api->ui = mesh_ui_new(api);
+    if (!api->ui)
+        fprintf(stderr, "lvl=warn msg=\"the dashboard cannot read proxies: no eventfd\"\n");
     return api;
 }
 
@@ -113,6 +117,7 @@ void mesh_api_free(struct mesh_api *api)
         return;
     mesh_timer_stop(api->loop, &api->sweep);
     mesh_api_ca_rotation_stop_timer(api);
+    mesh_ui_free(api->ui);
     mesh_api_proxies_free(api);
     mesh_api_map_clear(&api->buckets, free_value);
     mesh_api_map_clear(&api->ca_warned, NULL);
@@ -167,7 +172,15 @@ void mesh_api_handle(struct mesh_httpd_req *req, void *data)
     char *segs[MAX_SEGMENTS] = {0};
     size_t n = 0;
 
-    if (!rate_ok(api, req) || !auth_ok(api, req))
+    if (!rate_ok(api, req))
+        return;
+    /* The dashboard's files hold no data (that comes from /v1/ui/summary, under the usual
+     * rule), and a browser cannot send a bearer token when it opens a page. */
+    if (mesh_ui_is_page_path(m->path)) {
+        mesh_ui_page(api, req);
+        return;
+    }
+    if (!auth_ok(api, req))
         return;
     if (!mesh_api_split_path(m->path, segs, MAX_SEGMENTS, &n) || n > MAX_SEGMENTS) {
         mesh_api_error(req, 404, NULL, "no such path: %.*s", (int)m->path.len, m->path.p);
@@ -212,6 +225,8 @@ void mesh_api_handle(struct mesh_httpd_req *req, void *data)
             mesh_api_method_not_allowed(req, "POST");
     } else if (strcmp(segs[0], "proxies") == 0) {
         mesh_api_proxies(api, req, segs, n);
+    } else if (n == 2 && strcmp(segs[0], "ui") == 0 && strcmp(segs[1], "summary") == 0) {
+        mesh_ui_summary(api, req);
     } else {
         mesh_api_resources(api, req, segs, n);
     }

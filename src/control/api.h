@@ -12,7 +12,8 @@
  *   api_proxies.c    /v1/proxies...: registration, heartbeats, compiled configs, the watch
  *   api_certs.c      /v1/proxies/{id}/certificate (workload certificates), /v1/ca,
  *                    /v1/ca/rotate and the root rotation's timer
- *   api_prometheus.c /v1/prometheus/targets (Prometheus HTTP service discovery) */
+ *   api_prometheus.c /v1/prometheus/targets (Prometheus HTTP service discovery)
+ *   ui.c             the dashboard: /ui and /v1/ui/summary (ui.h) */
 #ifndef MESH_CONTROL_API_H
 #define MESH_CONTROL_API_H
 
@@ -31,6 +32,7 @@
 
 struct mesh_ca_set;
 struct mesh_ca_rotation;
+struct mesh_ui;
 
 /* What meshd's flags set; main.c fills it. */
 struct mesh_api_options {
@@ -121,6 +123,7 @@ struct mesh_api {
     struct mesh_timer rotation_timer; /* advances a root rotation, every heartbeat interval */
     uint64_t rotation_hold_until_ms;  /* no rotation phase ends before this (monotonic) */
     bool rotation_failing;            /* the last tick failed (logged once) */
+    struct mesh_ui *ui;               /* the dashboard (ui.h); NULL when it could not start */
 };
 
 /* Creates the API over loop, store and a new registry. The caller keeps ownership of loop and
@@ -203,6 +206,8 @@ void mesh_api_watches_notify(struct mesh_api *api);
 void mesh_api_proxies_free(struct mesh_api *api);
 /* Forgets every compiled config (after a change of the store or the registry). */
 void mesh_api_configs_reset(struct mesh_api *api);
+/* The proxy status document of docs/api.md for e (GET /v1/proxies/{id}); the caller owns it. */
+json_t *mesh_api_proxy_status_json(struct mesh_api *api, const struct mesh_proxy_entry *e);
 
 /* --- api_certs.c --- */
 

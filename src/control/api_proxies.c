@@ -515,3 +515,8 @@ void mesh_api_proxies(struct mesh_api *api, struct mesh_httpd_req *req, char **s
                        req->head->path.p);
     }
 }
+
+json_t *mesh_api_proxy_status_json(struct mesh_api *api, const struct mesh_proxy_entry *e)
+{
+    return status_json(api, e);
+}
