@@ -3,6 +3,8 @@
 #ifndef MESH_PROXY_STREAM_H
 #define MESH_PROXY_STREAM_H
 
+struct mesh_tapper;
+
 #include <time.h>
 
 #include "framer.h"
@@ -15,6 +17,7 @@ enum mesh_stream_state {
     MESH_STREAM_UPSTREAM,  /* sending the request, waiting for the response head */
     MESH_STREAM_RESPONSE,  /* relaying the response body (or a tunnel) */
     MESH_STREAM_LOCAL,     /* writing an answer of our own */
+    MESH_STREAM_TAP,       /* an admin GET /tap session streaming events (tap.h) */
 };
 
 enum mesh_fail {
@@ -60,6 +63,7 @@ struct mesh_stream {
     char authority[128];
     char service[128];
     char request_id[40];
+    struct mesh_tapper *tapper; /* a /tap session's (tap_session.c), else NULL */
     /* Below: kept when a stream is recycled (not zeroed): its buffer, and header storage that
      * the parsers fill before anything reads it. */
     struct mesh_wbuf req_head; /* the head as sent upstream */
