@@ -33,6 +33,8 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_proxy_status,
     &cli_cmd_proxy_config,
     &cli_cmd_check,
+    &cli_cmd_stat,
+    &cli_cmd_tap,
     &cli_cmd_analyze,
     &cli_cmd_ca,
     &cli_cmd_cluster,
