@@ -19,8 +19,8 @@
  * single-producer single-consumer queue of fixed slots: the worker is the only producer, the
  * admin worker the only consumer. A full ring drops the event (counted, reason ring_full): the
  * request path never waits and never allocates. The admin worker empties every ring every
- * MESH_TAP_DRAIN_MS, offers each event to every session whose filter it matches and writes it
- * to the session's connection; a session whose client has MESH_TAP_BUFFER_MAX bytes unread
+ * MESH_TAP_DRAIN_MS, merging them in the order requests finished, offers each event to every
+ * session whose filter it matches and writes it to the session's connection; a session whose client has MESH_TAP_BUFFER_MAX bytes unread
  * loses the event (counted, reason slow_tapper) and the others go on. Rings are allocated at the
  * first session and kept for the life of the process.
  */
@@ -32,6 +32,7 @@
 #define MESH_TAP_MAX_TIMEOUT_MS     (3600u * 1000u)
 #define MESH_TAP_BUFFER_MAX         (64u * 1024u) /* unread bytes a session may have queued */
 #define MESH_TAP_DRAIN_MS           10u
+#define MESH_TAP_REORDER_US         5000u /* how long an event waits for earlier ones */
 #define MESH_TAP_EVENT_JSON_MAX     8192u /* a JSON line of any event fits */
 
 /* One finished request, as a session sees it. Strings are NUL-terminated, cut to fit. */

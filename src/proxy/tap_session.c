@@ -273,22 +273,42 @@ static void deliver(struct mesh_tap *tap, const struct mesh_tap_event *ev)
     }
 }
 
+/* The ring whose oldest event finished first, and that event; NULL when every ring is empty. */
+static struct mesh_tap_ring *oldest(struct mesh_tap *tap, const struct mesh_tap_event **out)
+{
+    struct mesh_tap_ring *best = NULL;
+    *out = NULL;
+    for (unsigned i = 0; i < tap->p->n_workers && i < MESH_PROXY_MAX_WORKERS; i++) {
+        struct mesh_tap_ring *r = atomic_load_explicit(&tap->rings[i], memory_order_relaxed);
+        const struct mesh_tap_event *ev = r ? mesh_tap_ring_peek(r) : NULL;
+        if (ev && (!*out || ev->done_us < (*out)->done_us)) {
+            best = r;
+            *out = ev;
+        }
+    }
+    return best;
+}
+
 static void on_drain(struct mesh_timer *timer, void *data)
 {
     struct mesh_tap *tap = data;
     (void)timer;
-    for (unsigned i = 0; i < tap->p->n_workers && i < MESH_PROXY_MAX_WORKERS; i++) {
-        struct mesh_tap_ring *r = atomic_load_explicit(&tap->rings[i], memory_order_relaxed);
-        /* At most a ring's worth per turn, so that a busy worker cannot keep this one here. */
-        for (unsigned k = 0; r && k < MESH_TAP_RING_SLOTS; k++) {
-            const struct mesh_tap_event *ev = mesh_tap_ring_peek(r);
-            if (!ev)
-                break;
-            deliver(tap, ev);
-            mesh_tap_ring_pop(r);
-        }
-    }
     bool draining = atomic_load(&tap->p->draining);
+    /* Sessions see requests in the order they finished, whichever worker served them: the rings
+     * are merged by finish time, and the events of the last MESH_TAP_REORDER_US wait for the
+     * next turn, so that one a worker is still committing can take its place before them. At
+     * most a ring's worth per worker per turn, so that busy workers cannot keep this one here. */
+    uint64_t now = mesh_now_us();
+    uint64_t horizon = now > MESH_TAP_REORDER_US ? now - MESH_TAP_REORDER_US : 0;
+    unsigned budget = tap->p->n_workers * MESH_TAP_RING_SLOTS;
+    for (unsigned k = 0; k < budget; k++) {
+        const struct mesh_tap_event *ev;
+        struct mesh_tap_ring *r = oldest(tap, &ev);
+        if (!r || (ev->done_us > horizon && !draining))
+            break;
+        deliver(tap, ev);
+        mesh_tap_ring_pop(r);
+    }
     struct mesh_tapper *next;
     for (struct mesh_tapper *t = tap->sessions; t; t = next) {
         next = t->next; /* pumping may end t */
