@@ -150,7 +150,7 @@ static void on_line(void *ctx, struct cli_tap_stream *s, const char *line)
     }
     if (run->json) {
         json_object_set_new(ev, "proxy", *s->proxy ? json_string(s->proxy) : json_null());
-        char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         if (text)
             puts(text);
         free(text);
