@@ -335,9 +335,9 @@ static void json_figures(json_t *o, const struct acc *a)
     json_object_set_new(o, "successes", json_integer((json_int_t)(a->requests - a->failures)));
     json_object_set_new(o, "failures", json_integer((json_int_t)a->failures));
     json_object_set_new(o, "success_rate",
-                        a->requests ? json_real((double)(a->requests - a->failures) /
-                                                (double)a->requests)
-                                    : json_null());
+                        a->requests
+                            ? json_real((double)(a->requests - a->failures) / (double)a->requests)
+                            : json_null());
     json_object_set_new(o, "rps", json_real(a->rps));
     json_object_set_new(o, "span_seconds", json_real(a->span));
     json_t *lat = json_object();
@@ -397,14 +397,10 @@ static void read_proxy(struct source *src, const char *admin, unsigned long long
 static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"window", required_argument, NULL, 'w'},
-        {"namespace", required_argument, NULL, 'n'},
-        {"all-namespaces", no_argument, NULL, 'A'},
-        {"admin", required_argument, NULL, OPT_ADMIN},
-        {"output", required_argument, NULL, 'o'},
-        CLI_GLOBAL_OPTIONS,
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"window", required_argument, NULL, 'w'},   {"namespace", required_argument, NULL, 'n'},
+        {"all-namespaces", no_argument, NULL, 'A'}, {"admin", required_argument, NULL, OPT_ADMIN},
+        {"output", required_argument, NULL, 'o'},   CLI_GLOBAL_OPTIONS,
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const struct cli_command *cmd = &cli_cmd_stat;
     unsigned long long window_ms = WINDOW_DEFAULT_MS;
@@ -420,8 +416,9 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
             if (!mesh_duration_parse(optarg, &window_ms, why, sizeof(why)))
                 return cli_usage_error(cmd, "--window: %s", why);
             if (window_ms < WINDOW_MIN_MS || window_ms > WINDOW_MAX_MS)
-                return cli_usage_error(cmd, "--window \"%s\": from 1s to 10m (proxies keep ten "
-                                            "minutes of history)",
+                return cli_usage_error(cmd,
+                                       "--window \"%s\": from 1s to 10m (proxies keep ten "
+                                       "minutes of history)",
                                        optarg);
             break;
         case 'n':
@@ -458,8 +455,7 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
     int pos = optind;
     if (pos < argc) {
         const char *what = argv[pos];
-        if (strcmp(what, "proxy") == 0 || strcmp(what, "proxies") == 0 ||
-            strcmp(what, "px") == 0) {
+        if (strcmp(what, "proxy") == 0 || strcmp(what, "proxies") == 0 || strcmp(what, "px") == 0) {
             by_proxy = true;
             pos++;
         } else if (strcmp(what, "svc") == 0 || strcmp(what, "service") == 0 ||
@@ -548,8 +544,8 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
     struct cli_table t;
     size_t shown = 0;
     if (by_proxy) {
-        const char *head[] = {"NAMESPACE", "PROXY",       "ROLE",        "SERVICE/GATEWAY",
-                              "DIRECTION", "REQUESTS",    "SUCCESS",     "RPS",
+        const char *head[] = {"NAMESPACE",   "PROXY",       "ROLE",       "SERVICE/GATEWAY",
+                              "DIRECTION",   "REQUESTS",    "SUCCESS",    "RPS",
                               "LATENCY_P50", "LATENCY_P95", "LATENCY_P99"};
         size_t skip = all_ns ? 0 : 1;
         cli_table_init(&t, 11 - skip);
@@ -559,7 +555,9 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
             const struct row *r = &rows.v[i];
             const struct cli_proxy *px = r->px;
             const char *role = !px ? "-" : px->role == MESH_PROXY_GATEWAY ? "gateway" : "sidecar";
-            const char *what = !px ? "-" : px->role == MESH_PROXY_GATEWAY ? px->gateway : px->service;
+            const char *what = !px                              ? "-"
+                               : px->role == MESH_PROXY_GATEWAY ? px->gateway
+                                                                : px->service;
             const char *id = px ? px->id : admin;
             if (all_ns)
                 cli_table_add(&t, r->ns);
@@ -568,12 +566,11 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
             cli_table_add(&t, what ? what : "-");
             cli_table_add(&t, r->direction);
             add_figures(&t, &r->inbound);
-            json_t *o = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s}", "namespace", r->ns, "proxy", id,
-                                  "role", role, "service",
-                                  px && px->role == MESH_PROXY_SIDECAR ? px->service : NULL,
-                                  "gateway", px && px->role == MESH_PROXY_GATEWAY ? px->gateway
-                                                                                  : NULL,
-                                  "direction", r->direction);
+            json_t *o = json_pack(
+                "{s:s,s:s,s:s,s:s?,s:s?,s:s}", "namespace", r->ns, "proxy", id, "role", role,
+                "service", px && px->role == MESH_PROXY_SIDECAR ? px->service : NULL, "gateway",
+                px && px->role == MESH_PROXY_GATEWAY ? px->gateway : NULL, "direction",
+                r->direction);
             json_figures(o, &r->inbound);
             json_array_append_new(items, o);
             shown++;
@@ -596,10 +593,10 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
             cli_table_add(&t, r->name);
             cli_table_addf(&t, "%u", r->meshed);
             add_figures(&t, a);
-            json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:O}", "namespace", r->ns, "service", r->name,
-                                  "meshed", (int)r->meshed, "measured_at",
-                                  r->meshed ? "inbound" : "outbound", "proxies",
-                                  r->meshed ? r->in_proxies : r->out_proxies);
+            json_t *o =
+                json_pack("{s:s,s:s,s:i,s:s,s:O}", "namespace", r->ns, "service", r->name, "meshed",
+                          (int)r->meshed, "measured_at", r->meshed ? "inbound" : "outbound",
+                          "proxies", r->meshed ? r->in_proxies : r->out_proxies);
             json_figures(o, a);
             json_array_append_new(items, o);
             shown++;

@@ -18,10 +18,10 @@
 #include "proxies.h"
 #include "tap_stream.h"
 
-#define OPEN_TIMEOUT_MS     5000
-#define PROXY_MAX_EVENTS    100000ull        /* what a proxy streams at most per session */
-#define PROXY_MAX_TIMEOUT   (3600ull * 1000) /* and for how long */
-#define POLL_SLICE_MS       200              /* how often Ctrl-C and the deadline are looked at */
+#define OPEN_TIMEOUT_MS   5000
+#define PROXY_MAX_EVENTS  100000ull        /* what a proxy streams at most per session */
+#define PROXY_MAX_TIMEOUT (3600ull * 1000) /* and for how long */
+#define POLL_SLICE_MS     200              /* how often Ctrl-C and the deadline are looked at */
 
 static int run_tap(struct cli_ctx *ctx, int argc, char **argv);
 
@@ -251,17 +251,16 @@ static int run_tap(struct cli_ctx *ctx, int argc, char **argv)
         switch (c) {
         case OPT_PATH:
             if (optarg[0] != '/')
-                return cli_usage_error(cmd, "--path \"%s\": a path prefix starts with '/'",
-                                       optarg);
+                return cli_usage_error(cmd, "--path \"%s\": a path prefix starts with '/'", optarg);
             if (strlen(optarg) > 255)
                 return cli_usage_error(cmd, "--path: at most 255 bytes");
             path = optarg;
             break;
         case OPT_METHOD:
-            if (!*optarg || strlen(optarg) > 15 || strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                                  "abcdefghijklmnopqrstuvwxyz"
-                                                                  "0123456789!#$%&'*+-.^_`|~") !=
-                                                         strlen(optarg))
+            if (!*optarg || strlen(optarg) > 15 ||
+                strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "abcdefghijklmnopqrstuvwxyz"
+                               "0123456789!#$%&'*+-.^_`|~") != strlen(optarg))
                 return cli_usage_error(cmd, "--method \"%s\" is not an HTTP method", optarg);
             method = optarg;
             break;
@@ -399,8 +398,8 @@ static int run_tap(struct cli_ctx *ctx, int argc, char **argv)
                            ns);
     for (size_t i = 0; !admin && i < n; i++)
         mesh_strbuf_printf(&said, "%s%s", i ? ", " : "", ids[i]);
-    mesh_strbuf_printf(&said, "%s: path %s%s, method %s, ", admin ? "" : ")",
-                       path ? "prefix " : "", path ? path : "any", method ? method : "any");
+    mesh_strbuf_printf(&said, "%s: path %s%s, method %s, ", admin ? "" : ")", path ? "prefix " : "",
+                       path ? path : "any", method ? method : "any");
     if (run.max)
         mesh_strbuf_printf(&said, "at most %llu requests", run.max);
     else

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,8 +15,8 @@
 #include "http/h1_parse.h"
 #include "net/sock.h"
 
-#define MAX_HEAD      (64u * 1024u)
-#define MAX_LINE      (1u << 20) /* a proxy's lines are at most 8 KiB: anything longer is wrong */
+#define MAX_HEAD       (64u * 1024u)
+#define MAX_LINE       (1u << 20) /* a proxy's lines are at most 8 KiB: anything longer is wrong */
 #define MAX_ERROR_BODY 4096u
 
 static uint64_t now_ms(void)
@@ -127,7 +128,7 @@ enum mesh_err cli_tap_stream_open(struct cli_tap_stream *s, const char *proxy, c
                           target, s->admin);
     size_t sent = 0, total = strlen(req);
     while (sent < total) {
-        ssize_t n = write(s->fd, req + sent, total - sent);
+        ssize_t n = send(s->fd, req + sent, total - sent, MSG_NOSIGNAL);
         if (n > 0) {
             sent += (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -139,8 +140,8 @@ enum mesh_err cli_tap_stream_open(struct cli_tap_stream *s, const char *proxy, c
     }
     free(req);
     if (sent < total) {
-        *errmsg = xasprintf("proxy %s: cannot send the tap request to %s: %s", name_of(s),
-                            s->admin, errno ? strerror(errno) : "timed out");
+        *errmsg = xasprintf("proxy %s: cannot send the tap request to %s: %s", name_of(s), s->admin,
+                            errno ? strerror(errno) : "timed out");
         return MESH_E_UNAVAILABLE;
     }
 
@@ -162,7 +163,9 @@ enum mesh_err cli_tap_stream_open(struct cli_tap_stream *s, const char *proxy, c
         if (n == -2 || n < 0) {
             *errmsg = xasprintf("proxy %s: no answer to the tap request from %s (%s)", name_of(s),
                                 s->admin,
-                                n == -2 ? "timed out" : errno ? strerror(errno) : "it closed");
+                                n == -2 ? "timed out"
+                                : errno ? strerror(errno)
+                                        : "it closed");
             return MESH_E_UNAVAILABLE;
         }
     }
@@ -197,8 +200,7 @@ static enum mesh_err broken(struct cli_tap_stream *s, char **errmsg, const char 
 }
 
 /* Runs the chunked decoder over s->in. */
-static enum mesh_err decode(struct cli_tap_stream *s, cli_tap_line_fn fn, void *ctx,
-                            char **errmsg)
+static enum mesh_err decode(struct cli_tap_stream *s, cli_tap_line_fn fn, void *ctx, char **errmsg)
 {
     size_t pos = 0;
     enum mesh_err err = MESH_OK;

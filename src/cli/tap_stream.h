@@ -22,9 +22,9 @@ enum cli_tap_state {
 
 /* One proxy's tap. Strings are owned. */
 struct cli_tap_stream {
-    char *proxy;  /* its id, for messages and each event's "proxy" ("" for --admin) */
-    char *admin;  /* HOST:PORT */
-    int fd;       /* -1 once closed */
+    char *proxy; /* its id, for messages and each event's "proxy" ("" for --admin) */
+    char *admin; /* HOST:PORT */
+    int fd;      /* -1 once closed */
     enum cli_tap_state state;
     struct mesh_strbuf in;   /* bytes read and not yet used */
     struct mesh_strbuf line; /* the JSON line being put together from chunk data */

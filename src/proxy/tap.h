@@ -20,9 +20,9 @@
  * admin worker the only consumer. A full ring drops the event (counted, reason ring_full): the
  * request path never waits and never allocates. The admin worker empties every ring every
  * MESH_TAP_DRAIN_MS, merging them in the order requests finished, offers each event to every
- * session whose filter it matches and writes it to the session's connection; a session whose client has MESH_TAP_BUFFER_MAX bytes unread
- * loses the event (counted, reason slow_tapper) and the others go on. Rings are allocated at the
- * first session and kept for the life of the process.
+ * session whose filter it matches and writes it to the session's connection; a session whose client
+ * has MESH_TAP_BUFFER_MAX bytes unread loses the event (counted, reason slow_tapper) and the others
+ * go on. Rings are allocated at the first session and kept for the life of the process.
  */
 
 #define MESH_TAP_RING_SLOTS         512u /* per worker; a power of two */
