@@ -3,12 +3,12 @@
 #ifndef MESH_PROXY_STREAM_H
 #define MESH_PROXY_STREAM_H
 
-struct mesh_tapper;
-
 #include <time.h>
 
 #include "framer.h"
 #include "proxy.h"
+
+struct mesh_tapper;
 
 enum mesh_stream_state {
     MESH_STREAM_HEAD = 0,  /* reading the request head */
