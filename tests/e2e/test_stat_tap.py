@@ -60,6 +60,18 @@ def stat_json(live, *args):
     return json.loads(meshctl_ok(live, "stat", *args, "-o", "json"))
 
 
+def stat_settled(live, pred, *args):
+    """`stat ARGS -o json` once pred(answer) holds, and the monotonic times just before and just
+    after that run. A proxy counts a request as it finishes, just after the response's last
+    byte went out: the client may have the answer a moment before it is counted."""
+    def attempt():
+        before = time.monotonic()
+        doc = stat_json(live, *args)
+        return (doc, before, time.monotonic()) if pred(doc) else None
+
+    return wait_until(attempt, SETTLE, interval=0.05, what="stat to count the requests sent")
+
+
 class Tap:
     """A `meshctl tap` running in the background, its output in files; stopped by PID."""
 
@@ -170,9 +182,8 @@ def test_stat_agrees_with_the_traffic_sent(live):
     t1 = time.monotonic()
     assert statuses.count(200) == ok and statuses.count(500) == failed
 
-    t2a = time.monotonic()
-    doc = stat_json(live, "svc", "payment-v1", "--window", "1m")
-    t2b = time.monotonic()
+    doc, t2a, t2b = stat_settled(live, lambda d: d["items"][0]["requests"] == 40, "svc",
+                                 "payment-v1", "--window", "1m")
     assert doc["window_seconds"] == 60 and doc["unreachable"] == []
     [item] = doc["items"]
     assert (item["namespace"], item["service"], item["meshed"]) == ("default", "payment-v1", 2)
@@ -201,7 +212,8 @@ def test_stat_agrees_with_the_traffic_sent(live):
     assert {r[0]: r for r in rows[1:]}["orders"][1:4] == ["1", "0", "-"]
 
     # Per proxy: the two payment sidecars share the 40 inbound; orders sent them all out.
-    doc = stat_json(live, "proxy")
+    doc, _, _ = stat_settled(live, lambda d: sum(i["requests"] for i in d["items"]) == 80,
+                             "proxy")
     by = {(i["proxy"], i["direction"]): i for i in doc["items"]}
     assert sum(by[(p.id, "inbound")]["requests"] for p in pays) == 40
     assert sum(by[(p.id, "inbound")]["failures"] for p in pays) == 10
@@ -213,14 +225,17 @@ def test_stat_agrees_with_the_traffic_sent(live):
     assert {(i["proxy"], i["direction"]) for i in one} == {(orders.id, "inbound"),
                                                            (orders.id, "outbound")}
 
-    # A short window leaves the old traffic out: 3 s later, the last second saw nothing ...
-    time.sleep(max(0.0, t1 + 3.0 - time.monotonic()))
+    # A short window leaves the old traffic out: 6 s later, the last second saw nothing ...
+    time.sleep(max(0.0, t1 + 6.0 - time.monotonic()))
     [item] = stat_json(live, "svc", "payment-v1", "--window", "1s")["items"]
     assert item["requests"] == 0 and item["rps"] == 0 and item["success_rate"] is None
     assert item["latency_ms"]["p50"] is None
-    # ... and new traffic shows up alone.
+    # ... and new traffic shows up alone in the last 3 s (which start well after the old
+    # traffic ended, and well before the new one began).
     assert send(orders, "/again", 5) == [200] * 5
-    [item] = stat_json(live, "svc", "payment-v1", "--window", "2s")["items"]
+    doc, _, _ = stat_settled(live, lambda d: d["items"][0]["requests"] >= 5, "svc", "payment-v1",
+                             "--window", "3s")
+    [item] = doc["items"]
     assert (item["requests"], item["failures"]) == (5, 0), item
     assert item["latency_ms"]["p50"] < 50, item  # no delay this time
     [item] = stat_json(live, "svc", "payment-v1", "--window", "10m")["items"]
@@ -394,8 +409,13 @@ def test_admin_tap_and_window_endpoints(lab, tmp_path):
     p = lab.proxy(echo_services(app))
     assert p.request(path="/x?delay=30ms", host="app").status == 200
 
-    # /stats/window: the JSON meshctl stat reads.
-    doc = json.loads(p.admin("/stats/window?window=30s").body)
+    # /stats/window: the JSON meshctl stat reads (once the request is counted: just after its
+    # response went out).
+    def counted():
+        d = json.loads(p.admin("/stats/window?window=30s").body)
+        return d if d["services"] and d["services"][0]["requests"] == 1 else None
+
+    doc = wait_until(counted, SETTLE, what="the request to be counted")
     assert doc["window_seconds"] == 30 and doc["from_start"] is True
     assert doc["sample_interval_seconds"] == 1 and doc["services_dropped"] == 0
     [svc] = doc["services"]
