@@ -80,6 +80,8 @@ extern const struct cli_command cli_cmd_check;
 extern const struct cli_command cli_cmd_analyze;
 extern const struct cli_command cli_cmd_ca;
 extern const struct cli_command cli_cmd_cluster;
+extern const struct cli_command cli_cmd_stat;
+extern const struct cli_command cli_cmd_tap;
 
 /* Prints "error: MESSAGE" to stderr; returns CLI_EXIT_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

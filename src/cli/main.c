@@ -35,6 +35,8 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_prometheus_config,
     &cli_cmd_dashboards,
     &cli_cmd_check,
+    &cli_cmd_stat,
+    &cli_cmd_tap,
     &cli_cmd_analyze,
     &cli_cmd_ca,
     &cli_cmd_cluster,

@@ -455,6 +455,10 @@ static int start_workers(struct mesh_proxy *p)
         }
     }
     mesh_worker_add_listener(&p->workers[0], MESH_LISTENER_ADMIN, admin_fd);
+    if (mesh_admin_init(&p->workers[0]) != MESH_OK) {
+        fprintf(stderr, "meshproxy: out of memory\n");
+        return 1;
+    }
     for (unsigned i = 0; i < p->n_workers; i++)
         if (mesh_worker_start(&p->workers[i]) != MESH_OK)
             return 1;
@@ -468,6 +472,7 @@ static void stop_workers(struct mesh_proxy *p)
         mesh_worker_wake(&p->workers[i]);
     for (unsigned i = 0; i < p->n_workers; i++)
         mesh_worker_join(&p->workers[i]);
+    mesh_admin_free(p);
     for (unsigned i = 0; i < p->n_workers; i++)
         mesh_stats_shard_free(p->workers[i].st.shard);
     free(p->workers);

@@ -141,6 +141,8 @@ struct mesh_listen_addr {
 
 struct mesh_control;
 struct mesh_tracer;
+struct mesh_tap;
+struct mesh_admin;
 struct mesh_tls_identity;
 struct mesh_tls_ctx;
 struct mesh_tls_conn;
@@ -165,6 +167,11 @@ struct mesh_proxy {
     atomic_bool draining;
     atomic_uint workers_running; /* worker 0 (admin) stops last, so /ready answers to the end */
     atomic_uint_fast64_t reloads_ok, reloads_failed;
+    /* Tap sessions open now (tap.h): the request path's only cost of tapping is loading it. The
+     * sessions and the rings are in tap, the admin worker's; the stats history in admin. */
+    atomic_uint tap_sessions;
+    struct mesh_tap *tap;
+    struct mesh_admin *admin;
     struct mesh_worker *workers;
     unsigned n_workers;
     FILE *access_log;
@@ -402,5 +409,12 @@ void mesh_wstats_upstream_cx(struct mesh_worker *w, const struct mesh_cluster_st
 
 /* access log */
 void mesh_access_log(struct mesh_proxy *p, const char *line, size_t len);
+
+/* admin.c: the admin listener's state, on the worker w that has the admin listener: the stats
+ * history (sampled every second on w's loop, for /stats/window) and tapping (tap.h). Main
+ * thread, after the workers are set up and before they start. MESH_E_NOMEM. */
+enum mesh_err mesh_admin_init(struct mesh_worker *w);
+/* Main thread, once every worker stopped: frees what mesh_admin_init made. */
+void mesh_admin_free(struct mesh_proxy *p);
 
 #endif

@@ -160,6 +160,24 @@ static const struct family_desc families[MESH_STATS_FAMILY_COUNT] = {
                                           MESH_STATS_COUNTER,
                                           1,
                                           {"result", NULL}},
+    [MESH_STATS_TAP_EVENTS] = {"mesh_tap_events_total",
+                               "Requests sent to tap sessions (admin /tap), one per session that "
+                               "matched it.",
+                               MESH_STATS_COUNTER,
+                               0,
+                               {NULL}},
+    [MESH_STATS_TAP_DROPPED] = {"mesh_tap_events_dropped_total",
+                                "Tap events dropped so that requests never wait, by reason: "
+                                "ring_full (a worker's tap ring was full), slow_tapper (a tap "
+                                "session's client did not read fast enough) or no_memory.",
+                                MESH_STATS_COUNTER,
+                                1,
+                                {"reason", NULL}},
+    [MESH_STATS_TAP_SESSIONS] = {"mesh_tap_sessions_active",
+                                 "Tap sessions (admin /tap) open now.",
+                                 MESH_STATS_GAUGE,
+                                 0,
+                                 {NULL}},
 };
 
 /* Prometheus `le` values of the buckets, and the same bounds in microseconds. */
@@ -606,6 +624,36 @@ const char *const *mesh_stats_family_labels(enum mesh_stats_family family)
 {
     static const char *const none[] = {NULL};
     return (unsigned)family < MESH_STATS_FAMILY_COUNT ? families[family].labels : none;
+}
+
+void mesh_stats_visit(struct mesh_stats_shard *const *shards, size_t n,
+                      enum mesh_stats_family family, mesh_stats_visit_fn fn, void *ctx)
+{
+    if ((unsigned)family >= MESH_STATS_FAMILY_COUNT)
+        return;
+    bool histogram = families[family].type == MESH_STATS_HISTOGRAM;
+    for (size_t s = 0; s < n; s++) {
+        if (!shards[s])
+            continue;
+        for (const struct node *nd =
+                 atomic_load_explicit(&shards[s]->heads[family], memory_order_acquire);
+             nd; nd = nd->next) {
+            const void *v = node_value_const(nd);
+            if (histogram) {
+                const struct mesh_stats_histogram *h = v;
+                uint64_t buckets[MESH_STATS_BUCKETS];
+                for (unsigned i = 0; i < MESH_STATS_BUCKETS; i++)
+                    buckets[i] = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+                fn(ctx, nd->labels, 0, buckets);
+            } else if (families[family].type == MESH_STATS_GAUGE) {
+                const struct mesh_stats_gauge *g = v;
+                fn(ctx, nd->labels, atomic_load_explicit(&g->value, memory_order_relaxed), NULL);
+            } else {
+                const struct mesh_stats_counter *c = v;
+                fn(ctx, nd->labels, atomic_load_explicit(&c->value, memory_order_relaxed), NULL);
+            }
+        }
+    }
 }
 
 /* ---- rendering ---- */

@@ -54,6 +54,9 @@ enum mesh_stats_family {
     MESH_STATS_TRACE_SPANS_EXPORTED,   /* counter, no labels */
     MESH_STATS_TRACE_SPANS_DROPPED,    /* counter: reason */
     MESH_STATS_TRACE_EXPORT_REQUESTS,  /* counter: result (success|failure) */
+    MESH_STATS_TAP_EVENTS,             /* counter, no labels: events sent to tap sessions */
+    MESH_STATS_TAP_DROPPED,            /* counter: reason (ring_full|slow_tapper|no_memory) */
+    MESH_STATS_TAP_SESSIONS,           /* gauge, no labels: tap sessions open now */
     MESH_STATS_FAMILY_COUNT
 };
 
@@ -218,6 +221,19 @@ uint64_t mesh_stats_bucket_bound_us(unsigned i);
  * the highest finite bound (10 s), as Prometheus' histogram_quantile does. NAN when the counts
  * are all zero or q is outside 0..1. */
 double mesh_stats_quantile(const uint64_t counts[MESH_STATS_BUCKETS], double q);
+
+/* What mesh_stats_visit hands its callback for one series: labels are the family's values
+ * (borrowed for the call); value is a counter's value or a gauge's (two's complement), buckets
+ * a histogram's per-bucket counts (not cumulative; NULL for counters and gauges). */
+typedef void (*mesh_stats_visit_fn)(void *ctx, const char *const *labels, uint64_t value,
+                                    const uint64_t *buckets);
+
+/* Calls fn for every published series of family in shards[0..n) (a NULL entry is skipped), shard
+ * by shard and unmerged: a label set counted by two shards comes twice. Values are read as the
+ * renderers read them, while the owners keep writing. Allocates nothing, so it cannot fail: for
+ * a periodic job (the stats history) that must not add failure paths. Any thread. */
+void mesh_stats_visit(struct mesh_stats_shard *const *shards, size_t n,
+                      enum mesh_stats_family family, mesh_stats_visit_fn fn, void *ctx);
 
 /* The family's Prometheus name ("mesh_requests_total"), type and label names (NULL-terminated);
  * for docs, tests and the admin server. */

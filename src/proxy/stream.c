@@ -14,6 +14,7 @@
 #include "picker.h"
 #include "proxy.h"
 #include "stream.h"
+#include "tap.h"
 
 static void stream_pump(struct mesh_stream *s);
 static void stream_attempt(struct mesh_stream *s);
@@ -91,6 +92,8 @@ static void drop_upstream(struct mesh_stream *s, bool reusable)
 void mesh_stream_free(struct mesh_stream *s)
 {
     struct mesh_worker *w = s->w;
+    if (s->tapper)
+        mesh_tap_detach(s);
     mesh_timer_stop(&w->loop, &s->route_timer);
     mesh_timer_stop(&w->loop, &s->try_timer);
     mesh_worker_unwait(w, s);
@@ -1040,6 +1043,9 @@ static void stream_pump(struct mesh_stream *s)
             !pump_request(s))
             return;
         pump_response(s);
+        return;
+    case MESH_STREAM_TAP:
+        mesh_tap_pump(s);
         return;
     }
 }

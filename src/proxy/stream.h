@@ -9,6 +9,8 @@
 #include "proxy.h"
 #include "trace_context.h"
 
+struct mesh_tapper;
+
 enum mesh_stream_state {
     MESH_STREAM_HEAD = 0,  /* reading the request head */
     MESH_STREAM_DELAY,     /* a fault delay is running */
@@ -16,6 +18,7 @@ enum mesh_stream_state {
     MESH_STREAM_UPSTREAM,  /* sending the request, waiting for the response head */
     MESH_STREAM_RESPONSE,  /* relaying the response body (or a tunnel) */
     MESH_STREAM_LOCAL,     /* writing an answer of our own */
+    MESH_STREAM_TAP,       /* an admin GET /tap session streaming events (tap.h) */
 };
 
 enum mesh_fail {
@@ -62,6 +65,7 @@ struct mesh_stream {
     char service[128];
     char request_id[40];
     struct mesh_trace_span trace; /* this hop's span; trace.on only when tracing applies */
+    struct mesh_tapper *tapper;   /* a /tap session's (tap_session.c), else NULL */
     /* Below: kept when a stream is recycled (not zeroed): its buffer, and header storage that
      * the parsers fill before anything reads it. */
     struct mesh_wbuf req_head; /* the head as sent upstream */

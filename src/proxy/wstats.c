@@ -8,6 +8,7 @@
 #include "proxy.h"
 #include "stream.h"
 #include "trace.h"
+#include "tap.h"
 
 static struct mesh_stats_counter *counter(struct mesh_worker *w, enum mesh_stats_family f,
                                           const char *a, const char *b)
@@ -147,6 +148,9 @@ void mesh_stream_account(struct mesh_stream *s)
     struct mesh_stat_slot slot = stat_slot(s, service, route, s->ep ? s->ep->name : "");
     mesh_stats_requests_count(slot.requests, (unsigned)s->status);
     mesh_stats_histogram_observe(slot.duration, us);
+    /* Tapping's whole cost while nobody taps: this load. */
+    if (atomic_load_explicit(&s->w->proxy->tap_sessions, memory_order_relaxed))
+        mesh_tap_publish(s, us);
     access_log(s, us / 1000);
     if (s->trace.sampled)
         mesh_trace_record_stream(s, us);
