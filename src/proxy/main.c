@@ -788,6 +788,15 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&p.access_log_lock, NULL);
     pthread_mutex_init(&p.publish_lock, NULL);
+    /* Signals are taken by the main thread only: block them before any other thread
+     * exists (the tracer's exporter is the first), so that none inherits them unblocked. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
     if (start_tracer(&p, first) != 0) {
         rc = 1;
         goto out;
@@ -800,14 +809,6 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    /* Signals are taken by the main thread only: block them before any other thread exists. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
     if (start_workers(&p) != 0) {
         rc = 1;
         goto out;
