@@ -593,7 +593,8 @@ double mesh_stats_quantile(const uint64_t counts[MESH_STATS_BUCKETS], double q)
     uint64_t cumulative = 0;
     for (unsigned i = 0; i < MESH_STATS_BUCKETS; i++) {
         cumulative += counts[i];
-        b[i].upper_bound = i == MESH_STATS_BUCKETS - 1 ? INFINITY : (double)bucket_bound_us[i] / 1e6;
+        b[i].upper_bound =
+            i == MESH_STATS_BUCKETS - 1 ? INFINITY : (double)bucket_bound_us[i] / 1e6;
         b[i].count = (double)cumulative;
     }
     return mesh_quantile(q, b, MESH_STATS_BUCKETS);
