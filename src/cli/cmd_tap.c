@@ -288,13 +288,9 @@ static int run_tap(struct cli_ctx *ctx, int argc, char **argv)
             admin = optarg;
             break;
         case 'o':
-            if (strcmp(optarg, "json") == 0)
-                run.json = true;
-            else if (strcmp(optarg, "table") == 0)
-                run.json = false;
-            else
-                return cli_usage_error(cmd, "unknown output format \"%s\" (use table or json)",
-                                       optarg);
+            rc = cli_output_json(cmd, optarg, &run.json);
+            if (rc != CLI_CONTINUE)
+                return rc;
             break;
         default:
             rc = cli_common_option(ctx, cmd, c, optarg, argv);
