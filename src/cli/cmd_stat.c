@@ -477,7 +477,6 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
     size_t n_list = 0, n_src = 0;
     struct source *src = NULL;
     struct rows rows = {0};
-    char *err_text = NULL;
     rc = CLI_EXIT_OK;
     if (admin) {
         src = xcalloc(1, sizeof(*src));
@@ -489,15 +488,9 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
     } else {
-        enum mesh_err err = cli_proxies_fetch(ctx, &list, &n_list, &err_text);
-        if (err != MESH_OK) {
-            rc = cli_error("%s", err_text);
-            if (err == MESH_E_UNAVAILABLE)
-                fputs("stat needs meshd to find the proxies: start it or point --server or "
-                      "$MESH_SERVER at it (or read one proxy with --admin ADDR)\n",
-                      stderr);
+        rc = cli_proxies_fetch_or_explain(ctx, "stat", "read", &list, &n_list);
+        if (rc != CLI_EXIT_OK)
             goto out;
-        }
         if (n_list == 0) {
             char *url = cli_meshd_url(ctx);
             fprintf(stderr, "No proxies are registered with meshd at %s.\n", url);
@@ -625,7 +618,6 @@ out:
         free(src[i].error);
     }
     free(src);
-    free(err_text);
     cli_proxies_free(list, n_list);
     return rc;
 }
