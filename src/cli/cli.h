@@ -116,6 +116,11 @@ int cli_global_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c,
 int cli_common_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c, const char *arg,
                       char **argv);
 
+/* -o/--output of the commands that print a table or JSON: "json" sets *json, "table" clears it
+ * (CLI_CONTINUE: go on reading options); anything else is a usage error naming cmd
+ * (CLI_EXIT_USAGE). */
+int cli_output_json(const struct cli_command *cmd, const char *arg, bool *json);
+
 /* The meshd URL in effect: --server, else $MESH_SERVER unless --store was given (an explicit
  * store beats the environment). NULL: use the embedded store. Also makes https:// URLs work for
  * every request meshctl sends (TLS ops installed, verified against cli_cacert()). */

@@ -588,13 +588,9 @@ static int run_proxy_config(struct cli_ctx *ctx, int argc, char **argv)
             admin_flag = optarg;
             break;
         case 'o':
-            if (strcmp(optarg, "json") == 0)
-                json = true;
-            else if (strcmp(optarg, "table") == 0)
-                json = false;
-            else
-                return cli_usage_error(cmd, "unknown output format \"%s\" (use table or json)",
-                                       optarg);
+            rc = cli_output_json(cmd, optarg, &json);
+            if (rc != CLI_CONTINUE)
+                return rc;
             break;
         default:
             rc = cli_common_option(ctx, cmd, c, optarg, argv);

@@ -195,13 +195,9 @@ static int run_proxy_status(struct cli_ctx *ctx, int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
-            if (strcmp(optarg, "json") == 0)
-                json = true;
-            else if (strcmp(optarg, "table") == 0)
-                json = false;
-            else
-                return cli_usage_error(cmd, "unknown output format \"%s\" (use table or json)",
-                                       optarg);
+            rc = cli_output_json(cmd, optarg, &json);
+            if (rc != CLI_CONTINUE)
+                return rc;
             break;
         default:
             rc = cli_common_option(ctx, cmd, c, optarg, argv);

@@ -436,13 +436,9 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
             admin = optarg;
             break;
         case 'o':
-            if (strcmp(optarg, "json") == 0)
-                json = true;
-            else if (strcmp(optarg, "table") == 0)
-                json = false;
-            else
-                return cli_usage_error(cmd, "unknown output format \"%s\" (use table or json)",
-                                       optarg);
+            rc = cli_output_json(cmd, optarg, &json);
+            if (rc != CLI_CONTINUE)
+                return rc;
             break;
         default:
             rc = cli_common_option(ctx, cmd, c, optarg, argv);
@@ -481,7 +477,6 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
     size_t n_list = 0, n_src = 0;
     struct source *src = NULL;
     struct rows rows = {0};
-    char *err_text = NULL;
     rc = CLI_EXIT_OK;
     if (admin) {
         src = xcalloc(1, sizeof(*src));
@@ -493,15 +488,9 @@ static int run_stat(struct cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
     } else {
-        enum mesh_err err = cli_proxies_fetch(ctx, &list, &n_list, &err_text);
-        if (err != MESH_OK) {
-            rc = cli_error("%s", err_text);
-            if (err == MESH_E_UNAVAILABLE)
-                fputs("stat needs meshd to find the proxies: start it or point --server or "
-                      "$MESH_SERVER at it (or read one proxy with --admin ADDR)\n",
-                      stderr);
+        rc = cli_proxies_fetch_or_explain(ctx, "stat", "read", &list, &n_list);
+        if (rc != CLI_EXIT_OK)
             goto out;
-        }
         if (n_list == 0) {
             char *url = cli_meshd_url(ctx);
             fprintf(stderr, "No proxies are registered with meshd at %s.\n", url);
@@ -629,7 +618,6 @@ out:
         free(src[i].error);
     }
     free(src);
-    free(err_text);
     cli_proxies_free(list, n_list);
     return rc;
 }

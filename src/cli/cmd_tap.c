@@ -288,13 +288,9 @@ static int run_tap(struct cli_ctx *ctx, int argc, char **argv)
             admin = optarg;
             break;
         case 'o':
-            if (strcmp(optarg, "json") == 0)
-                run.json = true;
-            else if (strcmp(optarg, "table") == 0)
-                run.json = false;
-            else
-                return cli_usage_error(cmd, "unknown output format \"%s\" (use table or json)",
-                                       optarg);
+            rc = cli_output_json(cmd, optarg, &run.json);
+            if (rc != CLI_CONTINUE)
+                return rc;
             break;
         default:
             rc = cli_common_option(ctx, cmd, c, optarg, argv);
@@ -319,7 +315,6 @@ static int run_tap(struct cli_ctx *ctx, int argc, char **argv)
     char **ids = NULL, **admins = NULL;
     size_t n = 0;
     struct cli_tap_stream *streams = NULL;
-    char *err_text = NULL;
     rc = CLI_EXIT_OK;
     if (admin) {
         ids = xcalloc(1, sizeof(*ids));
@@ -328,15 +323,9 @@ static int run_tap(struct cli_ctx *ctx, int argc, char **argv)
         admins[0] = xstrdup(admin);
         n = 1;
     } else {
-        enum mesh_err err = cli_proxies_fetch(ctx, &list, &n_list, &err_text);
-        if (err != MESH_OK) {
-            rc = cli_error("%s", err_text);
-            if (err == MESH_E_UNAVAILABLE)
-                fputs("tap needs meshd to find the proxies: start it or point --server or "
-                      "$MESH_SERVER at it (or tap one proxy with --admin ADDR)\n",
-                      stderr);
+        rc = cli_proxies_fetch_or_explain(ctx, "tap", "tap", &list, &n_list);
+        if (rc != CLI_EXIT_OK)
             goto out;
-        }
         ids = xcalloc(n_list + 1, sizeof(*ids));
         admins = xcalloc(n_list + 1, sizeof(*admins));
         for (size_t i = 0; i < n_list; i++) {
@@ -428,7 +417,6 @@ out:
     }
     free(ids);
     free(admins);
-    free(err_text);
     cli_proxies_free(list, n_list);
     return rc;
 }

@@ -111,6 +111,17 @@ int cli_common_option(struct cli_ctx *ctx, const struct cli_command *cmd, int c,
     }
 }
 
+int cli_output_json(const struct cli_command *cmd, const char *arg, bool *json)
+{
+    if (strcmp(arg, "json") == 0)
+        *json = true;
+    else if (strcmp(arg, "table") == 0)
+        *json = false;
+    else
+        return cli_usage_error(cmd, "unknown output format \"%s\" (use table or json)", arg);
+    return CLI_CONTINUE;
+}
+
 const char *cli_cacert(const struct cli_ctx *ctx)
 {
     const char *env = getenv("MESH_CACERT");

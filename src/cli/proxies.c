@@ -2,6 +2,7 @@
 /* JSON over HTTP for meshctl's debugging commands, and meshd's list of registered proxies. */
 #include "proxies.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -205,6 +206,24 @@ out:
     cli_proxies_free(list, count);
     json_decref(root);
     return err;
+}
+
+int cli_proxies_fetch_or_explain(const struct cli_ctx *ctx, const char *command, const char *verb,
+                                 struct cli_proxy **out, size_t *n)
+{
+    char *why = NULL;
+    enum mesh_err err = cli_proxies_fetch(ctx, out, n, &why);
+    if (err == MESH_OK)
+        return CLI_EXIT_OK;
+    int rc = cli_error("%s", why);
+    free(why);
+    /* meshd down is the usual cause: say how to point at it, or how to do without it. */
+    if (err == MESH_E_UNAVAILABLE)
+        fprintf(stderr,
+                "%s needs meshd to find the proxies: start it or point --server or $MESH_SERVER "
+                "at it (or %s one proxy with --admin ADDR)\n",
+                command, verb);
+    return rc;
 }
 
 void cli_proxies_free(struct cli_proxy *p, size_t n)

@@ -54,6 +54,13 @@ enum mesh_err cli_proxies_fetch(const struct cli_ctx *ctx, struct cli_proxy **ou
                                 char **errmsg);
 void cli_proxies_free(struct cli_proxy *p, size_t n);
 
+/* cli_proxies_fetch for a command that finds proxies through meshd or reads one --admin ADDR
+ * (stat, tap). On failure prints the error and, when meshd is down, "COMMAND needs meshd to find
+ * the proxies: ... (or VERB one proxy with --admin ADDR)"; returns CLI_EXIT_OK or
+ * CLI_EXIT_ERROR. */
+int cli_proxies_fetch_or_explain(const struct cli_ctx *ctx, const char *command, const char *verb,
+                                 struct cli_proxy **out, size_t *n);
+
 /* "2s ago", "5m ago", "3h ago", "4d ago" for an age in milliseconds (negative reads as 0). */
 void cli_format_age(int64_t age_ms, char *buf, size_t size);
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/xalloc.h"
 #include "http/h1_parse.h"
 #include "net/sock.h"
@@ -229,10 +230,7 @@ static enum mesh_err decode(struct cli_tap_stream *s, cli_tap_line_fn fn, void *
             size_t digits = 0;
             for (; digits < n - 1 && p[digits] != ';'; digits++) {
                 char c = p[digits];
-                int v = c >= '0' && c <= '9'   ? c - '0'
-                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                               : -1;
+                int v = mesh_hex_value(c);
                 if (v < 0 || size > (UINT64_MAX >> 4)) {
                     err = broken(s, errmsg, "a bad chunk size");
                     break;

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "core/hex.h"
 #include "core/xalloc.h"
 
 const char *mesh_api_reason(int status)
@@ -100,17 +101,6 @@ void mesh_api_method_not_allowed(struct mesh_httpd_req *req, const char *allow)
                    req->head->path.p, allow);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes p[0..len) into a new string; plus_space: '+' means ' ' (query strings).
  * NULL for a malformed escape or an encoded NUL. */
 static char *decode(const char *p, size_t len, bool plus_space)
@@ -118,8 +108,8 @@ static char *decode(const char *p, size_t len, bool plus_space)
     char *out = xmalloc(len + 1), *w = out;
     for (size_t i = 0; i < len; i++) {
         if (p[i] == '%') {
-            int hi = i + 1 < len ? hex_value(p[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(p[i + 2]) : -1;
+            int hi = i + 1 < len ? mesh_hex_value(p[i + 1]) : -1;
+            int lo = i + 2 < len ? mesh_hex_value(p[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 free(out);
                 return NULL;

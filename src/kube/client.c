@@ -3,13 +3,13 @@
 #include "client.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/strbuf.h"
 #include "core/xalloc.h"
+#include "net/curl_body.h"
 
 /* An API answer bigger than this is refused: a list of our objects is far smaller. */
 #define KUBE_MAX_BODY      (64u << 20)
@@ -105,14 +105,6 @@ out:
 
 /* --- the client --- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void init_curl(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 enum mesh_err mesh_kube_client_new(const struct mesh_kube_credentials *cred, long timeout_ms,
                                    struct mesh_kube_client **out, char **errmsg)
 {
@@ -121,9 +113,9 @@ enum mesh_err mesh_kube_client_new(const struct mesh_kube_credentials *cred, lon
     CURLcode rc = CURLE_OK;
 
     *out = NULL;
-    pthread_once(&curl_once, init_curl);
-    if (curl_init_rc != CURLE_OK) {
-        *errmsg = xasprintf("libcurl cannot start: %s", curl_easy_strerror(curl_init_rc));
+    CURLcode init_rc = mesh_curl_global_init();
+    if (init_rc != CURLE_OK) {
+        *errmsg = xasprintf("libcurl cannot start: %s", curl_easy_strerror(init_rc));
         return MESH_E_INTERNAL;
     }
     c = xcalloc(1, sizeof(*c));
@@ -213,21 +205,6 @@ const char *mesh_kube_client_server(const struct mesh_kube_client *c)
 
 /* --- requests --- */
 
-struct body_sink {
-    struct mesh_strbuf sb;
-    bool too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct body_sink *sink = arg;
-    if (mesh_strbuf_append(&sink->sb, data, size * nmemb) != MESH_OK) {
-        sink->too_big = true;
-        return 0;
-    }
-    return size * nmemb;
-}
-
 /* What a transport failure means to the user. */
 static enum mesh_err transport_error(const struct mesh_kube_client *c, CURLcode rc,
                                      const char *what, char **errmsg)
@@ -263,7 +240,7 @@ static enum mesh_err request(struct mesh_kube_client *c, const char *method, con
                              const char *content_type, const char *body, const char *what,
                              long *status, char **resp, size_t *resp_len, char **errmsg)
 {
-    struct body_sink sink = {0};
+    struct mesh_curl_body sink = {0};
     struct curl_slist *headers = NULL;
     char *url = xasprintf("%s%s", c->server, path);
     char *auth = NULL, *ctype = NULL;
@@ -271,7 +248,7 @@ static enum mesh_err request(struct mesh_kube_client *c, const char *method, con
     CURL *h = c->curl;
     CURLcode rc = CURLE_OK;
 
-    mesh_strbuf_init(&sink.sb, KUBE_MAX_BODY);
+    mesh_curl_body_init(&sink, KUBE_MAX_BODY);
     c->errbuf[0] = '\0';
     headers = curl_slist_append(headers, "Accept: application/json");
     if (c->token) {
@@ -305,7 +282,7 @@ static enum mesh_err request(struct mesh_kube_client *c, const char *method, con
         }
     }
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, mesh_curl_body_write);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     if (rc == CURLE_OK)

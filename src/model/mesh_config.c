@@ -2,8 +2,11 @@
 /* MeshConfig: the seed's `mesh:` block (provider, version, mtls, telemetry, ingress, proxy,
  * dashboard, ha). Its nested blocks are anonymous structs, so sub-field offsets are taken
  * relative to their block with SUB(). */
+#include <string.h>
+
 #include "kinds.h"
 #include "mesh/mesh_config.h"
+#include "model.h"
 
 #define MC                struct mesh_mesh_config
 #define SUB(block, field) (offsetof(MC, block.field) - offsetof(MC, block))
@@ -94,4 +97,17 @@ struct mesh_mesh_config *mesh_mesh_config_new(const char *name, const char *ns)
 void mesh_mesh_config_free(struct mesh_mesh_config *mc)
 {
     mesh_resource_free(mc ? &mc->res : NULL);
+}
+
+const struct mesh_mesh_config *mesh_model_native_mesh_config(struct mesh_resource *const *res,
+                                                             size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i] || res[i]->kind != MESH_KIND_MESH_CONFIG)
+            continue;
+        const struct mesh_mesh_config *mc = (const struct mesh_mesh_config *)res[i];
+        if (!mc->provider || strcmp(mc->provider, "native") == 0)
+            return mc;
+    }
+    return NULL;
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "mesh/document.h"
+#include "mesh/mesh_config.h"
 #include "mesh/resource.h"
 #include "node.h"
 
@@ -34,5 +35,11 @@ bool mesh_model_same_content(const struct mesh_resource *a, const struct mesh_re
 
 /* Every diag formatted with mesh_diag_format, one per line, no trailing newline. Caller frees. */
 char *mesh_model_diags_text(const struct mesh_diags *diags);
+
+/* The MeshConfig that configures meshd's own mesh: the first in res[0..n) whose provider is native
+ * or unset (one for istio or linkerd describes that provider's mesh), or NULL. Borrowed; no
+ * allocation, so the proxy may call it too. */
+const struct mesh_mesh_config *mesh_model_native_mesh_config(struct mesh_resource *const *res,
+                                                             size_t n);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mesh/mesh_config.h"
+#include "model.h"
 #include "service_host.h"
 
 /* Whether the n bytes at p spell exactly the NUL-terminated s. */
@@ -89,19 +90,6 @@ static int compare_policies(const struct mesh_security_policy *a,
     return strcmp(a->res.name ? a->res.name : "", b->res.name ? b->res.name : "");
 }
 
-/* The MeshConfig that counts: the first whose provider is native or unset, or NULL. */
-static const struct mesh_mesh_config *native_mesh_config(struct mesh_resource *const *res, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!res[i] || res[i]->kind != MESH_KIND_MESH_CONFIG)
-            continue;
-        const struct mesh_mesh_config *mc = (const struct mesh_mesh_config *)res[i];
-        if (!mc->provider || strcmp(mc->provider, "native") == 0)
-            return mc;
-    }
-    return NULL;
-}
-
 const struct mesh_security_policy *mesh_security_deciding_policy(struct mesh_resource *const *res,
                                                                  size_t n, const char *service,
                                                                  const char *ns)
@@ -143,7 +131,7 @@ enum mesh_mtls_mode mesh_security_mode(struct mesh_resource *const *res, size_t 
     const struct mesh_security_policy *by = mesh_security_deciding_policy(res, n, service, ns);
     if (by)
         return by->mtls.mode;
-    const struct mesh_mesh_config *mc = native_mesh_config(res, n);
+    const struct mesh_mesh_config *mc = mesh_model_native_mesh_config(res, n);
     return mc && mc->mtls.enabled == MESH_TRI_FALSE ? MESH_MTLS_DISABLE : MESH_MTLS_PERMISSIVE;
 }
 
@@ -155,6 +143,6 @@ bool mesh_security_outbound_mtls(struct mesh_resource *const *res, size_t n, con
         return true;
     if (mode != MESH_MTLS_PERMISSIVE)
         return false;
-    const struct mesh_mesh_config *mc = native_mesh_config(res, n);
+    const struct mesh_mesh_config *mc = mesh_model_native_mesh_config(res, n);
     return !mc || (mc->mtls.auto_upgrade != MESH_TRI_FALSE && mc->mtls.enabled != MESH_TRI_FALSE);
 }

@@ -3,7 +3,6 @@
 #include "grafana.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +10,9 @@
 
 #include "core/strbuf.h"
 #include "core/xalloc.h"
+#include "net/curl_body.h"
 
 #define MAX_ANSWER (1u << 20) /* Grafana answers a push with a few hundred bytes */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void init_curl(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* Where the authority of an http(s) URL starts (just past "://"); NULL for another scheme. */
 static const char *authority(const char *url)
@@ -59,21 +51,6 @@ static char *origin(const char *redacted)
     const char *auth = authority(redacted);
     size_t len = (size_t)(auth - redacted) + strcspn(auth, "/?#");
     return xstrndup(redacted, len);
-}
-
-struct sink {
-    struct mesh_strbuf sb;
-    bool too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct sink *s = arg;
-    if (mesh_strbuf_append(&s->sb, data, size * nmemb) != MESH_OK) {
-        s->too_big = true;
-        return 0;
-    }
-    return size * nmemb;
 }
 
 static enum mesh_err transport_error(CURLcode rc, const char *errbuf, const char *where,
@@ -132,7 +109,7 @@ static enum mesh_err status_error(long status, const char *body, size_t len, con
 enum mesh_err mesh_grafana_push(const char *base_url, const char *token, const json_t *dashboard,
                                 char **url, char **errmsg)
 {
-    struct sink sink = {0};
+    struct mesh_curl_body sink = {0};
     struct curl_slist *headers = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
     char *where = NULL, *endpoint = NULL, *auth = NULL, *body = NULL;
@@ -144,7 +121,7 @@ enum mesh_err mesh_grafana_push(const char *base_url, const char *token, const j
 
     *url = NULL;
     *errmsg = NULL;
-    mesh_strbuf_init(&sink.sb, MAX_ANSWER);
+    mesh_curl_body_init(&sink, MAX_ANSWER);
     if (!base_url || !authority(base_url) || !*authority(base_url)) {
         *errmsg = xasprintf("grafana endpoint \"%s\": must be an http:// or https:// URL",
                             base_url ? base_url : "");
@@ -152,9 +129,9 @@ enum mesh_err mesh_grafana_push(const char *base_url, const char *token, const j
     }
     const char *uid = json_string_value(json_object_get(dashboard, "uid"));
     where = mesh_grafana_redact(base_url);
-    pthread_once(&curl_once, init_curl);
-    if (curl_init_rc != CURLE_OK || !(h = curl_easy_init())) {
-        *errmsg = xasprintf("libcurl cannot start: %s", curl_easy_strerror(curl_init_rc));
+    CURLcode init_rc = mesh_curl_global_init();
+    if (init_rc != CURLE_OK || !(h = curl_easy_init())) {
+        *errmsg = xasprintf("libcurl cannot start: %s", curl_easy_strerror(init_rc));
         err = MESH_E_INTERNAL;
         goto out;
     }
@@ -208,7 +185,7 @@ enum mesh_err mesh_grafana_push(const char *base_url, const char *token, const j
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, mesh_curl_body_write);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     if (rc == CURLE_OK)

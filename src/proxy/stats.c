@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Statistics shards: insert-only series tables per worker, merged and rendered on demand. */
 #include "stats.h"
+#include "quantile.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -586,28 +587,17 @@ uint64_t mesh_stats_bucket_bound_us(unsigned i)
 
 double mesh_stats_quantile(const uint64_t counts[MESH_STATS_BUCKETS], double q)
 {
-    if (!(q >= 0.0 && q <= 1.0))
-        return NAN;
-    uint64_t total = 0;
-    for (unsigned i = 0; i < MESH_STATS_BUCKETS; i++)
-        total += counts[i];
-    if (total == 0)
-        return NAN;
-    double rank = q * (double)total;
-    uint64_t below = 0;
+    /* One estimate everywhere: the proxy's /stats, the dashboard and meshctl stat all answer
+     * what PromQL's histogram_quantile() would for the same buckets. */
+    struct mesh_quantile_bucket b[MESH_STATS_BUCKETS];
+    uint64_t cumulative = 0;
     for (unsigned i = 0; i < MESH_STATS_BUCKETS; i++) {
-        uint64_t c = counts[i];
-        /* The first non-empty bucket that reaches the rank (q = 0 gives its lower bound). */
-        if (c && (double)(below + c) >= rank) {
-            if (i == MESH_STATS_BUCKETS - 1)
-                return (double)bucket_bound_us[MESH_STATS_BUCKETS - 2] / 1e6;
-            double lo = i ? (double)bucket_bound_us[i - 1] : 0.0;
-            double hi = (double)bucket_bound_us[i];
-            return (lo + (hi - lo) * (rank - (double)below) / (double)c) / 1e6;
-        }
-        below += c;
+        cumulative += counts[i];
+        b[i].upper_bound =
+            i == MESH_STATS_BUCKETS - 1 ? INFINITY : (double)bucket_bound_us[i] / 1e6;
+        b[i].count = (double)cumulative;
     }
-    return (double)bucket_bound_us[MESH_STATS_BUCKETS - 2] / 1e6;
+    return mesh_quantile(q, b, MESH_STATS_BUCKETS);
 }
 
 const char *mesh_stats_family_name(enum mesh_stats_family family)

@@ -216,10 +216,11 @@ int64_t mesh_stats_gauge_value(const struct mesh_stats_gauge *g);
 /* The upper bound of bucket i in microseconds; UINT64_MAX for the +Inf bucket. */
 uint64_t mesh_stats_bucket_bound_us(unsigned i);
 
-/* Estimates quantile q (0..1) in seconds from per-bucket counts, interpolating linearly inside
- * the bucket the rank falls in (from 0 for the first bucket); a rank in the +Inf bucket answers
- * the highest finite bound (10 s), as Prometheus' histogram_quantile does. NAN when the counts
- * are all zero or q is outside 0..1. */
+/* Estimates quantile q (0..1) in seconds from per-bucket counts with mesh_quantile() (quantile.h,
+ * Prometheus' histogram_quantile): linear inside the bucket the rank falls in (from 0 for the
+ * first bucket); a rank in the +Inf bucket answers the highest finite bound (10 s). NAN when the
+ * counts are all zero, q is NAN, or q is 0 and the first bucket is empty; -INFINITY for q < 0 and
+ * +INFINITY for q > 1. */
 double mesh_stats_quantile(const uint64_t counts[MESH_STATS_BUCKETS], double q);
 
 /* What mesh_stats_visit hands its callback for one series: labels are the family's values

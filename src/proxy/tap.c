@@ -10,20 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/hex.h"
 #include "model/schema.h"
 
 /* ---- the filter ---- */
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decodes v into out (size bytes with the NUL). False for a bad escape, a NUL byte, or
  * a value that does not fit. */
@@ -35,7 +25,7 @@ static bool decode(struct mesh_slice v, char *out, size_t size)
         if (c == '%') {
             if (i + 2 >= v.len)
                 return false;
-            int hi = hex_value(v.p[i + 1]), lo = hex_value(v.p[i + 2]);
+            int hi = mesh_hex_value(v.p[i + 1]), lo = mesh_hex_value(v.p[i + 2]);
             if (hi < 0 || lo < 0)
                 return false;
             c = (char)(hi << 4 | lo);

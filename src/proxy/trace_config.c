@@ -7,18 +7,7 @@
 
 #include "mesh/mesh_config.h"
 #include "mesh/observability_config.h"
-
-static const struct mesh_mesh_config *native_mesh_config(struct mesh_resource *const *res, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!res[i] || res[i]->kind != MESH_KIND_MESH_CONFIG)
-            continue;
-        const struct mesh_mesh_config *mc = (const struct mesh_mesh_config *)res[i];
-        if (!mc->provider || strcmp(mc->provider, "native") == 0)
-            return mc;
-    }
-    return NULL;
-}
+#include "model/model.h"
 
 static const struct mesh_observability_config *collector_config(struct mesh_resource *const *res,
                                                                 size_t n)
@@ -39,7 +28,7 @@ void mesh_trace_config_build(struct mesh_resource *const *res, size_t n,
 {
     memset(out, 0, sizeof(*out));
     out->sampling_rate = MESH_TRACE_DEFAULT_SAMPLING;
-    const struct mesh_mesh_config *mc = native_mesh_config(res, n);
+    const struct mesh_mesh_config *mc = mesh_model_native_mesh_config(res, n);
     if (mc && mc->telemetry.sampling_rate != MESH_UNSET)
         out->sampling_rate = mc->telemetry.sampling_rate;
     if (mc && mc->telemetry.enabled == MESH_TRI_FALSE)
