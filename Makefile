@@ -74,7 +74,7 @@ TLS_OBJ  := $(TLS_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/plugin/src/net/tls.o \
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(EX_SRC:examples/c/%.c=$(BUILD)/examples/%)
 
-.PHONY: FORCE all deps check unit e2e demo fuzz fuzz-replay format format-check install clean bench
+.PHONY: FORCE all deps test-deps check unit e2e demo fuzz fuzz-replay format format-check install clean bench
 
 BINS := $(BUILD)/meshctl $(BUILD)/meshproxy $(BUILD)/mesh-echo \
         $(if $(wildcard src/control/main.c),$(BUILD)/meshd)
@@ -85,6 +85,11 @@ all: deps $(BUILD)/libmesh.a $(BUILD)/libmesh.so $(BUILD)/mesh.pc $(BINS) $(TLS_
 
 deps:
 	@scripts/deps.sh $(PKGS) $(TEST_PKGS)
+
+# The tools the tests need besides the libraries (pytest, Prometheus, headless Chromium...).
+# After deps, so that two apt-get runs never race for dpkg's lock.
+test-deps: deps
+	@scripts/deps.sh --tests $(PKGS) $(TEST_PKGS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -178,13 +183,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmeshcontrol.a $(BUILD)/libmeshproxy
 $(BUILD)/tests/test_identity: $(TLS_PLUGIN) $(BUILD)/libmesh.so
 
 # Every test, then one summary line. SAN=1 runs the same under ASan+UBSan.
-check: all $(UNITS)
+check: test-deps all $(UNITS)
 	@BUILD=$(BUILD) SAN=$(SAN) PYTHON=$(PYTHON) scripts/check.sh $(UNITS)
 
 unit: all $(UNITS)
 	@BUILD=$(BUILD) SAN=$(SAN) PYTHON=$(PYTHON) scripts/check.sh --unit-only $(UNITS)
 
-e2e: all
+e2e: test-deps all
 	@BUILD=$(BUILD) SAN=$(SAN) PYTHON=$(PYTHON) scripts/check.sh --e2e-only
 
 # Applies examples/ to a fresh embedded store and prints what was stored, then runs meshproxy

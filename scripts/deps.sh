@@ -1,9 +1,16 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Checks the Debian libraries the build needs (by pkg-config name, plus the test tools) and
-# installs the missing ones with apt-get when run as root on Debian/Ubuntu; otherwise prints the
-# exact line.
+# Checks the Debian libraries the build needs (by pkg-config name) and, with --tests first, the
+# tools the tests need too; installs the missing ones with apt-get when run as root on
+# Debian/Ubuntu; otherwise prints the exact line. `make` asks for the libraries only, so that
+# building never needs a browser; `make check` and `make e2e` ask for the test tools as well.
 set -eu
+
+tests=0
+if [ "${1:-}" = --tests ]; then
+    tests=1
+    shift
+fi
 
 debian_package() {
     case "$1" in
@@ -25,15 +32,17 @@ for pc in "$@"; do
         missing="$missing $(debian_package "$pc")"
     fi
 done
-/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
-/usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || missing="$missing python3-jsonschema"
-/usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || missing="$missing python3-yaml"
-# The end-to-end tests start a real Prometheus (tests/e2e/test_prometheus.py).
-[ -x /usr/bin/prometheus ] || missing="$missing prometheus"
-# Tests only: the dashboard's end-to-end test drives headless Chromium (tests/e2e/test_dashboard.py).
-[ -x /usr/bin/chromium ] || missing="$missing chromium"
-[ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
-/usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || missing="$missing python3-selenium"
+if [ "$tests" = 1 ]; then
+    /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
+    /usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || missing="$missing python3-jsonschema"
+    /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || missing="$missing python3-yaml"
+    # The end-to-end tests start a real Prometheus (tests/e2e/test_prometheus.py).
+    [ -x /usr/bin/prometheus ] || missing="$missing prometheus"
+    # Tests only: the dashboard's end-to-end test drives headless Chromium (tests/e2e/test_dashboard.py).
+    [ -x /usr/bin/chromium ] || missing="$missing chromium"
+    [ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
+    /usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || missing="$missing python3-selenium"
+fi
 [ -n "$missing" ] || exit 0
 
 missing=$(echo $missing)
