@@ -36,6 +36,11 @@ bool mesh_model_same_content(const struct mesh_resource *a, const struct mesh_re
 /* Every diag formatted with mesh_diag_format, one per line, no trailing newline. Caller frees. */
 char *mesh_model_diags_text(const struct mesh_diags *diags);
 
+/* Whether labels hold key with exactly the value_len bytes at value. No allocation (the proxy
+ * calls it too). */
+bool mesh_labels_has(const struct mesh_labels *labels, const char *key, const char *value,
+                     size_t value_len);
+
 /* The MeshConfig that configures meshd's own mesh: the first in res[0..n) whose provider is native
  * or unset (one for istio or linkerd describes that provider's mesh), or NULL. Borrowed; no
  * allocation, so the proxy may call it too. */

@@ -15,18 +15,6 @@ static bool span_is(const char *p, size_t n, const char *s)
     return strncmp(p, s, n) == 0 && s[n] == '\0';
 }
 
-static bool label_is(const struct mesh_labels *labels, const char *key, const char *value,
-                     size_t value_len)
-{
-    for (size_t l = 0; l < labels->len; l++) {
-        const struct mesh_label *lb = &labels->items[l];
-        if (lb->key && lb->value && strcmp(lb->key, key) == 0 &&
-            span_is(value, value_len, lb->value))
-            return true;
-    }
-    return false;
-}
-
 /* Whether the Service `service` of `ns` carries app: app (app_len bytes). */
 static bool service_has_app(struct mesh_resource *const *res, size_t n, const char *service,
                             const char *ns, const char *app, size_t app_len)
@@ -36,7 +24,7 @@ static bool service_has_app(struct mesh_resource *const *res, size_t n, const ch
         if (!r || r->kind != MESH_KIND_SERVICE || !r->name || strcmp(r->name, service) != 0 ||
             strcmp(mesh_resource_namespace(r), ns) != 0)
             continue;
-        if (label_is(&r->labels, "app", app, app_len))
+        if (mesh_labels_has(&r->labels, "app", app, app_len))
             return true;
     }
     return false;
@@ -64,8 +52,7 @@ static bool list_names(struct mesh_resource *const *res, size_t n,
     return false;
 }
 
-/* strict > permissive > disable; 0 for anything else (unset, or a value out of range). */
-static int strictness(enum mesh_mtls_mode mode)
+int mesh_mtls_strictness(enum mesh_mtls_mode mode)
 {
     switch (mode) {
     case MESH_MTLS_STRICT:
@@ -104,7 +91,7 @@ const struct mesh_security_policy *mesh_security_deciding_policy(struct mesh_res
         if (!res[i] || res[i]->kind != MESH_KIND_SECURITY_POLICY)
             continue;
         const struct mesh_security_policy *sp = (const struct mesh_security_policy *)res[i];
-        if (strictness(sp->mtls.mode) == 0)
+        if (mesh_mtls_strictness(sp->mtls.mode) == 0)
             continue;
         const char *sp_ns = mesh_resource_namespace(&sp->res);
         int tier = 0;
@@ -115,7 +102,7 @@ const struct mesh_security_policy *mesh_security_deciding_policy(struct mesh_res
         if (tier == 0 || tier < best_tier)
             continue;
         if (best && tier == best_tier) {
-            int d = strictness(sp->mtls.mode) - strictness(best->mtls.mode);
+            int d = mesh_mtls_strictness(sp->mtls.mode) - mesh_mtls_strictness(best->mtls.mode);
             if (d < 0 || (d == 0 && compare_policies(sp, best) >= 0))
                 continue;
         }

@@ -23,6 +23,9 @@
 bool mesh_security_host_names(struct mesh_resource *const *res, size_t n, const char *host,
                               const char *policy_ns, const char *service, const char *ns);
 
+/* strict 3 > permissive 2 > disable 1; 0 for anything else (unset, or a value out of range). */
+int mesh_mtls_strictness(enum mesh_mtls_mode mode);
+
 /* The policy that decides the mode of service in ns (NULL ns: "default"), or NULL when none
  * covers it. Borrowed from res. */
 const struct mesh_security_policy *mesh_security_deciding_policy(struct mesh_resource *const *res,

@@ -7,6 +7,7 @@
 #include "core/xalloc.h"
 #include "kinds.h"
 #include "mesh/resource.h"
+#include "model.h"
 
 static const struct mesh_kind_info kinds[MESH_KIND_COUNT] = {
     {MESH_KIND_VIRTUAL_SERVICE, "VirtualService", "virtualservices", "vs",
@@ -100,6 +101,18 @@ struct mesh_resource *mesh_resource_clone(const struct mesh_resource *res)
 const char *mesh_resource_namespace(const struct mesh_resource *res)
 {
     return res && res->ns ? res->ns : MESH_DEFAULT_NAMESPACE;
+}
+
+bool mesh_labels_has(const struct mesh_labels *labels, const char *key, const char *value,
+                     size_t value_len)
+{
+    for (size_t l = 0; l < labels->len; l++) {
+        const struct mesh_label *lb = &labels->items[l];
+        if (lb->key && lb->value && strcmp(lb->key, key) == 0 &&
+            strncmp(lb->value, value, value_len) == 0 && lb->value[value_len] == '\0')
+            return true;
+    }
+    return false;
 }
 
 void mesh_resource_list_free(struct mesh_resource **list, size_t n)

@@ -532,20 +532,6 @@ static enum mesh_err resolve_faults(struct ctx *c)
 
 /* --- mTLS modes --- */
 
-static int strictness(enum mesh_mtls_mode mode)
-{
-    switch (mode) {
-    case MESH_MTLS_STRICT:
-        return 3;
-    case MESH_MTLS_PERMISSIVE:
-        return 2;
-    case MESH_MTLS_DISABLE:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* --- VirtualService --- */
 
 char *mesh_istio_glob_regex(const char *glob)
@@ -1173,7 +1159,7 @@ static void translate_peer_auth(struct ctx *c)
     size_t n = 0, cap = 0;
     for (size_t sp_i = 0; sp_i < count(c, MESH_KIND_SECURITY_POLICY); sp_i++) {
         const struct mesh_security_policy *sp = item(c, MESH_KIND_SECURITY_POLICY, sp_i);
-        if (!strictness(sp->mtls.mode))
+        if (!mesh_mtls_strictness(sp->mtls.mode))
             continue;
         size_t items = sp->services.len ? sp->services.len : 1;
         for (size_t i = 0; i < items; i++) {
@@ -1190,7 +1176,7 @@ static void translate_peer_auth(struct ctx *c)
         for (size_t j = 0; j < i && e[i].keep; j++)
             if (e[j].keep && selector_equal(&e[i].sel, &e[j].sel)) {
                 /* Policies come in name order: a later one replaces only a weaker one. */
-                if (strictness(e[i].mode) > strictness(e[j].mode))
+                if (mesh_mtls_strictness(e[i].mode) > mesh_mtls_strictness(e[j].mode))
                     e[j].keep = false;
                 else
                     e[i].keep = false;
@@ -1203,7 +1189,7 @@ static void translate_peer_auth(struct ctx *c)
             if (!e[j].keep || e[j].sel.version || !e[j].sel.app ||
                 strcmp(e[j].sel.ns, e[i].sel.ns) != 0 || strcmp(e[j].sel.app, e[i].sel.app) != 0)
                 continue;
-            if (strictness(e[j].mode) >= strictness(e[i].mode))
+            if (mesh_mtls_strictness(e[j].mode) >= mesh_mtls_strictness(e[i].mode))
                 e[i].mode = e[j].mode;
             else
                 warn(c, &e[i].sp->res, "spec.mtls.mode",

@@ -345,13 +345,10 @@ static enum mesh_err check_service(struct mesh *mesh, const struct kube_state *s
                               "the cluster's own Kubernetes Services: create it there "
                               "(kubectl apply), then apply again",
                               ns, svc->name, st->tr->name);
-    const struct mesh_labels *want = &svc->labels, *have = &m->res[i]->labels;
+    const struct mesh_labels *want = &svc->labels;
     for (size_t w = 0; w < want->len; w++) {
-        bool found = false;
-        for (size_t h = 0; h < have->len && !found; h++)
-            found = strcmp(want->items[w].key, have->items[h].key) == 0 &&
-                    strcmp(want->items[w].value, have->items[h].value) == 0;
-        if (!found)
+        const char *value = want->items[w].value;
+        if (!mesh_labels_has(&m->res[i]->labels, want->items[w].key, value, strlen(value)))
             return mesh_set_error(mesh, MESH_E_INVALID,
                                   "Service %s/%s: the cluster's Service has no label %s=%s: "
                                   "with provider %s, Services are the cluster's own: label it "

@@ -9,6 +9,7 @@
 
 #include "mesh/mesh_config.h"
 #include "mesh/service.h"
+#include "model/model.h"
 #include "model/mtls_mode.h"
 #include "model/service_host.h"
 
@@ -18,18 +19,6 @@
 static bool span_is(const char *p, size_t n, const char *s)
 {
     return strncmp(p, s, n) == 0 && s[n] == '\0';
-}
-
-static bool label_is(const struct mesh_labels *labels, const char *key, const char *value,
-                     size_t value_len)
-{
-    for (size_t l = 0; l < labels->len; l++) {
-        const struct mesh_label *lb = &labels->items[l];
-        if (lb->key && lb->value && strcmp(lb->key, key) == 0 &&
-            span_is(value, value_len, lb->value))
-            return true;
-    }
-    return false;
 }
 
 /* --- building the inbound policy --- */
@@ -124,7 +113,7 @@ static enum mesh_err add_identity(struct string_set *set, struct mesh_resource *
         const struct mesh_resource *r = res[i];
         if (!r || r->kind != MESH_KIND_SERVICE || !r->name ||
             !span_is(who.ns, who.ns_len, mesh_resource_namespace(r)) ||
-            !label_is(&r->labels, "app", who.name, who.name_len))
+            !mesh_labels_has(&r->labels, "app", who.name, who.name_len))
             continue;
         err = set_add_ns_name(set, who.ns, who.ns_len, r->name, strlen(r->name));
     }
